@@ -1,0 +1,1 @@
+//! aggregate: under construction.

@@ -1,0 +1,1 @@
+//! autoencoder: under construction.

@@ -1,0 +1,1 @@
+//! detector: under construction.

@@ -1,0 +1,1 @@
+//! lof: under construction.
