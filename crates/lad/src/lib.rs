@@ -1,0 +1,1 @@
+//! The `lad` library behind the binary: configuration, command line, daemon and HTTP.

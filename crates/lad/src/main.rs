@@ -1,0 +1,5 @@
+//! The `lad` command.
+
+fn main() {
+    println!("lad");
+}
