@@ -1,1 +1,155 @@
-//! model_file: under construction.
+//! The bytes of a saved model: a fixed header (magic, format version, payload length, CRC-32)
+//! followed by the model serialised with `postcard`.
+//!
+//! This module only turns a model into bytes and back; writing the bytes to disk atomically is
+//! the binary's job (lad-core does no I/O). Decoding checks everything before it deserialises,
+//! so a truncated, corrupt or incompatible file is reported as such and never half-loaded.
+
+use serde::{de::DeserializeOwned, Serialize};
+
+/// The first bytes of every lad model file.
+pub const MAGIC: [u8; 4] = *b"LADM";
+/// The format version written by this build; a file with another version is refused.
+pub const FORMAT_VERSION: u32 = 1;
+const HEADER_LEN: usize = 4 + 4 + 8 + 4;
+
+/// Why a model's bytes could not be decoded.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ModelFileError {
+    /// The bytes do not start with [`MAGIC`]: not a lad model.
+    #[error("not a lad model file (expected the magic bytes LADM)")]
+    NotAModel,
+    /// The file is shorter than its header says.
+    #[error("model file is truncated: expected {expected} bytes, found {found}")]
+    Truncated {
+        /// Bytes the header promises.
+        expected: u64,
+        /// Bytes present.
+        found: u64,
+    },
+    /// The file was written by another format version.
+    #[error("model format version {found} is not supported (this lad reads version {expected})")]
+    Version {
+        /// The version this build reads.
+        expected: u32,
+        /// The version in the file.
+        found: u32,
+    },
+    /// The payload does not match its checksum.
+    #[error(
+        "model file is corrupt: checksum {found:08x} does not match the stored {expected:08x}"
+    )]
+    Checksum {
+        /// Checksum stored in the header.
+        expected: u32,
+        /// Checksum of the payload as read.
+        found: u32,
+    },
+    /// The payload passed the checksum but could not be decoded (or encoded).
+    #[error("model payload could not be (de)serialised: {0}")]
+    Payload(String),
+}
+
+/// Serialises `model` into the versioned, checksummed file format.
+pub fn encode<T: Serialize>(model: &T) -> Result<Vec<u8>, ModelFileError> {
+    let payload = postcard::to_stdvec(model).map_err(|e| ModelFileError::Payload(e.to_string()))?;
+    let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
+    out.extend_from_slice(&MAGIC);
+    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+    out.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+    out.extend_from_slice(&payload);
+    Ok(out)
+}
+
+/// Checks the header and checksum of `bytes`, then deserialises the model.
+pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ModelFileError> {
+    if bytes.len() < 4 || bytes[..4] != MAGIC {
+        return Err(ModelFileError::NotAModel);
+    }
+    if bytes.len() < HEADER_LEN {
+        return Err(ModelFileError::Truncated {
+            expected: HEADER_LEN as u64,
+            found: bytes.len() as u64,
+        });
+    }
+    let word =
+        |at: usize| u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+    let version = word(4);
+    if version != FORMAT_VERSION {
+        return Err(ModelFileError::Version {
+            expected: FORMAT_VERSION,
+            found: version,
+        });
+    }
+    let mut len = [0u8; 8];
+    len.copy_from_slice(&bytes[8..16]);
+    let len = u64::from_le_bytes(len);
+    let stored_crc = word(16);
+    let payload = &bytes[HEADER_LEN..];
+    if payload.len() as u64 != len {
+        return Err(ModelFileError::Truncated {
+            expected: HEADER_LEN as u64 + len,
+            found: bytes.len() as u64,
+        });
+    }
+    let crc = crc32fast::hash(payload);
+    if crc != stored_crc {
+        return Err(ModelFileError::Checksum {
+            expected: stored_crc,
+            found: crc,
+        });
+    }
+    postcard::from_bytes(payload).map_err(|e| ModelFileError::Payload(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Vec<u8> {
+        encode(&(String::from("host-a"), vec![1.5f32, -2.0, 3.25])).expect("encodes")
+    }
+
+    #[test]
+    fn round_trip() {
+        let back: (String, Vec<f32>) = decode(&sample()).expect("decodes");
+        assert_eq!(back, ("host-a".to_string(), vec![1.5, -2.0, 3.25]));
+    }
+
+    #[test]
+    fn every_flipped_byte_is_detected() {
+        let good = sample();
+        for i in 0..good.len() {
+            let mut bad = good.clone();
+            bad[i] ^= 0x40;
+            assert!(
+                decode::<(String, Vec<f32>)>(&bad).is_err(),
+                "flip at byte {i} went unnoticed"
+            );
+        }
+    }
+
+    #[test]
+    fn truncation_and_version_are_named() {
+        let good = sample();
+        let cut = &good[..good.len() - 3];
+        assert!(matches!(
+            decode::<(String, Vec<f32>)>(cut),
+            Err(ModelFileError::Truncated { .. })
+        ));
+        let mut other = good.clone();
+        other[4] = 9;
+        assert_eq!(
+            decode::<(String, Vec<f32>)>(&other),
+            Err(ModelFileError::Version {
+                expected: 1,
+                found: 9
+            })
+        );
+        assert_eq!(
+            decode::<(String, Vec<f32>)>(b"{}"),
+            Err(ModelFileError::NotAModel)
+        );
+    }
+}
