@@ -1,1 +1,476 @@
-//! detector: under construction.
+//! The per-host model: what `lad` learns of one (source, host) and how it marks a line.
+//!
+//! [`HostModel::train`] tokenises the training messages, counts the distinct token sequences
+//! (logs repeat, so every later step works on distinct sequences with their counts), trains
+//! Word2Vec, takes mean vectors, and fits the Local Outlier Factor and the autoencoder on the
+//! distinct vectors (the autoencoder weighted by how often each occurred). A [`Scorer`] then
+//! marks lines one at a time, caching the verdict of each distinct token sequence.
+//!
+//! Two rules turn the components into a verdict ([`Rule`]):
+//!
+//! - [`Rule::Legacy`], the old system's: anomalous when the autoencoder error is above its
+//!   threshold and LOF is above 1; the score is `(lof + ae_error) / 2`.
+//! - [`Rule::Ensemble`], the default: each signal is calibrated against the host's own
+//!   training lines, so that one threshold fits every host. *Novelty* is the largest of
+//!   three calibrated values in `[0, 1]`: how rare the line's exact token sequence was in
+//!   training (never seen is 1), and the share of training lines whose LOF value, and whose
+//!   autoencoder error, is lower than this line's, kept only above their
+//!   [`EnsembleParams::tail`] quantile (a knee, so that ordinary variation stays at 0). The
+//!   score is `novelty * (base + (1 - base) * severity)` with the severity prior of
+//!   [`crate::severity`] (0 when switched off), and a line is anomalous when the score
+//!   reaches [`EnsembleParams::threshold`]. A line seen often in training therefore needs
+//!   strong vector evidence to be flagged, a new line is flagged, and alarming words raise
+//!   the score of everything that is not ordinary.
+//!
+//! The model holds no clock and no global randomness: the same lines and seed give the same
+//! model and the same verdicts.
+
+use std::collections::HashMap;
+
+use ndarray::Array2;
+use serde::{Deserialize, Serialize};
+
+use crate::autoencoder::{Autoencoder, AutoencoderError, AutoencoderParams};
+use crate::lof::{Lof, LofError, LofParams};
+use crate::severity::severity;
+use crate::tokenizer::{Tokenizer, TokenizerMode};
+use crate::word2vec::{Word2Vec, Word2VecError, Word2VecParams};
+
+/// How the components become a verdict.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Rule {
+    /// Calibrated novelty weighted by severity (the default; see the module docs).
+    #[default]
+    Ensemble,
+    /// The old system's rule: `ae_error > threshold && lof > 1`.
+    Legacy,
+}
+
+/// Knobs of [`Rule::Ensemble`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EnsembleParams {
+    /// Weight of a line without alarming words: its score is `novelty * base`.
+    pub base: f64,
+    /// A line is anomalous when its score reaches this value.
+    pub threshold: f64,
+    /// Training-line quantile above which LOF and autoencoder values start to count as novelty.
+    pub tail: f64,
+    /// A token sequence seen this share of the training lines (or more) has no rarity novelty.
+    pub common_share: f64,
+    /// Whether the severity prior is used (off: every line weighs as if it had no alarming word).
+    pub use_severity: bool,
+}
+
+impl Default for EnsembleParams {
+    fn default() -> Self {
+        Self {
+            base: 0.6,
+            threshold: 0.55,
+            tail: 0.99,
+            common_share: 0.01,
+            use_severity: true,
+        }
+    }
+}
+
+/// Everything a host model is trained with.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DetectorParams {
+    /// How messages become tokens.
+    pub tokenizer: TokenizerMode,
+    /// Word2Vec settings (vector length, window, min count, epochs, seed...).
+    pub word2vec: Word2VecParams,
+    /// LOF neighbours (reduced when the host has fewer distinct vectors).
+    pub lof_neighbors: usize,
+    /// Autoencoder settings.
+    pub autoencoder: AutoencoderParams,
+    /// Which rule decides.
+    pub rule: Rule,
+    /// Settings of the default rule.
+    pub ensemble: EnsembleParams,
+}
+
+impl Default for DetectorParams {
+    fn default() -> Self {
+        Self {
+            tokenizer: TokenizerMode::default(),
+            word2vec: Word2VecParams::default(),
+            lof_neighbors: 100,
+            autoencoder: AutoencoderParams::default(),
+            rule: Rule::default(),
+            ensemble: EnsembleParams::default(),
+        }
+    }
+}
+
+/// Why a model could not be trained.
+#[derive(Debug, thiserror::Error)]
+pub enum DetectorError {
+    /// There was nothing to learn from.
+    #[error("no training lines")]
+    NoTrainingData,
+    /// Word2Vec settings were rejected.
+    #[error("word2vec: {0}")]
+    Word2Vec(#[from] Word2VecError),
+    /// LOF settings or fitting failed.
+    #[error("local outlier factor: {0}")]
+    Lof(#[from] LofError),
+    /// Autoencoder settings or fitting failed.
+    #[error("autoencoder: {0}")]
+    Autoencoder(#[from] AutoencoderError),
+    /// The training matrix could not be built (an internal inconsistency).
+    #[error("training matrix: {0}")]
+    Shape(String),
+    /// Ensemble settings out of range.
+    #[error("ensemble setting {name} = {value} is out of range: expected {expected}")]
+    Ensemble {
+        /// The setting.
+        name: &'static str,
+        /// Its value.
+        value: f64,
+        /// What it must be.
+        expected: &'static str,
+    },
+}
+
+/// The verdict on one line and the signals behind it.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Scored {
+    /// The verdict.
+    pub is_anomaly: bool,
+    /// Higher is more anomalous; written for every line.
+    pub score: f64,
+    /// LOF value of the message vector (about 1 for inliers).
+    pub lof: f64,
+    /// Autoencoder reconstruction error (MSLE).
+    pub ae_error: f64,
+    /// Calibrated novelty in `[0, 1]` (0 under the legacy rule).
+    pub novelty: f64,
+    /// Severity prior in `[0, 1]`.
+    pub severity: f32,
+}
+
+/// A weighted empirical distribution: the share of training lines at or below a value.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Calibration {
+    /// Sorted values.
+    values: Vec<f64>,
+    /// Cumulative share of training lines up to and including `values[i]`.
+    cumulative: Vec<f64>,
+}
+
+impl Calibration {
+    fn new(mut pairs: Vec<(f64, f64)>) -> Self {
+        pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let total: f64 = pairs.iter().map(|p| p.1).sum::<f64>().max(f64::MIN_POSITIVE);
+        let mut acc = 0.0;
+        let (values, cumulative) = pairs
+            .into_iter()
+            .map(|(v, w)| {
+                acc += w;
+                (v, acc / total)
+            })
+            .unzip();
+        Self { values, cumulative }
+    }
+
+    /// Share of training lines strictly below `x`.
+    fn share_below(&self, x: f64) -> f64 {
+        let i = self.values.partition_point(|v| *v < x);
+        if i == 0 {
+            0.0
+        } else {
+            self.cumulative[i - 1]
+        }
+    }
+}
+
+/// What was learned of one (source, host).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct HostModel {
+    params: DetectorParams,
+    tokenizer: Tokenizer,
+    word2vec: Word2Vec,
+    lof: Lof,
+    autoencoder: Autoencoder,
+    /// Training count of each distinct token sequence (joined by [`KEY_SEP`]).
+    sequences: HashMap<String, u64>,
+    training_lines: u64,
+    lof_calibration: Calibration,
+    ae_calibration: Calibration,
+    notes: Vec<String>,
+}
+
+/// Joins tokens into a sequence key; a control character no token contains.
+const KEY_SEP: char = '\u{1f}';
+
+fn sequence_key(tokens: &[String]) -> String {
+    let mut key = String::with_capacity(tokens.iter().map(|t| t.len() + 1).sum());
+    for (i, t) in tokens.iter().enumerate() {
+        if i > 0 {
+            key.push(KEY_SEP);
+        }
+        key.push_str(t);
+    }
+    key
+}
+
+impl HostModel {
+    /// Learns a model from the training messages of one host.
+    pub fn train<S: AsRef<str>>(
+        messages: &[S],
+        params: &DetectorParams,
+    ) -> Result<HostModel, DetectorError> {
+        if messages.is_empty() {
+            return Err(DetectorError::NoTrainingData);
+        }
+        check_ensemble(&params.ensemble)?;
+        let tokenizer = Tokenizer::new(params.tokenizer);
+        let mut sequences: HashMap<String, u64> = HashMap::new();
+        let mut tokens = Vec::new();
+        for m in messages {
+            tokenizer.tokenize_into(m.as_ref(), &mut tokens);
+            *sequences.entry(sequence_key(&tokens)).or_insert(0) += 1;
+        }
+        // Sorted so that training does not depend on hash-map order.
+        let mut distinct: Vec<(&String, u64)> = sequences.iter().map(|(k, c)| (k, *c)).collect();
+        distinct.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let corpus: Vec<(Vec<&str>, u64)> = distinct
+            .iter()
+            .map(|(k, c)| (split_key(k), *c))
+            .collect();
+        let w2v_params = params.word2vec.check()?;
+        let word2vec = Word2Vec::train(&corpus, &w2v_params);
+        let dim = word2vec.dim();
+
+        // Distinct vectors with the number of training lines behind each.
+        let mut vectors: Vec<(Vec<f32>, u64)> = Vec::with_capacity(corpus.len());
+        let mut index: HashMap<Vec<u32>, usize> = HashMap::new();
+        let mut v = vec![0f32; dim];
+        for (toks, count) in &corpus {
+            word2vec.mean_vector(toks, &mut v);
+            let bits: Vec<u32> = v.iter().map(|x| x.to_bits()).collect();
+            match index.get(&bits) {
+                Some(&i) => vectors[i].1 += count,
+                None => {
+                    index.insert(bits, vectors.len());
+                    vectors.push((v.clone(), *count));
+                }
+            }
+        }
+        let n = vectors.len();
+        let flat64: Vec<f64> = vectors
+            .iter()
+            .flat_map(|(v, _)| v.iter().map(|x| f64::from(*x)))
+            .collect();
+        let points = Array2::from_shape_vec((n, dim), flat64)
+            .map_err(|e| DetectorError::Shape(e.to_string()))?;
+        let mut notes = Vec::new();
+        let lof = Lof::fit(points.view(), &LofParams { k: params.lof_neighbors }.check()?)?;
+        if lof.effective_k() < params.lof_neighbors {
+            notes.push(format!(
+                "LOF_NEIGHBORS reduced from {} to {}: only {} distinct message vectors in training",
+                params.lof_neighbors,
+                lof.effective_k(),
+                n
+            ));
+        }
+        let flat32: Vec<f32> = vectors.iter().flat_map(|(v, _)| v.iter().copied()).collect();
+        let weights: Vec<f32> = vectors.iter().map(|(_, c)| *c as f32).collect();
+        let autoencoder = Autoencoder::fit(
+            &flat32,
+            dim,
+            Some(&weights),
+            &params.autoencoder.check()?,
+        )?;
+        let lof_calibration = Calibration::new(
+            vectors
+                .iter()
+                .map(|(v, c)| {
+                    let row: Vec<f64> = v.iter().map(|x| f64::from(*x)).collect();
+                    (lof.score(&row), *c as f64)
+                })
+                .collect(),
+        );
+        let ae_calibration = Calibration::new(
+            vectors
+                .iter()
+                .map(|(v, c)| (autoencoder.error(v), *c as f64))
+                .collect(),
+        );
+        Ok(HostModel {
+            params: params.clone(),
+            tokenizer,
+            word2vec,
+            lof,
+            autoencoder,
+            training_lines: messages.len() as u64,
+            sequences,
+            lof_calibration,
+            ae_calibration,
+            notes,
+        })
+    }
+
+    /// The settings the model was trained with.
+    pub fn params(&self) -> &DetectorParams {
+        &self.params
+    }
+
+    /// How many training lines the model saw.
+    pub fn training_lines(&self) -> u64 {
+        self.training_lines
+    }
+
+    /// How many distinct token sequences the training lines held.
+    pub fn distinct_sequences(&self) -> usize {
+        self.sequences.len()
+    }
+
+    /// Things worth telling the operator about this model (for example a reduced k).
+    pub fn notes(&self) -> &[String] {
+        &self.notes
+    }
+
+    /// The tokenizer this model reads messages with.
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
+    }
+
+    /// Switches the rule used for verdicts (the components are the same for both).
+    pub fn set_rule(&mut self, rule: Rule, ensemble: EnsembleParams) -> Result<(), DetectorError> {
+        check_ensemble(&ensemble)?;
+        self.params.rule = rule;
+        self.params.ensemble = ensemble;
+        Ok(())
+    }
+
+    /// A scorer that caches verdicts of token sequences it has seen.
+    pub fn scorer(&self) -> Scorer<'_> {
+        Scorer {
+            model: self,
+            cache: HashMap::new(),
+            tokens: Vec::new(),
+            vector: vec![0.0; self.word2vec.dim()],
+            vector64: vec![0.0; self.word2vec.dim()],
+        }
+    }
+
+    fn score_tokens(&self, key: &str, tokens: &[String], message: &str, s: &mut Buffers) -> Scored {
+        self.word2vec.mean_vector(tokens, &mut s.vector);
+        for (d, x) in s.vector64.iter_mut().zip(&s.vector) {
+            *d = f64::from(*x);
+        }
+        let lof = self.lof.score(&s.vector64);
+        let ae_error = self.autoencoder.error(&s.vector);
+        let sev = severity(message);
+        match self.params.rule {
+            Rule::Legacy => Scored {
+                is_anomaly: ae_error > self.autoencoder.threshold() && lof > 1.0,
+                score: (lof + ae_error) / 2.0,
+                lof,
+                ae_error,
+                novelty: 0.0,
+                severity: sev,
+            },
+            Rule::Ensemble => {
+                let e = &self.params.ensemble;
+                let count = self.sequences.get(key).copied().unwrap_or(0) as f64;
+                let common = (e.common_share * self.training_lines as f64).max(1.0);
+                let rarity = (1.0 - (1.0 + count).ln() / (1.0 + common).ln()).clamp(0.0, 1.0);
+                let knee = |share: f64| ((share - e.tail) / (1.0 - e.tail)).clamp(0.0, 1.0);
+                let vector_novelty = knee(self.lof_calibration.share_below(lof))
+                    .max(knee(self.ae_calibration.share_below(ae_error)));
+                let novelty = rarity.max(vector_novelty);
+                let sev_weight = if e.use_severity { f64::from(sev) } else { 0.0 };
+                let score = novelty * (e.base + (1.0 - e.base) * sev_weight);
+                Scored {
+                    is_anomaly: score >= e.threshold,
+                    score,
+                    lof,
+                    ae_error,
+                    novelty,
+                    severity: sev,
+                }
+            }
+        }
+    }
+}
+
+fn split_key(key: &str) -> Vec<&str> {
+    if key.is_empty() {
+        Vec::new()
+    } else {
+        key.split(KEY_SEP).collect()
+    }
+}
+
+fn check_ensemble(e: &EnsembleParams) -> Result<(), DetectorError> {
+    let unit = |name, value: f64| {
+        if (0.0..=1.0).contains(&value) {
+            Ok(())
+        } else {
+            Err(DetectorError::Ensemble {
+                name,
+                value,
+                expected: "a number between 0 and 1",
+            })
+        }
+    };
+    unit("base", e.base)?;
+    unit("threshold", e.threshold)?;
+    unit("common_share", e.common_share)?;
+    if !(0.0..1.0).contains(&e.tail) {
+        return Err(DetectorError::Ensemble {
+            name: "tail",
+            value: e.tail,
+            expected: "a number in [0, 1)",
+        });
+    }
+    Ok(())
+}
+
+struct Buffers {
+    vector: Vec<f32>,
+    vector64: Vec<f64>,
+}
+
+/// Scores lines against one [`HostModel`], remembering the verdict of each distinct token
+/// sequence (and severity, which depends on the raw text, is recomputed per line).
+pub struct Scorer<'m> {
+    model: &'m HostModel,
+    cache: HashMap<String, Scored>,
+    tokens: Vec<String>,
+    vector: Vec<f32>,
+    vector64: Vec<f64>,
+}
+
+/// Cached sequences beyond this are forgotten (memory stays bounded on endless streams).
+const CACHE_LIMIT: usize = 200_000;
+
+impl Scorer<'_> {
+    /// The verdict on one message.
+    pub fn score(&mut self, message: &str) -> Scored {
+        self.model.tokenizer.tokenize_into(message, &mut self.tokens);
+        let key = sequence_key(&self.tokens);
+        let sev = severity(message);
+        if let Some(hit) = self.cache.get(&key) {
+            if hit.severity == sev {
+                return *hit;
+            }
+        }
+        let mut buffers = Buffers {
+            vector: std::mem::take(&mut self.vector),
+            vector64: std::mem::take(&mut self.vector64),
+        };
+        let scored = self.model.score_tokens(&key, &self.tokens, message, &mut buffers);
+        self.vector = buffers.vector;
+        self.vector64 = buffers.vector64;
+        if self.cache.len() >= CACHE_LIMIT {
+            self.cache.clear();
+        }
+        self.cache.insert(key, scored);
+        scored
+    }
+}
