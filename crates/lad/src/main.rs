@@ -1,5 +1,23 @@
-//! The `lad` command.
+//! The `lad` command: parses the command line, sets up logging and runs the command.
+//! Exit codes: 0 success, 2 usage or configuration error, 1 anything else.
 
-fn main() {
-    println!("lad");
+use std::process::ExitCode;
+
+use clap::Parser;
+use lad::cli::Cli;
+use lad::commands::{self, ExitKind};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    lad::telemetry::init(cli.global.log_format, cli.global.quiet);
+    match commands::run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("lad: {err:#}");
+            match ExitKind::of(&err) {
+                ExitKind::Usage => ExitCode::from(2),
+                ExitKind::Failure => ExitCode::from(1),
+            }
+        }
+    }
 }

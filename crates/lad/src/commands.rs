@@ -1,0 +1,216 @@
+//! Runs a parsed command line: builds the objects a command needs from its arguments and the
+//! configuration, runs it, and classifies failures for the exit code.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use lad_core::aggregate::{AggregateParams, GroupingMethod};
+use lad_core::detector::{DetectorParams, Rule};
+use tracing::{info, warn};
+
+use crate::cli::{Cli, Command, MethodArg, RuleArg, ScoreArgs, TemplatesArgs};
+use crate::offline;
+
+/// A usage or configuration error: exit code 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// How a failure maps to an exit code.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ExitKind {
+    /// Usage or configuration: 2.
+    Usage,
+    /// Anything else: 1.
+    Failure,
+}
+
+impl ExitKind {
+    /// Classifies an error from [`run`].
+    pub fn of(err: &anyhow::Error) -> ExitKind {
+        if err.chain().any(|e| e.is::<UsageError>()) {
+            ExitKind::Usage
+        } else {
+            ExitKind::Failure
+        }
+    }
+}
+
+/// Runs one command.
+pub fn run(cli: Cli) -> Result<()> {
+    let quiet = cli.global.quiet;
+    match cli.command {
+        Command::Score(args) => score(args, quiet),
+        Command::Templates(args) => templates(args, quiet),
+        other => Err(UsageError(format!(
+            "{} is not available in this build yet",
+            command_name(&other)
+        ))
+        .into()),
+    }
+}
+
+fn command_name(c: &Command) -> &'static str {
+    match c {
+        Command::Run { .. } => "lad run",
+        Command::Train { .. } => "lad train",
+        Command::Detect { .. } => "lad detect",
+        Command::Aggregate { .. } => "lad aggregate",
+        Command::Import { .. } => "lad import",
+        Command::Export { .. } => "lad export",
+        Command::Demo { .. } => "lad demo",
+        Command::Score(_) => "lad score",
+        Command::Templates(_) => "lad templates",
+        Command::CheckConfig { .. } => "lad check-config",
+    }
+}
+
+fn open_input(path: &Path) -> Result<(Box<dyn BufRead>, String)> {
+    if path.as_os_str() == "-" {
+        return Ok((
+            Box::new(BufReader::new(std::io::stdin().lock())),
+            "<stdin>".to_string(),
+        ));
+    }
+    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    Ok((
+        Box::new(BufReader::with_capacity(1 << 20, file)),
+        path.display().to_string(),
+    ))
+}
+
+fn open_output(path: Option<&Path>) -> Result<Box<dyn Write>> {
+    match path {
+        None => Ok(Box::new(BufWriter::with_capacity(1 << 20, std::io::stdout().lock()))),
+        Some(p) if p.as_os_str() == "-" => {
+            Ok(Box::new(BufWriter::with_capacity(1 << 20, std::io::stdout().lock())))
+        }
+        Some(p) => {
+            let f = File::create(p).with_context(|| format!("cannot create {}", p.display()))?;
+            Ok(Box::new(BufWriter::with_capacity(1 << 20, f)))
+        }
+    }
+}
+
+fn read(path: &Path, skip_invalid: bool) -> Result<Vec<offline::Line>> {
+    let (reader, name) = open_input(path)?;
+    let input = offline::read_input(reader, &name, skip_invalid)?;
+    if !input.skipped.is_empty() {
+        warn!(
+            file = %name,
+            skipped = input.skipped.len(),
+            first = %input.skipped[0],
+            "invalid lines skipped"
+        );
+    }
+    Ok(input.lines)
+}
+
+fn detector_params(args: &ScoreArgs) -> DetectorParams {
+    let mut p = DetectorParams::default();
+    if let Some(seed) = args.seed {
+        p.word2vec.seed = seed;
+        p.autoencoder.seed = seed;
+    }
+    if let Some(rule) = args.rule {
+        p.rule = match rule {
+            RuleArg::Ensemble => Rule::Ensemble,
+            RuleArg::Legacy => Rule::Legacy,
+        };
+    }
+    if args.no_severity {
+        p.ensemble.use_severity = false;
+    }
+    p
+}
+
+fn parallelism() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn score(args: ScoreArgs, quiet: bool) -> Result<()> {
+    if args.train.as_os_str() == "-" && args.input.as_os_str() == "-" {
+        return Err(UsageError("--train and --input cannot both be standard input".into()).into());
+    }
+    let params = detector_params(&args);
+    let train = read(&args.train, args.skip_invalid)?;
+    let input = read(&args.input, args.skip_invalid)?;
+    let started = std::time::Instant::now();
+    let hosts = offline::train_hosts(&train, &params, parallelism());
+    for (host, reason) in &hosts.failed {
+        warn!(host = %host, %reason, "no model for this host; its lines are not scored");
+    }
+    for (host, model) in &hosts.models {
+        for note in model.notes() {
+            info!(host = %host, "{note}");
+        }
+    }
+    let trained = started.elapsed();
+    let scored = offline::score_lines(&input, &hosts);
+    let scoring = started.elapsed() - trained;
+    let mut out = open_output(args.output.as_deref())?;
+    let bar = crate::telemetry::progress(input.len() as u64, "writing", quiet);
+    let mut unscored = 0usize;
+    let mut flagged = 0usize;
+    for (line, s) in input.iter().zip(&scored) {
+        let fields = match s {
+            Some(s) => {
+                flagged += usize::from(s.is_anomaly);
+                let mut f = vec![
+                    ("is_anomaly", u8::from(s.is_anomaly).to_string()),
+                    ("anomaly_score", offline::json_number(s.score)),
+                ];
+                if args.explain {
+                    f.push(("lof_score", offline::json_number(s.lof)));
+                    f.push(("ae_error", offline::json_number(s.ae_error)));
+                    f.push(("novelty", offline::json_number(s.novelty)));
+                    f.push(("severity", offline::json_number(f64::from(s.severity))));
+                }
+                f
+            }
+            None => {
+                unscored += 1;
+                vec![("is_anomaly", "null".into()), ("anomaly_score", "null".into())]
+            }
+        };
+        offline::write_with_fields(&mut out, line, &fields)?;
+        bar.inc(1);
+    }
+    out.flush()?;
+    bar.finish_and_clear();
+    info!(
+        hosts = hosts.models.len(),
+        train_lines = train.len(),
+        scored = input.len() - unscored,
+        flagged,
+        unscored,
+        train_s = trained.as_secs_f64(),
+        score_s = scoring.as_secs_f64(),
+        "score done"
+    );
+    Ok(())
+}
+
+fn templates(args: TemplatesArgs, _quiet: bool) -> Result<()> {
+    let input = read(&args.input, args.skip_invalid)?;
+    let mut params = AggregateParams::default();
+    if let Some(m) = args.method {
+        params.method = match m {
+            MethodArg::Templates => GroupingMethod::Templates,
+            MethodArg::Dbscan => GroupingMethod::Dbscan,
+        };
+    }
+    let started = std::time::Instant::now();
+    let groups = offline::template_lines(&input, &params)?;
+    let grouping = started.elapsed();
+    let mut out = open_output(args.output.as_deref())?;
+    for (line, (g, t)) in input.iter().zip(&groups) {
+        let t = serde_json::to_string(t)?;
+        offline::write_with_fields(&mut out, line, &[("group", format!("\"{g}\"")), ("template", t)])?;
+    }
+    out.flush()?;
+    info!(lines = input.len(), group_s = grouping.as_secs_f64(), "templates done");
+    Ok(())
+}

@@ -1,0 +1,275 @@
+//! The offline commands, `lad score` and `lad templates`: JSON Lines in, JSON Lines out, no
+//! store and no saved models.
+//!
+//! Input objects have `message`, `hostname` and `received_at` (RFC 3339) and may hold anything
+//! else. Every valid input line is written back in input order with fields added; when the
+//! input object has none of the added fields already, the line's own bytes are kept and the new
+//! fields are appended before its closing brace, so nothing the user wrote is re-encoded.
+//! A line without `message`, or with a `received_at` that does not parse, is an error naming its
+//! line number, or, with `skip_invalid`, is left out and counted.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::io::{BufRead, Write};
+
+use lad_core::aggregate::{group, AggregateParams};
+use lad_core::detector::{DetectorParams, HostModel, Scored};
+use rayon::prelude::*;
+use serde::Deserialize;
+
+/// A malformed input line, named by file and line number.
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    /// The line is not a JSON object.
+    #[error("{file} line {line}: not a JSON object: {reason}")]
+    NotJson {
+        /// Input name.
+        file: String,
+        /// 1-based line number.
+        line: usize,
+        /// Parser message.
+        reason: String,
+    },
+    /// The object has no string `message`.
+    #[error("{file} line {line}: no \"message\" string field")]
+    NoMessage {
+        /// Input name.
+        file: String,
+        /// 1-based line number.
+        line: usize,
+    },
+    /// `received_at` is present but not an RFC 3339 time.
+    #[error("{file} line {line}: \"received_at\" is not an RFC 3339 time: {value:?}")]
+    BadTime {
+        /// Input name.
+        file: String,
+        /// 1-based line number.
+        line: usize,
+        /// The value found.
+        value: String,
+    },
+    /// Reading failed.
+    #[error("{file}: {source}")]
+    Io {
+        /// Input name.
+        file: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+/// The fields lad reads from an input line; the rest is skipped without being decoded.
+#[derive(Deserialize)]
+struct Fields<'a> {
+    #[serde(borrow)]
+    message: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    hostname: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    received_at: Option<Cow<'a, str>>,
+    is_anomaly: Option<serde::de::IgnoredAny>,
+    anomaly_score: Option<serde::de::IgnoredAny>,
+    group: Option<serde::de::IgnoredAny>,
+    template: Option<serde::de::IgnoredAny>,
+}
+
+/// One valid input line.
+pub struct Line {
+    /// The line as read (without its newline).
+    pub raw: String,
+    /// `message`.
+    pub message: String,
+    /// `hostname`, empty when absent.
+    pub hostname: String,
+    /// Whether the object already holds a field lad adds (then it is re-encoded on output).
+    pub has_output_fields: bool,
+}
+
+/// Lines read and lines left out.
+pub struct Input {
+    /// Valid lines in input order.
+    pub lines: Vec<Line>,
+    /// Invalid lines skipped (only with `skip_invalid`), with their errors.
+    pub skipped: Vec<InputError>,
+}
+
+/// Reads JSON Lines from `reader`; `name` is used in error messages.
+pub fn read_input(
+    reader: impl BufRead,
+    name: &str,
+    skip_invalid: bool,
+) -> Result<Input, InputError> {
+    let mut lines = Vec::new();
+    let mut skipped = Vec::new();
+    for (i, raw) in reader.lines().enumerate() {
+        let raw = raw.map_err(|source| InputError::Io {
+            file: name.to_string(),
+            source,
+        })?;
+        if raw.trim().is_empty() {
+            continue;
+        }
+        match parse_line(&raw, name, i + 1) {
+            Ok((message, hostname, has_output_fields)) => lines.push(Line {
+                raw,
+                message,
+                hostname,
+                has_output_fields,
+            }),
+            Err(e) if skip_invalid => skipped.push(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(Input { lines, skipped })
+}
+
+fn parse_line(raw: &str, file: &str, line: usize) -> Result<(String, String, bool), InputError> {
+    let f: Fields<'_> = serde_json::from_str(raw).map_err(|e| InputError::NotJson {
+        file: file.to_string(),
+        line,
+        reason: e.to_string(),
+    })?;
+    let message = f.message.ok_or_else(|| InputError::NoMessage {
+        file: file.to_string(),
+        line,
+    })?;
+    if let Some(t) = &f.received_at {
+        if time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).is_err()
+        {
+            return Err(InputError::BadTime {
+                file: file.to_string(),
+                line,
+                value: t.to_string(),
+            });
+        }
+    }
+    let has_output = f.is_anomaly.is_some()
+        || f.anomaly_score.is_some()
+        || f.group.is_some()
+        || f.template.is_some();
+    Ok((
+        message.into_owned(),
+        f.hostname.map(Cow::into_owned).unwrap_or_default(),
+        has_output,
+    ))
+}
+
+/// Writes `line` back with `fields` (already JSON-encoded values) added.
+pub fn write_with_fields(
+    out: &mut impl Write,
+    line: &Line,
+    fields: &[(&str, String)],
+) -> std::io::Result<()> {
+    if !line.has_output_fields {
+        if let Some(body) = line.raw.trim_end().strip_suffix('}') {
+            let body = body.trim_end();
+            out.write_all(body.as_bytes())?;
+            let mut first = body.ends_with('{');
+            for (k, v) in fields {
+                if !first {
+                    out.write_all(b", ")?;
+                }
+                first = false;
+                write!(out, "\"{k}\": {v}")?;
+            }
+            return out.write_all(b"}\n");
+        }
+    }
+    // Re-encode: replace the fields the object already had.
+    let mut obj: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(&line.raw).map_err(std::io::Error::other)?;
+    for (k, v) in fields {
+        let v: serde_json::Value = serde_json::from_str(v).map_err(std::io::Error::other)?;
+        obj.insert((*k).to_string(), v);
+    }
+    serde_json::to_writer(&mut *out, &obj).map_err(std::io::Error::other)?;
+    out.write_all(b"\n")
+}
+
+/// A JSON number for a score: shortest round-trip text (`1.0`, `0.25`); `null` if not finite.
+pub fn json_number(x: f64) -> String {
+    serde_json::to_string(&x).unwrap_or_else(|_| "null".to_string())
+}
+
+/// Per-host models for `score`, trained in parallel (at most `parallelism` at once).
+pub struct TrainedHosts {
+    /// Models by hostname.
+    pub models: BTreeMap<String, HostModel>,
+    /// Hosts whose training failed, with the reason.
+    pub failed: BTreeMap<String, String>,
+}
+
+/// Trains one model per hostname of `train`.
+pub fn train_hosts(train: &[Line], params: &DetectorParams, parallelism: usize) -> TrainedHosts {
+    let mut by_host: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for l in train {
+        by_host.entry(&l.hostname).or_default().push(&l.message);
+    }
+    let jobs: Vec<(&str, Vec<&str>)> = by_host.into_iter().collect();
+    let run = || {
+        jobs.par_iter()
+            .map(|(host, msgs)| (host.to_string(), HostModel::train(msgs, params)))
+            .collect::<Vec<_>>()
+    };
+    let results = match rayon::ThreadPoolBuilder::new()
+        .num_threads(parallelism.max(1))
+        .build()
+    {
+        Ok(pool) => pool.install(run),
+        Err(_) => run(),
+    };
+    let mut models = BTreeMap::new();
+    let mut failed = BTreeMap::new();
+    for (host, r) in results {
+        match r {
+            Ok(m) => {
+                models.insert(host, m);
+            }
+            Err(e) => {
+                failed.insert(host, e.to_string());
+            }
+        }
+    }
+    TrainedHosts { models, failed }
+}
+
+/// Scores every input line with its host's model (in parallel over hosts); a line whose host
+/// has no model gets `None`.
+pub fn score_lines(input: &[Line], hosts: &TrainedHosts) -> Vec<Option<Scored>> {
+    let mut by_host: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, l) in input.iter().enumerate() {
+        by_host.entry(&l.hostname).or_default().push(i);
+    }
+    let parts: Vec<Vec<(usize, Scored)>> = by_host
+        .into_par_iter()
+        .map(|(host, idx)| match hosts.models.get(host) {
+            Some(model) => {
+                let mut scorer = model.scorer();
+                idx.into_iter()
+                    .map(|i| (i, scorer.score(&input[i].message)))
+                    .collect()
+            }
+            None => Vec::new(),
+        })
+        .collect();
+    let mut out = vec![None; input.len()];
+    for (i, s) in parts.into_iter().flatten() {
+        out[i] = Some(s);
+    }
+    out
+}
+
+/// Groups the messages of `input` (all hosts together) and returns each line's group id and
+/// template.
+pub fn template_lines(
+    input: &[Line],
+    params: &AggregateParams,
+) -> Result<Vec<(String, String)>, lad_core::aggregate::AggregateError> {
+    let messages: Vec<&str> = input.iter().map(|l| l.message.as_str()).collect();
+    let grouping = group(&messages, params)?;
+    Ok(grouping
+        .labels
+        .iter()
+        .map(|&g| (format!("g{g}"), grouping.templates[g].clone()))
+        .collect())
+}

@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# Benchmark driver: times lad against ../shared/pyref in one run and measures quality.
+#
+#   scripts/bench.sh [all|speed|bgl|groups]        (default all)
+#
+# speed  : pyref `detect` and `lad score` on make_synth.py --seed 1 (250,000 training lines,
+#          50,000 to score, 4 hosts); whole-command wall time and in-process train/score time,
+#          throughput ratios, lad's peak resident memory.
+# bgl    : BGL 2k split (train first 1,000, score last 1,000) and all (train = test), P/R/F1/AUC
+#          with pyref's eval-detect, for lad's default rule, lad without the severity prior,
+#          and lad's legacy rule.
+# groups : `lad templates` on the 16 LogHub 2k sets, grouping accuracy with pyref's eval-groups.
+#
+# Data: LogHub (https://github.com/logpai/loghub), read from ../shared/data/loghub.
+# Results: $OUT (default target/bench) gets every output and a summary.md.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+SHARED="${SHARED:-$ROOT/../shared}"
+PYREF="$SHARED/pyref/pyref"
+LOGHUB="$SHARED/data/loghub"
+export PYREF_VENV="${PYREF_VENV:-/tmp/pyref-venv}"
+OUT="${OUT:-$ROOT/target/bench}"
+DATA="${DATA:-/tmp/pyref-data-seed1}"
+what="${1:-all}"
+mkdir -p "$OUT"
+
+if [ ! -d "$LOGHUB" ]; then echo "bench: $LOGHUB is missing; nothing to measure" >&2; exit 1; fi
+if [ ! -x "$PYREF_VENV/bin/python" ]; then
+  echo "bench: setting up pyref's venv at $PYREF_VENV (once)" >&2
+  bash "$SHARED/pyref/setup.sh" >&2
+fi
+PY="$PYREF_VENV/bin/python"
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+cargo build --release --quiet -p lad --manifest-path "$ROOT/Cargo.toml"
+LAD="$CARGO_TARGET_DIR/release/lad"
+
+machine() { echo "$(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"; }
+SUMMARY="$OUT/summary.md"
+[ "$what" = all ] && : > "$SUMMARY"
+{ echo "## lad benchmark, $(date -u +%Y-%m-%d), $(machine), load $(cut -d' ' -f1-3 /proc/loadavg)"; echo; } >> "$SUMMARY"
+
+# wall seconds and peak RSS (KiB) of one command: prints "secs kib"
+measure() {
+  local log="$1"; shift
+  /usr/bin/time -f '%e %M' -o "$log.time" "$@" 2> "$log"
+  cat "$log.time"
+}
+
+step_speed() {
+  if [ ! -s "$DATA/synth_train.jsonl" ]; then
+    python3 "$SHARED/pyref/make_synth.py" --seed 1 --out-dir "$DATA" --data-root "$LOGHUB" >&2
+  fi
+  local R="$OUT/speed"; mkdir -p "$R"
+  echo "bench: pyref detect (a few minutes)..." >&2
+  read -r py_wall py_rss < <(measure "$R/pyref.log" "$PYREF" detect --seed 1 --train "$DATA/synth_train.jsonl" \
+      --test "$DATA/synth_test.jsonl" --out "$R/pyref_score.jsonl" --timings "$R/pyref.timings.json")
+  echo "bench: lad score..." >&2
+  read -r lad_wall lad_rss < <(measure "$R/lad.log" "$LAD" --log-format json score --seed 1 --train "$DATA/synth_train.jsonl" \
+      --input "$DATA/synth_test.jsonl" --output "$R/lad_score.jsonl")
+  "$PY" - "$R" "$py_wall" "$lad_wall" "$lad_rss" >> "$SUMMARY" <<'PYEOF'
+import json, sys
+r, py_wall, lad_wall, lad_rss = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
+py = json.load(open(f"{r}/pyref.timings.json"))["total"]
+lad = next(json.loads(l) for l in open(f"{r}/lad.log") if '"score done"' in l)["fields"]
+n_tr, n_te = py["n_train"], py["n_test"]
+rows = [
+  ("training (lines/s, in process)", n_tr / py["train_s"], n_tr / lad["train_s"]),
+  ("scoring (lines/s, in process)", n_te / py["score_s"], n_te / lad["score_s"]),
+  ("whole command (lines/s, train + score, JSON I/O, start-up)", (n_tr + n_te) / py_wall, (n_tr + n_te) / lad_wall),
+]
+print(f"Speed: make_synth.py --seed 1, {n_tr:,} training and {n_te:,} scored lines over 4 hosts.\n")
+print("| measure | pyref | lad | ratio |\n|---|---:|---:|---:|")
+for name, a, b in rows:
+    print(f"| {name} | {a:,.0f} | {b:,.0f} | {b / a:,.1f}x |")
+print(f"\nWall: pyref {py_wall:.1f} s, lad {lad_wall:.2f} s. lad peak resident memory {lad_rss / 1024:.0f} MiB. "
+      f"Flagged: pyref {sum(json.loads(l)['is_anomaly'] for l in open(f'{r}/pyref_score.jsonl'))}, "
+      f"lad {lad['flagged']}.\n")
+PYEOF
+}
+
+step_bgl() {
+  local R="$OUT/bgl"; mkdir -p "$R"
+  {
+    echo "BGL 2k (LogHub): split = train on the first 1,000 lines, score the last 1,000 (47 alerts); all = train and score all 2,000 (143 alerts)."
+    echo
+    echo "| setting | lad rule | P | R | F1 | ROC-AUC | flagged |"
+    echo "|---|---|---:|---:|---:|---:|---:|"
+  } >> "$SUMMARY"
+  for setting in split all; do
+    if [ $setting = split ]; then tr="$LOGHUB/bgl/bgl_2k_train.jsonl"; te="$LOGHUB/bgl/bgl_2k_test.jsonl";
+    else tr="$LOGHUB/bgl/bgl_2k_all.jsonl"; te="$tr"; fi
+    for rule in ensemble no-severity legacy; do
+      local extra=(--rule "$rule")
+      [ "$rule" = no-severity ] && extra=(--rule ensemble --no-severity)
+      "$LAD" --quiet score --seed 1 "${extra[@]}" --train "$tr" --input "$te" --output "$R/${setting}_$rule.jsonl"
+      "$PYREF" eval-detect --pred "$R/${setting}_$rule.jsonl" --out "$R/${setting}_$rule.metrics.json" > /dev/null
+      "$PY" - "$R/${setting}_$rule.metrics.json" "$setting" "$rule" >> "$SUMMARY" <<'PYEOF'
+import json, sys
+m = json.load(open(sys.argv[1]))
+print(f"| {sys.argv[2]} | {sys.argv[3]} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} | {m['roc_auc']:.3f} | {m['predicted']} |")
+PYEOF
+    done
+  done
+  echo >> "$SUMMARY"
+}
+
+step_groups() {
+  local R="$OUT/groups"; mkdir -p "$R"
+  local sets="Android Apache BGL HDFS HPC Hadoop HealthApp Linux Mac OpenSSH OpenStack Proxifier Spark Thunderbird Windows Zookeeper"
+  for s in $sets; do
+    "$LAD" --quiet templates --input "$LOGHUB/groups/$s.jsonl" --output "$R/$s.jsonl"
+    "$PYREF" eval-groups --pred "$R/$s.jsonl" --out "$R/$s.metrics.json" > /dev/null
+  done
+  "$PY" - "$R" $sets >> "$SUMMARY" <<'PYEOF'
+import json, sys
+r, sets = sys.argv[1], sys.argv[2:]
+print("Grouping accuracy (GA, Zhu et al. 2019) of `lad templates` on the 16 LogHub 2k sets:\n")
+print("| set | groups (truth) | lad groups | GA |\n|---|---:|---:|---:|")
+gas = []
+for s in sets:
+    m = json.load(open(f"{r}/{s}.metrics.json"))
+    gas.append(m["ga"])
+    print(f"| {s} | {m['truth_groups']} | {m['pred_groups']} | {m['ga']:.3f} |")
+print(f"| **average** | | | **{sum(gas) / len(gas):.3f}** |\n")
+PYEOF
+}
+
+case "$what" in
+  all) step_speed; step_bgl; step_groups ;;
+  speed|bgl|groups) "step_$what" ;;
+  *) echo "usage: scripts/bench.sh [all|speed|bgl|groups]" >&2; exit 2 ;;
+esac
+cat "$SUMMARY"

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh machine or a warm one:
+#   ./scripts/test.sh
+# Provisions what the tests need (services are started only when a test needs them), then runs
+# format and lint checks, every test of the workspace, and the docs build.
+# CARGO_TARGET_DIR defaults to a folder outside the clone so that runs reuse one build.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/lad-target}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+step() { printf '\n== %s\n' "$*"; }
+
+step "format"
+cargo fmt --all -- --check
+
+step "lint"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+step "tests"
+cargo test --workspace --quiet 2>&1 | tee "$CARGO_TARGET_DIR/test-output.log"
+
+step "docs"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
+
+step "benches compile"
+cargo bench --workspace --no-run --quiet
+
+passed=$(grep -Eo '[0-9]+ passed' "$CARGO_TARGET_DIR/test-output.log" | awk '{s+=$1} END {print s+0}')
+failed=$(grep -Eo '[0-9]+ failed' "$CARGO_TARGET_DIR/test-output.log" | awk '{s+=$1} END {print s+0}')
+ignored=$(grep -Eo '[0-9]+ ignored' "$CARGO_TARGET_DIR/test-output.log" | awk '{s+=$1} END {print s+0}')
+echo
+echo "tests: $passed passed, $failed failed, $ignored skipped"
