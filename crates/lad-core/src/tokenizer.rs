@@ -1,1 +1,668 @@
-//! tokenizer: under construction.
+//! Tokenizer: turns one log message into the word tokens that Word2Vec, the detector and the
+//! grouping step see. Main types: [`Tokenizer`] and [`TokenizerMode`].
+//!
+//! Two modes exist. [`TokenizerMode::LettersOnly`] is the old system's behaviour: maximal runs of
+//! ASCII letters, case kept. [`TokenizerMode::Masked`] (the default) splits on whitespace and
+//! punctuation, keeps identifier-like words whole (`pam_unix`), lowercases ASCII letters and
+//! replaces variable parts by typed placeholders ([`NUM`], [`IP`], [`HEX`], [`PATH`], [`URL`],
+//! [`ID`], [`TIME`], [`DATE`]), so that two lines of one event type give the same tokens.
+//!
+//! The tokenizer is a hand-written byte scanner: it runs on every log line and must be fast. It
+//! never panics on any input and only splits a message at ASCII bytes, so non-ASCII text stays
+//! whole inside words. It does no I/O and keeps no state between calls.
+
+use serde::{Deserialize, Serialize};
+
+/// Placeholder for integers, decimals, `0x` numbers and numbers with a short unit (`512MB`).
+pub const NUM: &str = "<NUM>";
+/// Placeholder for IPv4 (with optional `:port`) and IPv6 addresses.
+pub const IP: &str = "<IP>";
+/// Placeholder for long hexadecimal ids (at least 8 hex digits, at least one of them a digit).
+pub const HEX: &str = "<HEX>";
+/// Placeholder for absolute paths (`/a/b`, `C:\a`) and relative paths with two or more `/`.
+pub const PATH: &str = "<PATH>";
+/// Placeholder for URLs (anything with `scheme://`).
+pub const URL: &str = "<URL>";
+/// Placeholder for mixed letter and digit ids (`blk_-1234`, `R25-M1-NB-C`), UUIDs and MAC addresses.
+pub const ID: &str = "<ID>";
+/// Placeholder for times of day (`12:16:49`, `12:16:49.123`) and ISO date-times.
+pub const TIME: &str = "<TIME>";
+/// Placeholder for dates (`2016-09-28`, `9/28/2016`).
+pub const DATE: &str = "<DATE>";
+
+/// How a message is cut into tokens.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, Hash)]
+pub enum TokenizerMode {
+    /// The old system: maximal runs of ASCII letters `[a-zA-Z]+`, case kept.
+    #[serde(rename = "letters")]
+    LettersOnly,
+    /// Words lowercased, variable parts replaced by typed placeholders (the default).
+    #[default]
+    #[serde(rename = "masked")]
+    Masked,
+}
+
+/// Cuts messages into tokens according to its [`TokenizerMode`].
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+pub struct Tokenizer {
+    mode: TokenizerMode,
+}
+
+impl Tokenizer {
+    /// A tokenizer working in `mode`.
+    pub fn new(mode: TokenizerMode) -> Self {
+        Self { mode }
+    }
+
+    /// The mode this tokenizer works in.
+    pub fn mode(&self) -> TokenizerMode {
+        self.mode
+    }
+
+    /// The tokens of `message`, in order.
+    pub fn tokenize(&self, message: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        self.tokenize_into(message, &mut out);
+        out
+    }
+
+    /// Writes the tokens of `message` into `out`, replacing what it held. The `String`s already
+    /// in `out` are reused so that a caller looping over lines allocates little.
+    pub fn tokenize_into(&self, message: &str, out: &mut Vec<String>) {
+        let mut sink = Sink { out, len: 0 };
+        match self.mode {
+            TokenizerMode::LettersOnly => letters_only(message, &mut sink),
+            TokenizerMode::Masked => masked(message, &mut sink),
+        }
+        let len = sink.len;
+        out.truncate(len);
+    }
+}
+
+/// Writes tokens into a vector, reusing the strings it already holds.
+struct Sink<'a> {
+    out: &'a mut Vec<String>,
+    len: usize,
+}
+
+impl Sink<'_> {
+    fn slot(&mut self) -> &mut String {
+        if self.len == self.out.len() {
+            self.out.push(String::new());
+        }
+        let slot = &mut self.out[self.len];
+        self.len += 1;
+        slot.clear();
+        slot
+    }
+
+    fn push(&mut self, text: &str) {
+        self.slot().push_str(text);
+    }
+
+    fn push_lower(&mut self, text: &str) {
+        let slot = self.slot();
+        slot.push_str(text);
+        slot.make_ascii_lowercase();
+    }
+
+    fn last(&self) -> Option<&str> {
+        self.len
+            .checked_sub(1)
+            .and_then(|i| self.out.get(i))
+            .map(String::as_str)
+    }
+}
+
+fn letters_only(message: &str, sink: &mut Sink<'_>) {
+    let bytes = message.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i].is_ascii_alphabetic() {
+            let start = i;
+            while i < bytes.len() && bytes[i].is_ascii_alphabetic() {
+                i += 1;
+            }
+            // Slicing at ASCII bytes always lands on a char boundary.
+            sink.push(&message[start..i]);
+        } else {
+            i += 1;
+        }
+    }
+}
+
+/// Bytes that always separate tokens, even inside one whitespace-delimited chunk.
+fn is_hard_delimiter(b: u8) -> bool {
+    matches!(
+        b,
+        b',' | b';'
+            | b'='
+            | b'('
+            | b')'
+            | b'['
+            | b']'
+            | b'{'
+            | b'}'
+            | b'<'
+            | b'>'
+            | b'"'
+            | b'\''
+            | b'`'
+            | b'|'
+            | b'!'
+            | b'?'
+            | b'&'
+            | b'*'
+            | b'^'
+            | b'$'
+            | b'%'
+    )
+}
+
+/// Bytes that separate the parts of a piece holding digits (`index:0`, `host:port`, `a@b`).
+fn is_soft_delimiter(b: u8) -> bool {
+    matches!(b, b':' | b'@' | b'~' | b'/' | b'\\' | b'#' | b'+')
+}
+
+/// Word bytes: ASCII letters, digits, `_`, and every non-ASCII byte (so UTF-8 text stays whole).
+fn is_word_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b >= 0x80
+}
+
+/// Bytes trimmed from both ends of a piece before it is classified.
+fn is_trim_byte(b: u8) -> bool {
+    matches!(
+        b,
+        b'.' | b':' | b'-' | b'~' | b'#' | b'@' | b'+' | b'\\' | b'/'
+    )
+}
+
+fn masked(message: &str, sink: &mut Sink<'_>) {
+    let bytes = message.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i].is_ascii_whitespace() {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < bytes.len() && !bytes[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        chunk(message, start, i, sink);
+    }
+}
+
+/// One whitespace-delimited chunk `message[start..end]`.
+fn chunk(message: &str, start: usize, end: usize, sink: &mut Sink<'_>) {
+    let first_token = sink.len;
+    // A URL swallows the rest of its chunk: its query string is not worth splitting.
+    if let Some(at) = find_scheme(&message.as_bytes()[start..end]) {
+        pieces(message, start, start + at, sink, first_token);
+        push_placeholder(sink, URL, first_token);
+    } else {
+        pieces(message, start, end, sink, first_token);
+    }
+}
+
+/// Splits `message[start..end]` at hard delimiters and classifies each piece.
+fn pieces(message: &str, start: usize, end: usize, sink: &mut Sink<'_>, first_token: usize) {
+    let bytes = message.as_bytes();
+    let mut i = start;
+    while i < end {
+        if is_hard_delimiter(bytes[i]) {
+            i += 1;
+            continue;
+        }
+        let piece_start = i;
+        while i < end && !is_hard_delimiter(bytes[i]) {
+            i += 1;
+        }
+        piece(message, piece_start, i, sink, first_token);
+    }
+}
+
+/// Where a `scheme://` starts inside `chunk`, if it holds one.
+fn find_scheme(chunk: &[u8]) -> Option<usize> {
+    let pos = chunk.windows(3).position(|w| w == b"://")?;
+    let mut start = pos;
+    while start > 0 && chunk[start - 1].is_ascii_alphabetic() {
+        start -= 1;
+    }
+    (start < pos).then_some(start)
+}
+
+/// Pushes a placeholder unless the chunk's previous token is the same placeholder: a run of
+/// numbers inside one chunk (`2016/9/28:16:00`) is one variable, not five.
+fn push_placeholder(sink: &mut Sink<'_>, placeholder: &'static str, first_token: usize) {
+    if sink.len > first_token && sink.last() == Some(placeholder) {
+        return;
+    }
+    sink.push(placeholder);
+}
+
+/// One piece free of whitespace and hard delimiters.
+fn piece(message: &str, start: usize, end: usize, sink: &mut Sink<'_>, first_token: usize) {
+    let bytes = message.as_bytes();
+    let mut start = start;
+    let mut end = end;
+    // Keep a leading `/` or `\`: it marks a path.
+    while start < end && is_trim_byte(bytes[start]) && bytes[start] != b'/' && bytes[start] != b'\\'
+    {
+        start += 1;
+    }
+    while end > start && is_trim_byte(bytes[end - 1]) {
+        end -= 1;
+    }
+    if start >= end {
+        return;
+    }
+    let p = &bytes[start..end];
+    if let Some(placeholder) = structured(p) {
+        push_placeholder(sink, placeholder, first_token);
+        return;
+    }
+    if p[0] == b'/' || p[0] == b'\\' {
+        start += 1;
+        while start < end && (bytes[start] == b'/' || bytes[start] == b'\\') {
+            start += 1;
+        }
+        if start < end {
+            // A lone `/word` is a path too, but keep its word when it is only letters.
+            if bytes[start..end].iter().all(|&b| is_word_byte(b)) && !has_digit(&bytes[start..end])
+            {
+                words(message, start, end, sink);
+            } else {
+                push_placeholder(sink, PATH, first_token);
+            }
+        }
+        return;
+    }
+    let digits = has_digit(p);
+    if !digits {
+        words(message, start, end, sink);
+        return;
+    }
+    if p.iter().any(|&b| is_soft_delimiter(b)) {
+        // `index:0`, `host:8030`, `ib_sm_sweep.c:1831`: classify each part on its own.
+        let mut i = start;
+        while i < end {
+            if is_soft_delimiter(bytes[i]) {
+                i += 1;
+                continue;
+            }
+            let part_start = i;
+            while i < end && !is_soft_delimiter(bytes[i]) {
+                i += 1;
+            }
+            part(message, part_start, i, sink, first_token);
+        }
+        return;
+    }
+    part(message, start, end, sink, first_token);
+}
+
+/// One part free of soft delimiters.
+fn part(message: &str, start: usize, end: usize, sink: &mut Sink<'_>, first_token: usize) {
+    let bytes = message.as_bytes();
+    let mut start = start;
+    let mut end = end;
+    while start < end && is_trim_byte(bytes[start]) {
+        start += 1;
+    }
+    while end > start && is_trim_byte(bytes[end - 1]) {
+        end -= 1;
+    }
+    if start >= end {
+        return;
+    }
+    let p = &bytes[start..end];
+    if !has_digit(p) {
+        words(message, start, end, sink);
+        return;
+    }
+    if let Some(placeholder) = structured(p) {
+        push_placeholder(sink, placeholder, first_token);
+        return;
+    }
+    if !p.iter().any(u8::is_ascii_alphabetic) || is_number_with_unit(p) {
+        push_placeholder(sink, NUM, first_token);
+    } else if is_word_with_digit(p) {
+        sink.push_lower(&message[start..end]);
+    } else {
+        push_placeholder(sink, ID, first_token);
+    }
+}
+
+/// Emits the word runs of `message[start..end]`, lowercased.
+fn words(message: &str, start: usize, end: usize, sink: &mut Sink<'_>) {
+    let bytes = message.as_bytes();
+    let mut i = start;
+    while i < end {
+        if !is_word_byte(bytes[i]) {
+            i += 1;
+            continue;
+        }
+        let word_start = i;
+        while i < end && is_word_byte(bytes[i]) {
+            i += 1;
+        }
+        let w = &message[word_start..i];
+        if w.bytes().all(|b| b == b'_') {
+            continue;
+        }
+        sink.push_lower(w);
+    }
+}
+
+fn has_digit(p: &[u8]) -> bool {
+    p.iter().any(u8::is_ascii_digit)
+}
+
+/// A word followed by one digit (`ssh2`, `wl0`, `eth0`): a name, not a variable.
+fn is_word_with_digit(p: &[u8]) -> bool {
+    let n = p.len();
+    n >= 3 && p[n - 1].is_ascii_digit() && p[..n - 1].iter().all(u8::is_ascii_alphabetic)
+}
+
+/// `512MB`, `100ms`, `2.5s`: a number followed by at most three letters.
+fn is_number_with_unit(p: &[u8]) -> bool {
+    let digits = p
+        .iter()
+        .take_while(|&&b| b.is_ascii_digit() || b == b'.')
+        .count();
+    let letters = p.len() - digits;
+    digits > 0
+        && p[0].is_ascii_digit()
+        && (1..=3).contains(&letters)
+        && p[digits..].iter().all(u8::is_ascii_alphabetic)
+}
+
+/// The placeholder for a piece with a recognisable structure, if it has one.
+fn structured(p: &[u8]) -> Option<&'static str> {
+    let p_no_slash = p.strip_prefix(b"/").unwrap_or(p);
+    if is_ipv4(p_no_slash) {
+        return Some(IP);
+    }
+    if !has_digit(p) && !p.contains(&b':') {
+        return None;
+    }
+    if is_number(p) || is_hex_prefixed(p) {
+        return Some(NUM);
+    }
+    if is_time(p) {
+        return Some(TIME);
+    }
+    if let Some(kind) = date_or_datetime(p) {
+        return Some(kind);
+    }
+    if is_uuid(p) || is_mac(p) {
+        return Some(ID);
+    }
+    if is_ipv6(p) {
+        return Some(IP);
+    }
+    if p.len() >= 8 && p.iter().all(u8::is_ascii_hexdigit) && has_digit(p) {
+        return Some(HEX);
+    }
+    if p.len() >= 3 && p[1] == b':' && p[0].is_ascii_alphabetic() && p[2] == b'\\' {
+        return Some(PATH);
+    }
+    if !p.starts_with(b"/") && p.iter().filter(|&&b| b == b'/').count() >= 2 {
+        let looks_like_path = p.iter().any(u8::is_ascii_alphabetic)
+            && p.iter()
+                .all(|&b| is_word_byte(b) || matches!(b, b'/' | b'.' | b'-'));
+        if looks_like_path {
+            return Some(PATH);
+        }
+    }
+    None
+}
+
+/// `[+-]?digits(.digits)*`, also a version number like `6.1.7601`.
+fn is_number(p: &[u8]) -> bool {
+    let p = match p.first() {
+        Some(b'+' | b'-') => &p[1..],
+        _ => p,
+    };
+    !p.is_empty()
+        && p[0].is_ascii_digit()
+        && p[p.len() - 1].is_ascii_digit()
+        && p.iter().all(|&b| b.is_ascii_digit() || b == b'.')
+}
+
+fn is_hex_prefixed(p: &[u8]) -> bool {
+    p.len() > 2
+        && p[0] == b'0'
+        && (p[1] == b'x' || p[1] == b'X')
+        && p[2..].iter().all(u8::is_ascii_hexdigit)
+}
+
+/// Splits `p` at `sep` and checks that every group is 1 to `max_len` digits; returns the groups' lengths.
+fn digit_groups(p: &[u8], sep: u8, out: &mut [usize; 8]) -> Option<usize> {
+    let mut n = 0;
+    for group in p.split(|&b| b == sep) {
+        if n == out.len() || group.is_empty() || !group.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        out[n] = group.len();
+        n += 1;
+    }
+    Some(n)
+}
+
+fn is_ipv4(p: &[u8]) -> bool {
+    let (addr, port) = match p.iter().position(|&b| b == b':') {
+        Some(at) => (&p[..at], Some(&p[at + 1..])),
+        None => (p, None),
+    };
+    if let Some(port) = port {
+        if port.is_empty() || port.len() > 5 || !port.iter().all(u8::is_ascii_digit) {
+            return false;
+        }
+    }
+    let mut lens = [0; 8];
+    matches!(digit_groups(addr, b'.', &mut lens), Some(4)) && lens[..4].iter().all(|&l| l <= 3)
+}
+
+/// `12:16:49`, `12:16`, `12:16:49.123`, `12:16:49,123` is split earlier.
+fn is_time(p: &[u8]) -> bool {
+    let (hms, frac) = match p.iter().position(|&b| b == b'.') {
+        Some(at) => (&p[..at], Some(&p[at + 1..])),
+        None => (p, None),
+    };
+    if let Some(frac) = frac {
+        if frac.is_empty() || !frac.iter().all(u8::is_ascii_digit) {
+            return false;
+        }
+    }
+    let mut lens = [0; 8];
+    match digit_groups(hms, b':', &mut lens) {
+        Some(n @ 2..=3) => lens[0] <= 2 && lens[1..n].iter().all(|&l| l == 2),
+        _ => false,
+    }
+}
+
+/// `2016-09-28` or `9/28/2016` is a date; `2016-09-28T12:00:00Z` (or with a `_`) a time.
+fn date_or_datetime(p: &[u8]) -> Option<&'static str> {
+    let split = p
+        .iter()
+        .position(|&b| b == b'T' || b == b'_')
+        .unwrap_or(p.len());
+    let date = &p[..split];
+    let mut lens = [0; 8];
+    let is_date = [b'-', b'/'].iter().any(|&sep| {
+        matches!(digit_groups(date, sep, &mut lens), Some(3))
+            && (lens[0] == 4 || lens[2] == 4 || lens[2] == 2)
+            && lens[..3].iter().all(|&l| l <= 4)
+    });
+    if !is_date {
+        return None;
+    }
+    if split == p.len() {
+        return Some(DATE);
+    }
+    let rest = &p[split + 1..];
+    let time_len = rest
+        .iter()
+        .take_while(|&&b| b.is_ascii_digit() || b == b':' || b == b'.')
+        .count();
+    is_time(&rest[..time_len]).then_some(TIME)
+}
+
+fn is_uuid(p: &[u8]) -> bool {
+    let mut n = 0;
+    for (i, group) in p.split(|&b| b == b'-').enumerate() {
+        let want = [8, 4, 4, 4, 12];
+        if i >= want.len() || group.len() != want[i] || !group.iter().all(u8::is_ascii_hexdigit) {
+            return false;
+        }
+        n += 1;
+    }
+    n == 5
+}
+
+fn is_mac(p: &[u8]) -> bool {
+    p.len() == 17
+        && [b':', b'-'].iter().any(|&sep| {
+            p.split(|&b| b == sep)
+                .all(|g| g.len() == 2 && g.iter().all(u8::is_ascii_hexdigit))
+        })
+}
+
+fn is_ipv6(p: &[u8]) -> bool {
+    let colons = p.iter().filter(|&&b| b == b':').count();
+    let double = p.windows(2).any(|w| w == b"::");
+    (colons >= 2 && double || colons >= 5)
+        && p.iter()
+            .all(|&b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
+        && p.split(|&b| b == b':')
+            .all(|g| g.len() <= 4 || g.contains(&b'.'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn masked(s: &str) -> Vec<String> {
+        Tokenizer::default().tokenize(s)
+    }
+
+    fn letters(s: &str) -> Vec<String> {
+        Tokenizer::new(TokenizerMode::LettersOnly).tokenize(s)
+    }
+
+    #[test]
+    fn letters_only_keeps_runs_of_letters_with_case() {
+        assert_eq!(
+            letters("pam_unix(cron:session): User42 é x"),
+            ["pam", "unix", "cron", "session", "User", "x"]
+        );
+        assert!(letters("123 456 ...").is_empty());
+    }
+
+    #[test]
+    fn masked_keeps_identifiers_and_drops_punctuation() {
+        assert_eq!(
+            masked("kernel: pam_unix(cron:session): session opened for user root by (uid=0)"),
+            [
+                "kernel", "pam_unix", "cron", "session", "session", "opened", "for", "user",
+                "root", "by", "uid", NUM
+            ]
+        );
+    }
+
+    #[test]
+    fn masked_placeholders() {
+        let cases: &[(&str, &[&str])] = &[
+            ("10.251.214.32:50010", &[IP]),
+            ("from /10.251.39.209", &["from", IP]),
+            ("fe80::1ff:fe23:4567:890a", &[IP]),
+            ("0x1f 42 -7 3.25 6.1.7601", &[NUM, NUM, NUM, NUM, NUM]),
+            ("54fadb412c4e40cdbaed9335e4c35a9e", &[HEX]),
+            ("/var/log/messages", &[PATH]),
+            ("C:\\Windows\\System32", &[PATH]),
+            ("see http://example.com/a?b=1&c=2 now", &["see", URL, "now"]),
+            ("blk_-1234567 R25-M1-NB-C:J11-U01", &[ID, ID]),
+            ("123e4567-e89b-12d3-a456-426614174000", &[ID]),
+            ("00:1a:2b:3c:4d:5e", &[ID]),
+            ("at 12:16:49 on 2016-09-28", &["at", TIME, "on", DATE]),
+            ("2016-09-28T04:30:30Z", &[TIME]),
+            ("used_ram=512MB", &["used_ram", NUM]),
+            ("index:0", &["index", NUM]),
+            ("port 22 ssh2", &["port", NUM, "ssh2"]),
+            ("wl0: Wi-Fi", &["wl0", "wi", "fi"]),
+            ("00000008@2016/9/28:16:00:46.635", &[NUM]),
+        ];
+        for (input, want) in cases {
+            assert_eq!(masked(input), *want, "input {input:?}");
+        }
+    }
+
+    #[test]
+    fn masked_lowercases_ascii_and_keeps_unicode() {
+        assert_eq!(
+            masked("ÉCHEC Über"),
+            ["Échec", "Über"].map(|s| s.to_ascii_lowercase())
+        );
+    }
+
+    #[test]
+    fn tokenize_into_replaces_previous_content() {
+        let t = Tokenizer::default();
+        let mut out = vec!["stale".to_string(); 10];
+        t.tokenize_into("a b", &mut out);
+        assert_eq!(out, ["a", "b"]);
+        t.tokenize_into("", &mut out);
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn mode_serde_names() {
+        let json = serde_json::to_string(&TokenizerMode::LettersOnly).expect("serialises");
+        assert_eq!(json, "\"letters\"");
+        let mode: TokenizerMode = serde_json::from_str("\"masked\"").expect("parses");
+        assert_eq!(mode, TokenizerMode::Masked);
+        assert_eq!(TokenizerMode::default(), TokenizerMode::Masked);
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics_and_tokens_are_clean(s in any::<String>()) {
+            for mode in [TokenizerMode::Masked, TokenizerMode::LettersOnly] {
+                for token in Tokenizer::new(mode).tokenize(&s) {
+                    prop_assert!(!token.is_empty());
+                    prop_assert!(!token.bytes().any(|b| b.is_ascii_whitespace()));
+                }
+            }
+        }
+
+        #[test]
+        fn never_panics_on_log_like_text(s in "[a-zA-Z0-9 :./\\\\_=,()\\[\\]x-]{0,300}") {
+            let tokens = masked(&s);
+            for token in &tokens {
+                prop_assert!(!token.is_empty());
+            }
+        }
+
+        #[test]
+        fn letters_only_tokens_are_letters(s in any::<String>()) {
+            for token in letters(&s) {
+                prop_assert!(token.bytes().all(|b| b.is_ascii_alphabetic()));
+            }
+        }
+
+        #[test]
+        fn masked_is_stable_under_whitespace_changes(words in proptest::collection::vec("[a-z0-9:./_-]{1,12}", 0..20)) {
+            prop_assert_eq!(masked(&words.join(" ")), masked(&words.join(" \t  ")));
+        }
+    }
+
+    #[test]
+    fn very_long_input_does_not_panic() {
+        let long = "a1:/x.".repeat(200_000);
+        let _ = masked(&long);
+        let _ = letters(&long);
+    }
+}
