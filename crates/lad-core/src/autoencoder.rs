@@ -121,7 +121,7 @@ pub enum AutoencoderError {
 
 /// Unchecked autoencoder hyper-parameters; turn them into [`AutoencoderValidParams`] with
 /// [`AutoencoderParams::check`].
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AutoencoderParams {
     /// Widths of the hidden layers, input side first; the output layer has the input's width.
     pub hidden: Vec<usize>,

@@ -58,15 +58,16 @@ pub struct EnsembleParams {
     pub tail: f64,
     /// A token sequence seen this share of the training lines (or more) has no rarity novelty.
     pub common_share: f64,
-    /// Whether the severity prior is used (off: every line weighs as if it had no alarming word).
+    /// Whether the severity prior is used (off: every line weighs as if fully alarming, so the
+    /// score is the novelty alone).
     pub use_severity: bool,
 }
 
 impl Default for EnsembleParams {
     fn default() -> Self {
         Self {
-            base: 0.6,
-            threshold: 0.55,
+            base: 0.5,
+            threshold: 0.75,
             tail: 0.99,
             common_share: 0.01,
             use_severity: true,
@@ -383,7 +384,7 @@ impl HostModel {
                 let vector_novelty = knee(self.lof_calibration.share_below(lof))
                     .max(knee(self.ae_calibration.share_below(ae_error)));
                 let novelty = rarity.max(vector_novelty);
-                let sev_weight = if e.use_severity { f64::from(sev) } else { 0.0 };
+                let sev_weight = if e.use_severity { f64::from(sev) } else { 1.0 };
                 let score = novelty * (e.base + (1.0 - e.base) * sev_weight);
                 Scored {
                     is_anomaly: score >= e.threshold,

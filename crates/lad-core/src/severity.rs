@@ -3,7 +3,12 @@
 //! Operators care most about lines that say error, fail, fatal, panic, denied, timeout. This
 //! module scores a message by the strongest such word it contains (case-insensitive, whole
 //! words only, so `terror` does not count) and, where the line still carries a syslog `<PRI>`
-//! header, by its syslog severity. It is a fixed lexicon, not learned: the detector combines it
+//! header, by its syslog severity.
+//!
+//! A line that declares its own level (an upper-case level word such as `INFO`, `WARNING`,
+//! `ERROR`, `FATAL` among its first words, or a bracketed one such as nginx's `[error]`) is
+//! scored by that level alone: the program that wrote the line knew better than its wording,
+//! and `RAS KERNEL INFO 0 critical input interrupts` is routine, not critical. It is a fixed lexicon, not learned: the detector combines it
 //! with what it learned of the host (see [`crate::detector`]), and it can be switched off.
 
 /// Lexicon entries: a lowercase word and its weight in `[0, 1]`.
@@ -51,9 +56,35 @@ const LEXICON: &[(&str, f32)] = &[
     ("retry", 0.2),
 ];
 
-/// Scores the words of `message`: the weight of its strongest lexicon word, or of its syslog
-/// `<PRI>` severity if that is stronger; 0 when neither is present.
+/// Declared level words (exact, upper case) and their weights.
+const LEVELS: &[(&str, f32)] = &[
+    ("TRACE", 0.0),
+    ("DEBUG", 0.0),
+    ("INFO", 0.0),
+    ("NOTICE", 0.0),
+    ("WARN", 0.3),
+    ("WARNING", 0.3),
+    ("ERR", 0.7),
+    ("ERROR", 0.7),
+    ("SEVERE", 0.8),
+    ("CRIT", 0.9),
+    ("CRITICAL", 0.9),
+    ("ALERT", 0.9),
+    ("FATAL", 1.0),
+    ("EMERG", 1.0),
+    ("PANIC", 1.0),
+];
+
+/// How many leading words may hold a declared level.
+const LEVEL_WORDS: usize = 12;
+
+/// Scores `message` in `[0, 1]`: its declared level if it has one, otherwise the weight of its
+/// strongest lexicon word or of its syslog `<PRI>` severity, whichever is stronger; 0 when
+/// none is present.
 pub fn severity(message: &str) -> f32 {
+    if let Some(level) = declared_level(message) {
+        return level;
+    }
     let mut best = pri_severity(message).unwrap_or(0.0);
     for word in message.split(|c: char| !c.is_ascii_alphabetic()) {
         if word.len() < 3 || word.len() > 11 || best >= 1.0 {
@@ -69,6 +100,22 @@ pub fn severity(message: &str) -> f32 {
         }
     }
     best
+}
+
+/// The weight of the first declared level among the leading words, if any.
+fn declared_level(message: &str) -> Option<f32> {
+    message
+        .split_ascii_whitespace()
+        .take(LEVEL_WORDS)
+        .find_map(|word| {
+            let bracketed = word
+                .strip_prefix('[')
+                .and_then(|w| w.strip_suffix(']'))
+                .map(|w| w.to_ascii_uppercase());
+            let word = bracketed.as_deref().unwrap_or(word);
+            let word = word.trim_end_matches(':');
+            LEVELS.iter().find(|(k, _)| *k == word).map(|(_, w)| *w)
+        })
 }
 
 /// The weight of a leading syslog `<PRI>` (RFC 3164/5424): severities 0-2 (emerg, alert,
@@ -106,6 +153,16 @@ mod tests {
     fn whole_words_only() {
         assert_eq!(severity("terrorist errand"), 0.0);
         assert_eq!(severity("error_count=0"), 0.7);
+    }
+
+    #[test]
+    fn a_declared_level_overrides_the_wording() {
+        assert_eq!(severity("R23 RAS KERNEL INFO 0 critical input interrupts"), 0.0);
+        assert_eq!(severity("R23 RAS APP FATAL ciod: Error loading /x"), 1.0);
+        assert_eq!(severity("2024/01/01 10:00:00 [error] 42#42: open() failed"), 0.7);
+        assert_eq!(severity("[notice] worker process exited, failed"), 0.0);
+        // Lower-case level words in free text are ordinary words.
+        assert_eq!(severity("connection info: fatal signal"), 1.0);
     }
 
     #[test]
