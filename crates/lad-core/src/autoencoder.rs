@@ -303,21 +303,131 @@ fn layer_offsets(sizes: &[usize]) -> Vec<usize> {
     offsets
 }
 
-/// `out[r] = b + x[r] . W` for every row `r`; `W` is `nin x nout` row-major.
+/// Column blocks of the kernels below: wide blocks keep many independent accumulators in
+/// registers (hiding add latency), 8-wide blocks cover the small layers, then single columns.
+const WIDE: usize = 32;
+const NARROW: usize = 8;
+/// Rows of a batch whose kernel-gradient contributions are summed in registers before being
+/// added to the gradient; small enough that the block stays in L1 cache.
+const GRAD_ROWS: usize = 32;
+
+/// `out[r] = b + x[r] . W` for every row `r`; `W` is `nin x nout` row-major, `b` has `nout`
+/// values.
 ///
-/// The i-k-j loop order streams a kernel row into a contiguous output row, which the compiler
-/// vectorises; one row and many rows go through the same arithmetic, so scoring a row alone or
-/// in a batch gives the same bits.
+/// Each output element is `b[j] + x[0] W[0][j] + x[1] W[1][j] + ...` in that order whatever the
+/// number of rows, so scoring a row alone or in a batch gives the same bits.
 fn dense(x: &[f32], nin: usize, w: &[f32], b: &[f32], out: &mut [f32]) {
-    let nout = b.len();
+    matmul_rows(x, nin, w, Some(b), b.len(), out);
+}
+
+/// `out[r] = init + x[r] . W` with `W` `nin x nout` row-major and `init` the bias or zero,
+/// computed in column blocks whose accumulators stay in registers.
+fn matmul_rows(
+    x: &[f32],
+    nin: usize,
+    w: &[f32],
+    init: Option<&[f32]>,
+    nout: usize,
+    out: &mut [f32],
+) {
     for (xr, or) in x.chunks_exact(nin).zip(out.chunks_exact_mut(nout)) {
-        or.copy_from_slice(b);
-        for (&xk, wk) in xr.iter().zip(w.chunks_exact(nout)) {
-            for (o, &wv) in or.iter_mut().zip(wk) {
-                *o += xk * wv;
+        let mut j = 0;
+        while j + WIDE <= nout {
+            column_block::<WIDE>(xr, w, nout, j, init, or);
+            j += WIDE;
+        }
+        while j + NARROW <= nout {
+            column_block::<NARROW>(xr, w, nout, j, init, or);
+            j += NARROW;
+        }
+        while j < nout {
+            column_block::<1>(xr, w, nout, j, init, or);
+            j += 1;
+        }
+    }
+}
+
+/// Columns `j..j + B` of one output row of [`matmul_rows`].
+#[inline(always)]
+fn column_block<const B: usize>(
+    xr: &[f32],
+    w: &[f32],
+    nout: usize,
+    j: usize,
+    init: Option<&[f32]>,
+    or: &mut [f32],
+) {
+    let mut acc = [0.0f32; B];
+    if let Some(b) = init {
+        acc.copy_from_slice(&b[j..j + B]);
+    }
+    for (&xk, wk) in xr.iter().zip(w.chunks_exact(nout)) {
+        for (a, &wv) in acc.iter_mut().zip(&wk[j..j + B]) {
+            *a += xk * wv;
+        }
+    }
+    or[j..j + B].copy_from_slice(&acc);
+}
+
+/// Adds the kernel gradient `x^T . delta` to `gw` (`nin x nout`) and the bias gradient (column
+/// sums of `delta`) to `gb`.
+fn dense_grad(x: &[f32], nin: usize, delta: &[f32], gw: &mut [f32], gb: &mut [f32]) {
+    let nout = gb.len();
+    for (xb, db) in x
+        .chunks(GRAD_ROWS * nin)
+        .zip(delta.chunks(GRAD_ROWS * nout))
+    {
+        for (k, gk) in gw.chunks_exact_mut(nout).enumerate() {
+            let mut j = 0;
+            while j + WIDE <= nout {
+                grad_block::<WIDE>(xb, nin, k, db, nout, j, gk);
+                j += WIDE;
+            }
+            while j + NARROW <= nout {
+                grad_block::<NARROW>(xb, nin, k, db, nout, j, gk);
+                j += NARROW;
+            }
+            while j < nout {
+                grad_block::<1>(xb, nin, k, db, nout, j, gk);
+                j += 1;
+            }
+        }
+        for dr in db.chunks_exact(nout) {
+            for (g, &dv) in gb.iter_mut().zip(dr) {
+                *g += dv;
             }
         }
     }
+}
+
+/// Columns `j..j + B` of kernel row `k` of [`dense_grad`], summed over one block of rows.
+#[inline(always)]
+fn grad_block<const B: usize>(
+    xb: &[f32],
+    nin: usize,
+    k: usize,
+    db: &[f32],
+    nout: usize,
+    j: usize,
+    gk: &mut [f32],
+) {
+    let mut acc = [0.0f32; B];
+    for (xr, dr) in xb.chunks_exact(nin).zip(db.chunks_exact(nout)) {
+        let xk = xr[k];
+        for (a, &dv) in acc.iter_mut().zip(&dr[j..j + B]) {
+            *a += xk * dv;
+        }
+    }
+    for (g, a) in gk[j..j + B].iter_mut().zip(acc) {
+        *g += a;
+    }
+}
+
+/// `prev = delta . W^T`, given `wt` = `W^T` (`nout x nin` row-major) so it is a plain
+/// [`matmul_rows`] with no bias.
+fn dense_backprop(delta: &[f32], nout: usize, wt: &[f32], prev: &mut [f32]) {
+    let nin = wt.len() / nout;
+    matmul_rows(delta, nout, wt, None, nin, prev);
 }
 
 fn relu(v: &mut [f32]) {
@@ -509,16 +619,7 @@ impl Trainer {
             let x = &self.acts[l][..n * nin];
             let delta = &self.delta[..n * nout];
             let (gw, gb) = self.grad[o..o + nin * nout + nout].split_at_mut(nin * nout);
-            for (xr, dr) in x.chunks_exact(nin).zip(delta.chunks_exact(nout)) {
-                for (&xk, gk) in xr.iter().zip(gw.chunks_exact_mut(nout)) {
-                    for (g, &dv) in gk.iter_mut().zip(dr) {
-                        *g += xk * dv;
-                    }
-                }
-                for (g, &dv) in gb.iter_mut().zip(dr) {
-                    *g += dv;
-                }
-            }
+            dense_grad(x, nin, delta, gw, gb);
             if l == 0 {
                 break;
             }
@@ -531,25 +632,17 @@ impl Trainer {
                 }
             }
             let prev = &mut self.delta_prev[..n * nin];
-            for (pr, dr) in prev.chunks_exact_mut(nin).zip(delta.chunks_exact(nout)) {
-                pr.fill(0.0);
-                for (&dv, wj) in dr.iter().zip(wt.chunks_exact(nin)) {
-                    for (p, &wv) in pr.iter_mut().zip(wj) {
-                        *p += dv * wv;
-                    }
-                }
-            }
+            dense_backprop(delta, nout, wt, prev);
             let mask = &self.masks[l - 1];
+            // Branch-free selects so these loops vectorise. An output is > 0 exactly when ReLU
+            // was active and the unit was kept.
             if mask.is_empty() || rng.is_none() {
                 for (p, &a) in prev.iter_mut().zip(x) {
-                    if a <= 0.0 {
-                        *p = 0.0;
-                    }
+                    *p *= f32::from(u8::from(a > 0.0));
                 }
             } else {
-                // An output is > 0 exactly when ReLU was active and the unit was kept.
-                for ((p, &a), &m) in prev.iter_mut().zip(x).zip(&mask[..n * nin]) {
-                    *p = if a > 0.0 { *p * m } else { 0.0 };
+                for ((p, &a), &m) in prev.iter_mut().zip(x).zip(mask) {
+                    *p *= m * f32::from(u8::from(a > 0.0));
                 }
             }
             std::mem::swap(&mut self.delta, &mut self.delta_prev);
