@@ -1,6 +1,9 @@
 //! Times `Autoencoder::fit` (default parameters: 64-32-16-8-16-32-64, 20 epochs, batch 512) and
 //! batch scoring on synthetic 25-dimensional rows near a low-dimensional manifold.
 //!
+//! Then compares training on distinct rows with counts as weights against training on the
+//! rows repeated, for threshold and detection of probes slightly off the manifold.
+//!
 //! Run: `cargo run --release -p lad-core --example ae_speed [ROWS...]` (default 5000 60000).
 //! Times are this thread's CPU time (Linux `/proc/thread-self/schedstat`), which a busy shared
 //! machine inflates far less than wall time; wall time is printed too.
@@ -81,5 +84,87 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             sum / errors.len() as f64,
         );
     }
+    weighted_vs_repeated()?;
+    Ok(())
+}
+
+/// Prints CPU time, threshold and off-manifold detection rate of one fitted model.
+fn report(
+    label: &str,
+    model: &Autoencoder,
+    cpu: f64,
+    probes: &[f32],
+) -> Result<(), Box<dyn std::error::Error>> {
+    let flagged = model
+        .errors(probes)?
+        .iter()
+        .filter(|&&e| e > model.threshold())
+        .count();
+    let losses = model.epoch_losses();
+    println!(
+        "{label}: fit {cpu:.3} s CPU, final loss {:.5}, threshold {:.5}, probes flagged {flagged}/{}",
+        losses[losses.len() - 1],
+        model.threshold(),
+        probes.len() / DIM
+    );
+    Ok(())
+}
+
+fn weighted_vs_repeated() -> Result<(), Box<dyn std::error::Error>> {
+    let distinct = synthetic(2000, 7);
+    let mut rng = ChaCha8Rng::seed_from_u64(8);
+    // Skewed counts, as repeated log lines give: most rows rare, a few very common.
+    let counts: Vec<f32> = (0..2000)
+        .map(|_| 1.0 + (rng.random::<f32>().powi(4) * 200.0).floor())
+        .collect();
+    let mut repeated = Vec::new();
+    for (row, &c) in distinct.chunks_exact(DIM).zip(&counts) {
+        for _ in 0..c as usize {
+            repeated.extend_from_slice(row);
+        }
+    }
+    // Probes slightly off the manifold: a training row with 3 features redrawn at random.
+    let mut probes = Vec::with_capacity(1000 * DIM);
+    for _ in 0..1000 {
+        let i = rng.random_range(0..2000);
+        let mut row = distinct[i * DIM..(i + 1) * DIM].to_vec();
+        for _ in 0..3 {
+            row[rng.random_range(0..DIM)] = 0.1 + 0.8 * rng.random::<f32>();
+        }
+        probes.extend(row);
+    }
+    println!(
+        "weighted vs repeated: 2000 distinct rows, {} rows with repeats",
+        repeated.len() / DIM
+    );
+    let params = AutoencoderParams::default();
+    let c = cpu_s();
+    let w = Autoencoder::fit(&distinct, DIM, Some(&counts), &params.check()?)?;
+    report(
+        "  distinct + weights, matched steps ",
+        &w,
+        cpu_s() - c,
+        &probes,
+    )?;
+    let unmatched = AutoencoderParams {
+        match_repeated_steps: false,
+        ..params.clone()
+    };
+    let c = cpu_s();
+    let w = Autoencoder::fit(&distinct, DIM, Some(&counts), &unmatched.check()?)?;
+    report(
+        "  distinct + weights, batch 512     ",
+        &w,
+        cpu_s() - c,
+        &probes,
+    )?;
+    let c = cpu_s();
+    let r = Autoencoder::fit(&repeated, DIM, None, &params.check()?)?;
+    report(
+        "  repeated rows,      batch 512     ",
+        &r,
+        cpu_s() - c,
+        &probes,
+    )?;
     Ok(())
 }

@@ -136,10 +136,15 @@ pub struct AutoencoderParams {
     pub learning_rate: f32,
     /// Seed for weight initialisation, shuffling and dropout.
     pub seed: u64,
+    /// With weights, shrink the batch to `batch_size * rows / total weight` rows so an epoch
+    /// takes as many Adam steps as training on the rows repeated by their weights would;
+    /// otherwise batches of `batch_size` distinct rows make far fewer steps and train less.
+    pub match_repeated_steps: bool,
 }
 
 impl Default for AutoencoderParams {
-    /// The reference model: 64-32-16-8-16-32-64, dropout 0.1, 20 epochs, batch 512, lr 1e-3.
+    /// The reference model: 64-32-16-8-16-32-64, dropout 0.1, 20 epochs, batch 512, lr 1e-3,
+    /// seed 1, weighted batches shrunk to the repeated rows' step count.
     fn default() -> Self {
         Self {
             hidden: vec![64, 32, 16, 8, 16, 32, 64],
@@ -148,6 +153,7 @@ impl Default for AutoencoderParams {
             batch_size: 512,
             learning_rate: 1e-3,
             seed: 1,
+            match_repeated_steps: true,
         }
     }
 }
@@ -704,8 +710,10 @@ impl Autoencoder {
     /// Trains on `rows` (row-major, `dim` values per row) with optional per-row `weights`
     /// (for example counts of identical rows): a batch's loss is the weighted mean of its rows'
     /// losses and the threshold uses the weighted mean and standard deviation. Rows of weight 0
-    /// are ignored. Batches are drawn from the rows given, so weighting a row by `c` is cheaper
-    /// than, and close to but not the same as, repeating it `c` times (fewer steps per epoch).
+    /// are ignored. Batches are drawn from the rows given, so weighting a row by `c` is much
+    /// cheaper than repeating it `c` times and close to it in spirit: with
+    /// [`AutoencoderParams::match_repeated_steps`] an epoch takes as many steps as with the
+    /// repeats, with smaller batches of distinct rows (noisier gradients).
     pub fn fit(
         rows: &[f32],
         dim: usize,
@@ -800,7 +808,14 @@ impl Autoencoder {
         dropout_rng.set_stream(STREAM_DROPOUT);
 
         let mut net = init_params(&sizes, &mut init_rng);
-        let batch = p.batch_size.min(n);
+        let batch = match (&kept_w, p.match_repeated_steps) {
+            (Some(w), true) => {
+                // Shrink batches so an epoch takes as many steps as with the rows repeated.
+                let total: f64 = w.iter().map(|&v| f64::from(v)).sum();
+                ((p.batch_size as f64 * n as f64 / total).floor() as usize).clamp(1, n)
+            }
+            _ => p.batch_size.min(n),
+        };
         let mut trainer = Trainer::new(&sizes, batch, p.dropout);
         let mut adam = Adam::new(net.len(), p.learning_rate);
         let mut order: Vec<usize> = (0..n).collect();
@@ -1017,6 +1032,7 @@ mod tests {
             batch_size: batch,
             learning_rate: 1e-3,
             seed: 7,
+            match_repeated_steps: true,
         }
         .check()
         .expect("test parameters are valid")
