@@ -322,8 +322,10 @@ enum Event {
 /// Records lie in `[end_ms - (training_hours + live_hours) h, end_ms)`; injected ones only in
 /// the live period, the last `live_hours` hours. The same spec always gives the same records.
 pub fn generate(spec: &DemoSpec) -> Vec<DemoRecord> {
-    let live_start = spec.end_ms - i64::from(spec.live_hours) * HOUR;
-    let start = live_start - i64::from(spec.training_hours) * HOUR;
+    let live_start = spec
+        .end_ms
+        .saturating_sub(i64::from(spec.live_hours) * HOUR);
+    let start = live_start.saturating_sub(i64::from(spec.training_hours) * HOUR);
     let mut planner = ChaCha8Rng::seed_from_u64(spec.seed);
     let incidents = plan_incidents(&mut planner, live_start, spec.end_ms);
 
@@ -416,7 +418,8 @@ fn random_times(
         1000
     };
     // Events per hour at the daily peak, in thousandths, so that thinning keeps the mean.
-    let peak_milli_events = lines_per_hour * weight * 1000 * 1000 / (weighted_lines * mean_factor);
+    let peak_milli_events =
+        lines_per_hour.saturating_mul(weight * 1_000_000) / (weighted_lines * mean_factor);
     if peak_milli_events <= 0 {
         return Vec::new();
     }
