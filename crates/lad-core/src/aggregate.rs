@@ -1,1 +1,342 @@
-//! aggregate: under construction.
+//! Aggregation: groups messages (normally the anomalies of a window) into templates. Main items:
+//! [`group`], [`AggregateParams`], [`GroupingMethod`], [`Grouping`].
+//!
+//! Two methods exist. [`GroupingMethod::Templates`] (the default) tokenises each message with the
+//! masked [`Tokenizer`] and groups it in a Drain-like parse tree: messages are routed by token
+//! count and their first tokens, then joined to the most similar template in their leaf, or start
+//! a new one. [`GroupingMethod::Dbscan`] is the old system's way (letters-only tokens, Word2Vec
+//! mean vectors, DBSCAN; noise points become groups of one), kept in [`legacy`].
+//!
+//! Either way a group's text is [`build_template`] of its members. Group indices are ordered by
+//! the first message of each group, and the same input and parameters always give the same
+//! grouping. This module does no I/O and knows nothing of the fields an aggregate carries in the
+//! store (counts, average times, hosts): callers compute those from [`Grouping::labels`].
+
+pub mod legacy;
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::template::build_template;
+use crate::tokenizer::{Tokenizer, TokenizerMode};
+
+/// How messages are grouped.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum GroupingMethod {
+    /// Drain-like parse tree over masked tokens (the default).
+    #[default]
+    Templates,
+    /// The old system: Word2Vec mean vectors clustered with DBSCAN.
+    Dbscan,
+}
+
+/// Settings of [`group`]. The DBSCAN fields mirror the old `AGGR_*` keys; the others tune the
+/// template tree.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AggregateParams {
+    /// Which grouping runs.
+    pub method: GroupingMethod,
+    /// DBSCAN neighbourhood radius (`AGGR_EPS`).
+    pub eps: f64,
+    /// DBSCAN core point size (`AGGR_MIN_SAMPLES`).
+    pub min_samples: usize,
+    /// Word2Vec dimension for DBSCAN (`AGGR_VECTOR_LENGTH`).
+    pub vector_length: usize,
+    /// Word2Vec window for DBSCAN (`AGGR_WINDOW`).
+    pub window: usize,
+    /// Seed of the Word2Vec training for DBSCAN.
+    pub seed: u64,
+    /// Template tree: share of a template's positions a message must match to join it, in [0, 1].
+    pub similarity: f64,
+    /// Template tree: how many leading tokens route a message before similarity is compared.
+    pub prefix_depth: usize,
+}
+
+impl Default for AggregateParams {
+    fn default() -> Self {
+        Self {
+            method: GroupingMethod::Templates,
+            eps: 0.5,
+            min_samples: 5,
+            vector_length: 25,
+            window: 5,
+            seed: 1,
+            similarity: 0.5,
+            prefix_depth: 1,
+        }
+    }
+}
+
+/// Why [`group`] refused its input.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum AggregateError {
+    /// A parameter is outside its range.
+    #[error("aggregation parameter {name}: expected {expected}, found {found}")]
+    InvalidParam {
+        /// The parameter's name.
+        name: &'static str,
+        /// What was expected.
+        expected: &'static str,
+        /// The value given.
+        found: String,
+    },
+}
+
+/// The result of [`group`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Grouping {
+    /// Group index of each input message, in input order; groups are numbered by first appearance.
+    pub labels: Vec<usize>,
+    /// The text of each group (`***` where members differ), indexed by group.
+    pub templates: Vec<String>,
+}
+
+impl AggregateParams {
+    fn check(&self) -> Result<(), AggregateError> {
+        let invalid = |name, expected, found: String| {
+            Err(AggregateError::InvalidParam {
+                name,
+                expected,
+                found,
+            })
+        };
+        if !(0.0..=1.0).contains(&self.similarity) {
+            return invalid(
+                "similarity",
+                "a number in [0, 1]",
+                self.similarity.to_string(),
+            );
+        }
+        if self.method == GroupingMethod::Dbscan {
+            if !(self.eps.is_finite() && self.eps > 0.0) {
+                return invalid("eps", "a finite number above 0", self.eps.to_string());
+            }
+            if self.min_samples == 0 {
+                return invalid("min_samples", "at least 1", "0".to_string());
+            }
+            if self.vector_length == 0 {
+                return invalid("vector_length", "at least 1", "0".to_string());
+            }
+            if self.window == 0 {
+                return invalid("window", "at least 1", "0".to_string());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Groups `messages` and builds each group's template.
+///
+/// # Errors
+/// [`AggregateError::InvalidParam`] when a parameter the chosen method uses is out of range.
+pub fn group<S: AsRef<str>>(
+    messages: &[S],
+    params: &AggregateParams,
+) -> Result<Grouping, AggregateError> {
+    params.check()?;
+    let raw = match params.method {
+        GroupingMethod::Templates => template_tree(messages, params),
+        GroupingMethod::Dbscan => legacy::dbscan_labels(messages, params),
+    };
+    Ok(finish(messages, &raw))
+}
+
+/// Renumbers arbitrary group ids by first appearance and builds the templates.
+fn finish<S: AsRef<str>>(messages: &[S], raw: &[usize]) -> Grouping {
+    let mut renumber: HashMap<usize, usize> = HashMap::new();
+    let mut members: Vec<Vec<&str>> = Vec::new();
+    let labels = raw
+        .iter()
+        .zip(messages)
+        .map(|(&id, message)| {
+            let next = renumber.len();
+            let label = *renumber.entry(id).or_insert(next);
+            if label == members.len() {
+                members.push(Vec::new());
+            }
+            members[label].push(message.as_ref());
+            label
+        })
+        .collect();
+    let templates = members.iter().map(|m| build_template(m)).collect();
+    Grouping { labels, templates }
+}
+
+/// A template position: a literal token or a wildcard.
+type Slot = Option<u32>;
+
+/// Token strings interned as integers, so comparing templates is cheap.
+#[derive(Default)]
+struct Interner {
+    ids: HashMap<String, u32>,
+    placeholder: Vec<bool>,
+}
+
+impl Interner {
+    fn id(&mut self, token: &str) -> u32 {
+        if let Some(&id) = self.ids.get(token) {
+            return id;
+        }
+        let id = u32::try_from(self.ids.len()).unwrap_or(u32::MAX);
+        self.ids.insert(token.to_string(), id);
+        self.placeholder
+            .push(token.starts_with('<') && token.ends_with('>') && token.len() > 2);
+        id
+    }
+
+    fn is_placeholder(&self, id: u32) -> bool {
+        self.placeholder.get(id as usize).copied().unwrap_or(false)
+    }
+}
+
+struct Cluster {
+    template: Vec<Slot>,
+}
+
+/// Drain-like grouping; returns one raw cluster id per message.
+fn template_tree<S: AsRef<str>>(messages: &[S], params: &AggregateParams) -> Vec<usize> {
+    let tokenizer = Tokenizer::new(TokenizerMode::Masked);
+    let mut interner = Interner::default();
+    let mut buf = Vec::new();
+    let sequences: Vec<Vec<u32>> = messages
+        .iter()
+        .map(|m| {
+            tokenizer.tokenize_into(m.as_ref(), &mut buf);
+            buf.iter().map(|t| interner.id(t)).collect()
+        })
+        .collect();
+
+    let mut clusters: Vec<Cluster> = Vec::new();
+    // Leaf key: token count plus the routing prefix (placeholders route as a wildcard).
+    let mut leaves: HashMap<(usize, Vec<Slot>), Vec<usize>> = HashMap::new();
+    let mut leaf_of = Vec::with_capacity(sequences.len());
+    for seq in &sequences {
+        let key = leaf_key(seq, params.prefix_depth, &interner);
+        let leaf = leaves.entry(key.clone()).or_default();
+        let best = best_cluster(leaf, &clusters, seq, &interner)
+            .filter(|&(_, sim)| sim >= params.similarity);
+        match best {
+            Some((c, _)) => merge(&mut clusters[c].template, seq),
+            None => {
+                leaf.push(clusters.len());
+                clusters.push(Cluster {
+                    template: seq
+                        .iter()
+                        .map(|&t| (!interner.is_placeholder(t)).then_some(t))
+                        .collect(),
+                });
+            }
+        }
+        leaf_of.push(key);
+    }
+
+    // Second pass: every message goes to the best final template of its leaf, so the result
+    // does not depend on how early a template became general.
+    sequences
+        .iter()
+        .zip(&leaf_of)
+        .map(|(seq, key)| {
+            let leaf = leaves.get(key).map(Vec::as_slice).unwrap_or(&[]);
+            best_cluster(leaf, &clusters, seq, &interner)
+                .map(|(c, _)| c)
+                .unwrap_or(usize::MAX)
+        })
+        .collect()
+}
+
+fn leaf_key(seq: &[u32], depth: usize, interner: &Interner) -> (usize, Vec<Slot>) {
+    let prefix = seq
+        .iter()
+        .take(depth)
+        .map(|&t| (!interner.is_placeholder(t)).then_some(t))
+        .collect();
+    (seq.len(), prefix)
+}
+
+/// The most similar cluster of a leaf and its similarity (share of equal positions). Ties go to
+/// the template with more literal tokens, then to the oldest.
+fn best_cluster(
+    leaf: &[usize],
+    clusters: &[Cluster],
+    seq: &[u32],
+    _interner: &Interner,
+) -> Option<(usize, f64)> {
+    let mut best: Option<(usize, usize, usize)> = None;
+    for &c in leaf {
+        let template = &clusters[c].template;
+        let equal = template
+            .iter()
+            .zip(seq)
+            .filter(|(slot, &t)| **slot == Some(t))
+            .count();
+        let literals = template.iter().filter(|s| s.is_some()).count();
+        // A wildcard position matches anything, it just does not add to the similarity.
+        if best.is_none_or(|(_, e, l)| (equal, literals) > (e, l)) {
+            best = Some((c, equal, literals));
+        }
+    }
+    best.map(|(c, equal, _)| {
+        let sim = if seq.is_empty() {
+            1.0
+        } else {
+            equal as f64 / seq.len() as f64
+        };
+        (c, sim)
+    })
+}
+
+fn merge(template: &mut [Slot], seq: &[u32]) {
+    for (slot, &t) in template.iter_mut().zip(seq) {
+        if *slot != Some(t) {
+            *slot = None;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_are_numbered_by_first_appearance() {
+        let messages = [
+            "Failed password for root from 1.2.3.4 port 22 ssh2",
+            "Connection closed by 5.6.7.8",
+            "Failed password for admin from 1.2.3.9 port 2222 ssh2",
+            "Connection closed by 9.9.9.9",
+        ];
+        let g = group(&messages, &AggregateParams::default()).expect("valid params");
+        assert_eq!(g.labels, [0, 1, 0, 1]);
+        assert_eq!(
+            g.templates,
+            [
+                "Failed password for *** from *** port *** ssh2",
+                "Connection closed by ***"
+            ]
+        );
+    }
+
+    #[test]
+    fn empty_input_gives_empty_grouping() {
+        let g = group::<&str>(&[], &AggregateParams::default()).expect("valid params");
+        assert!(g.labels.is_empty() && g.templates.is_empty());
+    }
+
+    #[test]
+    fn bad_similarity_is_rejected() {
+        let params = AggregateParams {
+            similarity: 1.5,
+            ..AggregateParams::default()
+        };
+        assert!(matches!(
+            group(&["a"], &params),
+            Err(AggregateError::InvalidParam {
+                name: "similarity",
+                ..
+            })
+        ));
+    }
+}
