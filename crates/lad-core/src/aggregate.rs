@@ -64,7 +64,7 @@ impl Default for AggregateParams {
             vector_length: 25,
             window: 5,
             seed: 1,
-            similarity: 0.5,
+            similarity: 0.85,
             prefix_depth: 1,
         }
     }
@@ -182,8 +182,12 @@ impl Interner {
         }
         let id = u32::try_from(self.ids.len()).unwrap_or(u32::MAX);
         self.ids.insert(token.to_string(), id);
-        self.placeholder
-            .push(token.starts_with('<') && token.ends_with('>') && token.len() > 2);
+        // A chunk holding any placeholder is variable.
+        self.placeholder.push(
+            token
+                .split(' ')
+                .any(|t| t.starts_with('<') && t.ends_with('>') && t.len() > 2),
+        );
         id
     }
 
@@ -201,11 +205,29 @@ fn template_tree<S: AsRef<str>>(messages: &[S], params: &AggregateParams) -> Vec
     let tokenizer = Tokenizer::new(TokenizerMode::Masked);
     let mut interner = Interner::default();
     let mut buf = Vec::new();
+    let mut signature = String::new();
+    // One position per whitespace chunk: a variable with dots or colons inside
+    // (`proxy.example.org:5070`) then still fills one position, whatever its shape.
     let sequences: Vec<Vec<u32>> = messages
         .iter()
         .map(|m| {
-            tokenizer.tokenize_into(m.as_ref(), &mut buf);
-            buf.iter().map(|t| interner.id(t)).collect()
+            m.as_ref()
+                .split_ascii_whitespace()
+                .map(|chunk| {
+                    tokenizer.tokenize_into(chunk, &mut buf);
+                    signature.clear();
+                    if buf.is_empty() {
+                        signature.push_str(chunk);
+                    }
+                    for (k, t) in buf.iter().enumerate() {
+                        if k > 0 {
+                            signature.push(' ');
+                        }
+                        signature.push_str(t);
+                    }
+                    interner.id(&signature)
+                })
+                .collect()
         })
         .collect();
 
@@ -213,6 +235,7 @@ fn template_tree<S: AsRef<str>>(messages: &[S], params: &AggregateParams) -> Vec
     // Leaf key: token count plus the routing prefix (placeholders route as a wildcard).
     let mut leaves: HashMap<(usize, Vec<Slot>), Vec<usize>> = HashMap::new();
     let mut leaf_of = Vec::with_capacity(sequences.len());
+    let mut c_first = Vec::with_capacity(sequences.len());
     for seq in &sequences {
         let key = leaf_key(seq, params.prefix_depth, &interner);
         let leaf = leaves.entry(key.clone()).or_default();
@@ -223,13 +246,14 @@ fn template_tree<S: AsRef<str>>(messages: &[S], params: &AggregateParams) -> Vec
             None => {
                 leaf.push(clusters.len());
                 clusters.push(Cluster {
-                    template: seq
-                        .iter()
-                        .map(|&t| (!interner.is_placeholder(t)).then_some(t))
-                        .collect(),
+                    template: seq.iter().map(|&t| Some(t)).collect(),
                 });
+                c_first.push(clusters.len() - 1);
+                leaf_of.push(key);
+                continue;
             }
         }
+        c_first.push(best.map_or(usize::MAX, |(c, _)| c));
         leaf_of.push(key);
     }
 
@@ -238,13 +262,33 @@ fn template_tree<S: AsRef<str>>(messages: &[S], params: &AggregateParams) -> Vec
     sequences
         .iter()
         .zip(&leaf_of)
-        .map(|(seq, key)| {
+        .zip(&c_first)
+        .map(|((seq, key), &first)| {
             let leaf = leaves.get(key).map(Vec::as_slice).unwrap_or(&[]);
-            best_cluster(leaf, &clusters, seq, &interner)
-                .map(|(c, _)| c)
-                .unwrap_or(usize::MAX)
+            most_specific_match(leaf, &clusters, seq).unwrap_or(first)
         })
         .collect()
+}
+
+/// The cluster of a leaf whose template matches `seq` at every literal position and has the
+/// most literals (the oldest on ties).
+fn most_specific_match(leaf: &[usize], clusters: &[Cluster], seq: &[u32]) -> Option<usize> {
+    let mut best: Option<(usize, usize)> = None;
+    for &c in leaf {
+        let template = &clusters[c].template;
+        let fits = template
+            .iter()
+            .zip(seq)
+            .all(|(slot, &t)| slot.is_none_or(|s| s == t));
+        if !fits {
+            continue;
+        }
+        let literals = template.iter().filter(|s| s.is_some()).count();
+        if best.is_none_or(|(_, l)| literals > l) {
+            best = Some((c, literals));
+        }
+    }
+    best.map(|(c, _)| c)
 }
 
 fn leaf_key(seq: &[u32], depth: usize, interner: &Interner) -> (usize, Vec<Slot>) {
@@ -262,30 +306,36 @@ fn best_cluster(
     leaf: &[usize],
     clusters: &[Cluster],
     seq: &[u32],
-    _interner: &Interner,
+    interner: &Interner,
 ) -> Option<(usize, f64)> {
-    let mut best: Option<(usize, usize, usize)> = None;
+    let mut best: Option<(usize, f64, usize)> = None;
     for &c in leaf {
         let template = &clusters[c].template;
-        let equal = template
-            .iter()
-            .zip(seq)
-            .filter(|(slot, &t)| **slot == Some(t))
-            .count();
-        let literals = template.iter().filter(|s| s.is_some()).count();
-        // A wildcard position matches anything, it just does not add to the similarity.
-        if best.is_none_or(|(_, e, l)| (equal, literals) > (e, l)) {
-            best = Some((c, equal, literals));
+        // Positions where both sides are variables (a wildcard, or placeholders on both sides)
+        // say nothing about whether the message belongs here; the others must agree.
+        let mut equal = 0usize;
+        let mut informative = 0usize;
+        for (slot, &t) in template.iter().zip(seq) {
+            let Some(s) = *slot else { continue };
+            if interner.is_placeholder(s) && interner.is_placeholder(t) {
+                continue;
+            }
+            informative += 1;
+            if s == t {
+                equal += 1;
+            }
         }
-    }
-    best.map(|(c, equal, _)| {
-        let sim = if seq.is_empty() {
+        let sim = if informative == 0 {
             1.0
         } else {
-            equal as f64 / seq.len() as f64
+            equal as f64 / informative as f64
         };
-        (c, sim)
-    })
+        let literals = template.iter().filter(|s| s.is_some()).count();
+        if best.is_none_or(|(_, b, l)| (sim, literals) > (b, l)) {
+            best = Some((c, sim, literals));
+        }
+    }
+    best.map(|(c, sim, _)| (c, sim))
 }
 
 fn merge(template: &mut [Slot], seq: &[u32]) {
