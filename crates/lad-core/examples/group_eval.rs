@@ -22,6 +22,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Ok(s) = std::env::var("GROUP_SIMILARITY") {
         params.similarity = s.parse()?;
     }
+    if let Ok(s) = std::env::var("GROUP_MERGE_VARIANTS") {
+        params.merge_variants = s.parse()?;
+    }
     let mut objects = Vec::new();
     for line in std::io::BufReader::new(std::fs::File::open(input)?).lines() {
         let line = line?;

@@ -53,6 +53,9 @@ pub struct AggregateParams {
     pub similarity: f64,
     /// Template tree: how many leading tokens route a message before similarity is compared.
     pub prefix_depth: usize,
+    /// Template tree: when at least this many templates of one length differ only at one
+    /// position, that position is a variable and they become one group (0 turns this off).
+    pub merge_variants: usize,
 }
 
 impl Default for AggregateParams {
@@ -66,6 +69,7 @@ impl Default for AggregateParams {
             seed: 1,
             similarity: 0.85,
             prefix_depth: 1,
+            merge_variants: 3,
         }
     }
 }
@@ -257,6 +261,17 @@ fn template_tree<S: AsRef<str>>(messages: &[S], params: &AggregateParams) -> Vec
         leaf_of.push(key);
     }
 
+    let root = merge_variants(&mut clusters, params.merge_variants);
+    for members in leaves.values_mut() {
+        for c in members.iter_mut() {
+            *c = root[*c];
+        }
+        members.dedup();
+    }
+    for c in &mut c_first {
+        *c = root.get(*c).copied().unwrap_or(*c);
+    }
+
     // Second pass: every message goes to the best final template of its leaf, so the result
     // does not depend on how early a template became general.
     sequences
@@ -268,6 +283,75 @@ fn template_tree<S: AsRef<str>>(messages: &[S], params: &AggregateParams) -> Vec
             most_specific_match(leaf, &clusters, seq).unwrap_or(first)
         })
         .collect()
+}
+
+/// Joins clusters of one length whose templates differ at a single position when at least
+/// `min_variants` of them do: many values at one place mark a variable (user names, host
+/// names), a few could be distinct events. Returns the representative of every cluster; the
+/// representative's template is widened to cover its members.
+fn merge_variants(clusters: &mut [Cluster], min_variants: usize) -> Vec<usize> {
+    let mut root: Vec<usize> = (0..clusters.len()).collect();
+    if min_variants < 2 {
+        return root;
+    }
+    fn find(root: &mut [usize], mut c: usize) -> usize {
+        while root[c] != c {
+            root[c] = root[root[c]];
+            c = root[c];
+        }
+        c
+    }
+    let max_len = clusters.iter().map(|c| c.template.len()).max().unwrap_or(0);
+    for k in 0..max_len {
+        let mut buckets: HashMap<(usize, Vec<Slot>), Vec<usize>> = HashMap::new();
+        for (i, c) in clusters.iter().enumerate() {
+            if k < c.template.len() && c.template[k].is_some() {
+                let mut key = c.template.clone();
+                key[k] = None;
+                // The rest must still say what the event is: two shared literals at least,
+                // and most of the line.
+                let literals = key.iter().filter(|s| s.is_some()).count();
+                if literals < 2 || 2 * literals < key.len() {
+                    continue;
+                }
+                buckets.entry((key.len(), key)).or_default().push(i);
+            }
+        }
+        let mut groups: Vec<Vec<usize>> = buckets
+            .into_values()
+            .filter(|b| b.len() >= min_variants)
+            .collect();
+        // HashMap order is random; merge in a fixed order so the result is deterministic.
+        groups.sort_unstable();
+        for members in groups {
+            let first = find(&mut root, members[0]);
+            for &m in &members[1..] {
+                let r = find(&mut root, m);
+                if r != first {
+                    let (lo, hi) = (first.min(r), first.max(r));
+                    root[hi] = lo;
+                }
+            }
+        }
+    }
+    let mut out = Vec::with_capacity(clusters.len());
+    for c in 0..clusters.len() {
+        out.push(find(&mut root, c));
+    }
+    for c in 0..clusters.len() {
+        let r = out[c];
+        if r != c {
+            let member = std::mem::take(&mut clusters[c].template);
+            let rep = &mut clusters[r].template;
+            for (slot, m) in rep.iter_mut().zip(&member) {
+                if slot != m {
+                    *slot = None;
+                }
+            }
+            clusters[c].template = member;
+        }
+    }
+    out
 }
 
 /// The cluster of a leaf whose template matches `seq` at every literal position and has the
