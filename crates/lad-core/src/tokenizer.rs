@@ -189,6 +189,14 @@ fn masked(message: &str, sink: &mut Sink<'_>) {
         while i < bytes.len() && !bytes[i].is_ascii_whitespace() {
             i += 1;
         }
+        let next = bytes[i..]
+            .iter()
+            .find(|b| !b.is_ascii_whitespace())
+            .copied();
+        if is_calendar_word(&bytes[start..i], next) {
+            sink.push(DATE);
+            continue;
+        }
         chunk(message, start, i, sink);
     }
 }
@@ -352,6 +360,25 @@ fn words(message: &str, start: usize, end: usize, sink: &mut Sink<'_>) {
             continue;
         }
         sink.push_lower(w);
+    }
+}
+
+/// Weekday and month names (`Fri Jul  1 07:57:30 2005`) are part of a date, not words of the
+/// event. `may` only counts as a month when a number follows.
+fn is_calendar_word(w: &[u8], next: Option<u8>) -> bool {
+    if w.len() != 3 {
+        return false;
+    }
+    let lower = [
+        w[0].to_ascii_lowercase(),
+        w[1].to_ascii_lowercase(),
+        w[2].to_ascii_lowercase(),
+    ];
+    match &lower {
+        b"may" => next.is_some_and(|b| b.is_ascii_digit()),
+        b"mon" | b"tue" | b"wed" | b"thu" | b"fri" | b"sat" | b"sun" | b"jan" | b"feb" | b"mar"
+        | b"apr" | b"jun" | b"jul" | b"aug" | b"sep" | b"oct" | b"nov" | b"dec" => true,
+        _ => false,
     }
 }
 
@@ -594,6 +621,14 @@ mod tests {
             ("port 22 ssh2", &["port", NUM, "ssh2"]),
             ("wl0: Wi-Fi", &["wl0", "wi", "fi"]),
             ("00000008@2016/9/28:16:00:46.635", &[NUM]),
+            (
+                "at Fri Jul  1 07:57:30 2005",
+                &["at", DATE, DATE, NUM, TIME, NUM],
+            ),
+            (
+                "May 3 but you may go",
+                &[DATE, NUM, "but", "you", "may", "go"],
+            ),
         ];
         for (input, want) in cases {
             assert_eq!(masked(input), *want, "input {input:?}");
