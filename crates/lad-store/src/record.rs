@@ -29,8 +29,9 @@ pub enum RecordId {
 impl RecordId {
     /// Reads the text form of an id (see the type's docs). Never fails: unknown shapes are `Text`.
     pub fn parse(text: &str) -> RecordId {
+        // Only the canonical form is an integer, so "007" stays text and the round trip holds.
         if let Ok(n) = text.parse::<i64>() {
-            if !text.starts_with('+') && !(text.starts_with('0') && text.len() > 1) {
+            if n.to_string() == text {
                 return RecordId::Int(n);
             }
         }
