@@ -1,0 +1,92 @@
+//! The one error type of `lad-store`, [`StoreError`]. Every variant names the backend and, where
+//! it applies, the file or table and the record id, so a message read in a log says where to look.
+//! This module owns no I/O and no recovery policy: retrying is the daemon's business.
+
+use std::path::PathBuf;
+
+/// What went wrong in a store, and where.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// An SQLite call failed (the file is unreadable, locked, corrupt, or the disk is full).
+    #[error("sqlite store {path}: {operation} failed: {source}")]
+    Sqlite {
+        /// The database file.
+        path: PathBuf,
+        /// What the store was doing, e.g. "write verdicts".
+        operation: &'static str,
+        /// The driver's error.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// The database was written by a newer `lad` whose schema this one does not know.
+    #[error(
+        "sqlite store {path}: schema version {found} is newer than the {supported} this lad supports; \
+         upgrade lad or point SQLITE_PATH at another file"
+    )]
+    SchemaTooNew {
+        /// The database file.
+        path: PathBuf,
+        /// The version found in the file.
+        found: i64,
+        /// The newest version this build knows.
+        supported: i64,
+    },
+    /// A file of the `local` backend could not be read or written.
+    #[error("{backend} store: cannot {operation} {path}: {source}")]
+    Io {
+        /// The backend name.
+        backend: &'static str,
+        /// What the store was doing, e.g. "read input file".
+        operation: &'static str,
+        /// The file or folder.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The backend does not offer this operation (e.g. reading from the `stdout` sink).
+    #[error("{backend} store: {operation} is not supported by this backend")]
+    Unsupported {
+        /// The backend name.
+        backend: &'static str,
+        /// The operation asked for.
+        operation: &'static str,
+    },
+    /// A caller passed something the store cannot accept (an id of another backend, a NaN score).
+    #[error("{backend} store: {operation}: record {id}: {reason}")]
+    InvalidRecord {
+        /// The backend name.
+        backend: &'static str,
+        /// The operation asked for.
+        operation: &'static str,
+        /// The record id as text.
+        id: String,
+        /// What was expected and what was found.
+        reason: String,
+    },
+    /// Stored state could not be understood (a corrupt state file, a broken line in it).
+    #[error("{backend} store: {location}: {reason}")]
+    Corrupt {
+        /// The backend name.
+        backend: &'static str,
+        /// File and line, or table.
+        location: String,
+        /// What was expected and what was found.
+        reason: String,
+    },
+    /// The configuration handed to `open` cannot work (e.g. an input path that does not exist).
+    #[error("{backend} store: invalid configuration: {reason}")]
+    Config {
+        /// The backend name.
+        backend: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+impl StoreError {
+    /// True when the error says the operation is not offered by the backend (as opposed to failing).
+    pub fn is_unsupported(&self) -> bool {
+        matches!(self, StoreError::Unsupported { .. })
+    }
+}
