@@ -1,1 +1,3 @@
 //! The `lad` library behind the binary: configuration, command line, daemon and HTTP.
+
+pub mod config;
