@@ -219,20 +219,25 @@ impl Config {
             }
             None => out.push_str("# no config file: embedded default (SQLite store)\n"),
         }
-        let width = self
+        let key_width = self
             .described
             .iter()
             .map(|d| d.key.len())
             .max()
             .unwrap_or(0);
+        // Long values (LOG_SOURCES) would push every origin far right; cap the column.
+        let value_width = self
+            .described
+            .iter()
+            .map(|d| d.value.len())
+            .max()
+            .unwrap_or(0)
+            .min(24);
         for d in &self.described {
             let _ = writeln!(
                 out,
-                "{:width$}  {}  # {}",
-                d.key,
-                d.value,
-                d.origin,
-                width = width
+                "{:key_width$}  {:value_width$}  # {}",
+                d.key, d.value, d.origin
             );
         }
         out
@@ -289,6 +294,11 @@ pub fn check_syntax(
     let mut warnings = Vec::new();
     raw::RawConfig::parse(Some(path), &text, env, &mut warnings)?;
     Ok(warnings)
+}
+
+/// The names of every key lad reads, in documentation order.
+pub fn known_keys() -> impl Iterator<Item = &'static str> {
+    keys::KNOWN_KEYS.iter().map(|(name, _)| *name)
 }
 
 /// [`load`] with the process environment (variables that are not valid UTF-8 are skipped).

@@ -338,7 +338,11 @@ impl<'a> Builder<'a> {
             shown.push(format!("{name}: [{}]", source.hostnames.join(", ")));
             sources.insert(name, source);
         }
-        self.record(KEY, format!("{{{}}}", shown.join("; ")));
+        if shown.is_empty() {
+            self.record(KEY, "(every source and host in the store)".to_string());
+        } else {
+            self.record(KEY, format!("{{{}}}", shown.join("; ")));
+        }
         Ok(sources)
     }
 }
