@@ -633,3 +633,66 @@ fn describe_lists_every_key_with_its_origin() {
         .expect("listed");
     assert!(line.contains("the built-in defaults"), "{line}");
 }
+
+mod properties {
+    use super::*;
+    use lad::config::CronSchedule;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever the file says, loading returns a config or an error; it never panics.
+        #[test]
+        fn loading_any_text_never_panics(text in "[A-Z_a-z0-9:\\[\\]{}, \\n\\t\"'#./*+-]{0,200}") {
+            let _ = load_text("p.yaml", &text, &no_env());
+        }
+
+        #[test]
+        fn loading_any_unicode_never_panics(text in "\\PC{0,120}") {
+            let _ = load_text("p.yaml", &text, &no_env());
+        }
+
+        /// Any value for any key, through the environment, is accepted or rejected cleanly.
+        #[test]
+        fn any_env_value_for_any_key_never_panics(
+            index in 0usize..64,
+            value in "[A-Za-z0-9:\\[\\]{}, ./*+-]{0,40}",
+        ) {
+            let keys: Vec<&str> = config::known_keys().collect();
+            let key = keys[index % keys.len()];
+            let vars = env(&[(&format!("LAD_{key}"), &value)]);
+            let _ = config::load(None, &vars);
+        }
+
+        #[test]
+        fn cron_parse_never_panics(text in "[0-9*/,@a-zA-Z -]{0,40}") {
+            let _ = CronSchedule::parse(&text);
+        }
+
+        /// A parsed schedule's next firing is later than the start and matches the schedule.
+        #[test]
+        fn cron_next_is_later_and_matches(
+            minute in prop::sample::select(vec!["*", "0", "*/5", "10-20/3", "59"]),
+            hour in prop::sample::select(vec!["*", "0", "23", "8-17", "*/6"]),
+            dom in prop::sample::select(vec!["*", "1", "15", "31", "1-7"]),
+            month in prop::sample::select(vec!["*", "2", "jan-mar", "*/4"]),
+            dow in prop::sample::select(vec!["*", "0", "mon-fri", "6,7"]),
+            start_minutes in 0i64..(60 * 24 * 365 * 3),
+        ) {
+            let expr = format!("{minute} {hour} {dom} {month} {dow}");
+            let schedule = match CronSchedule::parse(&expr) {
+                Ok(s) => s,
+                // Only 31 February can never fire among these choices.
+                Err(e) => {
+                    prop_assert_eq!(e, lad::config::CronError::NeverFires);
+                    prop_assert!(dom == "31" && month == "2", "{}", expr);
+                    return Ok(());
+                }
+            };
+            let start = time::macros::datetime!(2023-01-01 0:00)
+                + time::Duration::minutes(start_minutes);
+            let next = schedule.next_after(start).expect("fires");
+            prop_assert!(next > start);
+            prop_assert!(schedule.matches(next));
+        }
+    }
+}

@@ -265,10 +265,9 @@ fn parse_field(text: &str, spec: &FieldSpec) -> Result<u64, CronError> {
         if low > high {
             return Err(err(format!("range {low}-{high} runs backwards")));
         }
-        let mut v = low;
-        while v <= high {
+        // Steps of any size are fine: the walk stops at the field's end without overflow.
+        for v in (low..=high).step_by(usize::try_from(step).unwrap_or(usize::MAX)) {
             bits |= 1 << v;
-            v += step;
         }
     }
     Ok(bits)
@@ -385,6 +384,16 @@ mod tests {
             next("@hourly", datetime!(2024-01-01 5:00)),
             datetime!(2024-01-01 6:00)
         );
+    }
+
+    #[test]
+    fn huge_steps_do_not_overflow() {
+        let s = CronSchedule::parse("1/4294967295 * * * *").expect("parses");
+        assert_eq!(
+            s.next_after(datetime!(2024-01-01 0:05)),
+            Some(datetime!(2024-01-01 1:01))
+        );
+        assert!(CronSchedule::parse("*/99999999999 * * * *").is_err());
     }
 
     #[test]

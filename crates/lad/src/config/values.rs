@@ -187,17 +187,22 @@ impl Timezone {
             Some(b'-') => (-1i8, &rest[1..]),
             _ => return Err(bad()),
         };
+        // Only digits and one colon: rules out signs, spaces and multi-byte characters.
+        if digits.is_empty() || !digits.bytes().all(|c| c.is_ascii_digit() || c == b':') {
+            return Err(bad());
+        }
         let (h, m) = match digits.split_once(':') {
             Some((h, m)) => (h, m),
             None if digits.len() == 4 => digits.split_at(2),
             None => (digits, "0"),
         };
-        let hours: i8 = h.parse().map_err(|_| bad())?;
-        let minutes: i8 = m.parse().map_err(|_| bad())?;
-        if !(0..=59).contains(&minutes) {
+        let hours: u8 = h.parse().map_err(|_| bad())?;
+        let minutes: u8 = m.parse().map_err(|_| bad())?;
+        if hours > 23 || minutes > 59 {
             return Err(bad());
         }
-        UtcOffset::from_hms(sign * hours, sign * minutes, 0)
+        let (hours, minutes) = (sign * hours as i8, sign * minutes as i8);
+        UtcOffset::from_hms(hours, minutes, 0)
             .map(Timezone)
             .map_err(|_| bad())
     }
@@ -274,4 +279,55 @@ pub struct AggregationTarget {
     pub input: String,
     /// Target collection or table.
     pub target: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timezone_spellings() {
+        for (text, shown) in [
+            ("UTC", "UTC"),
+            ("utc", "UTC"),
+            ("Z", "UTC"),
+            ("Etc/UTC", "UTC"),
+            ("+03:00", "+03:00"),
+            ("UTC+3", "+03:00"),
+            ("-0530", "-05:30"),
+            ("GMT-2", "-02:00"),
+        ] {
+            let tz = Timezone::parse(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+            assert_eq!(tz.to_string(), shown, "{text}");
+        }
+        for bad in [
+            "Europe/Minsk",
+            "+24:00",
+            "+03:60",
+            "+-1",
+            "+",
+            "3",
+            "+aé1",
+            "+3:00:00",
+        ] {
+            assert!(Timezone::parse(bad).is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn secret_never_prints() {
+        let s = Secret::new("hunter2");
+        assert_eq!(format!("{s} {s:?}"), "*** Secret(***)");
+        assert_eq!(s.expose(), "hunter2");
+    }
+
+    #[test]
+    fn named_enums_round_trip() {
+        for name in SinkKind::NAMES {
+            let kind: SinkKind = name.parse().expect("listed names parse");
+            assert_eq!(kind.as_str(), *name);
+        }
+        assert_eq!("MG".parse::<SourceKind>(), Ok(SourceKind::Mongo));
+        assert!("stdout".parse::<SourceKind>().is_err());
+    }
 }
