@@ -2,8 +2,9 @@
 //! Only this crate knows the configuration format and the JSON shapes on the wire.
 
 pub mod cli;
-pub mod demo_data;
 pub mod commands;
+pub mod config;
+pub mod demo_data;
 pub mod models;
 pub mod offline;
 pub mod telemetry;

@@ -1,0 +1,289 @@
+//! Step one of loading: read what the user wrote, in the file and in `LAD_*` variables, into a
+//! [`RawConfig`]: known keys with their untyped YAML values and where each was set. Unknown and
+//! ignored keys become warnings here. Nothing is typed or cross-checked yet (that is
+//! `build.rs`), and nothing here reads the process environment or the clock.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use serde_yaml_ng::Value;
+
+use super::diagnostics::{ConfigError, ConfigWarning, Origin};
+use super::keys::{self, EnvForm};
+
+/// One key's value as written, and where.
+#[derive(Debug, Clone)]
+pub(crate) struct RawEntry {
+    pub value: Value,
+    pub at: Origin,
+}
+
+/// Known keys with their untyped values: the file's, else the environment's.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RawConfig {
+    /// The file, when there is one.
+    pub file: Option<PathBuf>,
+    /// The file's text (empty without a file), kept to find the lines of nested keys.
+    pub text: String,
+    pub entries: BTreeMap<&'static str, RawEntry>,
+}
+
+impl RawConfig {
+    /// Parses `text` (the content of `file`, or `None` for "no file") and fills in the keys it
+    /// lacks from `env`. The file wins over the environment.
+    pub fn parse(
+        file: Option<&Path>,
+        text: &str,
+        env: &HashMap<String, String>,
+        warnings: &mut Vec<ConfigWarning>,
+    ) -> Result<Self, ConfigError> {
+        let mut raw = RawConfig {
+            file: file.map(Path::to_path_buf),
+            text: text.to_string(),
+            entries: BTreeMap::new(),
+        };
+        if let Some(path) = file {
+            raw.read_file(path, text, warnings)?;
+        }
+        raw.read_env(env, warnings);
+        Ok(raw)
+    }
+
+    fn read_file(
+        &mut self,
+        path: &Path,
+        text: &str,
+        warnings: &mut Vec<ConfigWarning>,
+    ) -> Result<(), ConfigError> {
+        let document: Value =
+            serde_yaml_ng::from_str(text).map_err(|e| syntax_error(path, text, &e))?;
+        let mapping = match document {
+            Value::Mapping(m) => m,
+            // An empty file (or one with only comments) is the defaults.
+            Value::Null => return Ok(()),
+            other => {
+                return Err(ConfigError::NotAMapping {
+                    at: file_origin(path, Some(1)),
+                    found: describe_value(&other),
+                })
+            }
+        };
+        let names = keys::known_names();
+        for (key, value) in mapping {
+            let key = match key {
+                Value::String(s) => s,
+                other => {
+                    return Err(ConfigError::WrongType {
+                        key: describe_value(&other),
+                        at: file_origin(path, None),
+                        expected: "an UPPER_SNAKE_CASE key name".to_string(),
+                        found: describe_value(&other),
+                    })
+                }
+            };
+            let at = file_origin(path, top_level_line(text, &key));
+            if let Some((name, _)) = keys::known(&key) {
+                // A key written with no value (`MG_USER:`) means "not set".
+                if !value.is_null() {
+                    self.entries.insert(name, RawEntry { value, at });
+                }
+            } else if let Some(reason) = keys::no_effect_reason(&key) {
+                warnings.push(ConfigWarning::NoEffect { key, at, reason });
+            } else {
+                let suggestion = keys::suggest(&key, &names);
+                warnings.push(ConfigWarning::UnknownKey {
+                    key,
+                    at,
+                    suggestion,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn read_env(&mut self, env: &HashMap<String, String>, warnings: &mut Vec<ConfigWarning>) {
+        let names = keys::known_names();
+        // Sorted so warnings come out in a stable order.
+        let mut vars: Vec<(&String, &String)> = env.iter().collect();
+        vars.sort();
+        for (var, text) in vars {
+            let Some(key) = var.strip_prefix("LAD_") else {
+                continue;
+            };
+            if keys::RESERVED_ENV.contains(&var.as_str()) {
+                continue;
+            }
+            let at = Origin::Env { var: var.clone() };
+            match keys::known(key) {
+                Some((name, form)) => {
+                    if self.entries.contains_key(name) || text.trim().is_empty() {
+                        continue;
+                    }
+                    let value = match form {
+                        EnvForm::Verbatim => Value::String(text.clone()),
+                        // A value YAML cannot read stays a string; its type check names it.
+                        EnvForm::Yaml => serde_yaml_ng::from_str(text)
+                            .unwrap_or_else(|_| Value::String(text.clone())),
+                    };
+                    self.entries.insert(name, RawEntry { value, at });
+                }
+                None => {
+                    if let Some(reason) = keys::no_effect_reason(key) {
+                        warnings.push(ConfigWarning::NoEffect {
+                            key: key.to_string(),
+                            at,
+                            reason,
+                        });
+                    } else if let Some(suggestion) = keys::suggest(key, &names) {
+                        // The LAD_ namespace is shared with other tools' settings, so only
+                        // likely typos of our keys are reported.
+                        warnings.push(ConfigWarning::UnknownKey {
+                            key: key.to_string(),
+                            at,
+                            suggestion: Some(suggestion),
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    /// The line of `key` nested under the line `parent` (1-based), for file values.
+    pub fn nested_line(&self, parent: Option<usize>, key: &str) -> Option<usize> {
+        nested_line(&self.text, parent?, key)
+    }
+}
+
+fn file_origin(path: &Path, line: Option<usize>) -> Origin {
+    Origin::File {
+        path: path.to_path_buf(),
+        line,
+    }
+}
+
+fn syntax_error(path: &Path, text: &str, e: &serde_yaml_ng::Error) -> ConfigError {
+    let message = e.to_string();
+    // The parser places a duplicate key at the start of its mapping; point at the repeat.
+    let line = message
+        .strip_prefix("duplicate entry with key \"")
+        .and_then(|rest| rest.split('"').next())
+        .and_then(|key| {
+            let first = top_level_line(text, key)?;
+            nested_line_after(text, first, key)
+        })
+        .or_else(|| e.location().map(|l| l.line()));
+    ConfigError::Syntax {
+        at: file_origin(path, line),
+        message,
+    }
+}
+
+/// Whether `line` (after indentation) starts with `key` followed by `:`, bare or quoted.
+fn starts_with_key(line: &str, key: &str) -> bool {
+    let rest = if let Some(r) = line.strip_prefix(key) {
+        r
+    } else if let Some(r) = line
+        .strip_prefix('"')
+        .and_then(|l| l.strip_prefix(key))
+        .and_then(|l| l.strip_prefix('"'))
+    {
+        r
+    } else if let Some(r) = line
+        .strip_prefix('\'')
+        .and_then(|l| l.strip_prefix(key))
+        .and_then(|l| l.strip_prefix('\''))
+    {
+        r
+    } else {
+        return false;
+    };
+    rest.trim_start().starts_with(':')
+}
+
+/// The 1-based line where top-level `key` is written (top-level keys start at column 0).
+pub(crate) fn top_level_line(text: &str, key: &str) -> Option<usize> {
+    text.lines()
+        .position(|line| starts_with_key(line, key))
+        .map(|i| i + 1)
+}
+
+/// A later top-level line for the same key (for duplicate-key errors).
+fn nested_line_after(text: &str, after: usize, key: &str) -> Option<usize> {
+    text.lines()
+        .enumerate()
+        .skip(after)
+        .find(|(_, line)| starts_with_key(line, key))
+        .map(|(i, _)| i + 1)
+}
+
+fn indent(line: &str) -> usize {
+    line.len() - line.trim_start().len()
+}
+
+/// The 1-based line of `key` inside the block that starts at line `parent`: the first deeper
+/// indented line `key:` before the block ends.
+fn nested_line(text: &str, parent: usize, key: &str) -> Option<usize> {
+    let mut lines = text.lines().enumerate().skip(parent.checked_sub(1)?);
+    let (_, parent_line) = lines.next()?;
+    let base = indent(parent_line);
+    for (i, line) in lines {
+        let trimmed = line.trim_start();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        if indent(line) <= base && !trimmed.starts_with('-') {
+            return None;
+        }
+        if starts_with_key(trimmed, key) {
+            return Some(i + 1);
+        }
+    }
+    None
+}
+
+/// A short description of a YAML value for error messages: strings quoted, others by kind.
+pub(crate) fn describe_value(value: &Value) -> String {
+    match value {
+        Value::String(s) => format!("\"{s}\""),
+        Value::Number(n) => n.to_string(),
+        Value::Bool(b) => b.to_string(),
+        Value::Null => "an empty value".to_string(),
+        Value::Sequence(_) => "a list".to_string(),
+        Value::Mapping(_) => "a mapping".to_string(),
+        Value::Tagged(t) => format!("a value tagged {}", t.tag),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TEXT: &str = "A: 1\nLOG_SOURCES:\n  web:\n    # hosts\n    HOSTNAMES: [a]\n  db:\n    MYSQL_TARGET_TABLE: t\n    HOSTNAMES:\n      - b\n\"QUOTED\": 2\n";
+
+    #[test]
+    fn finds_top_level_and_nested_lines() {
+        assert_eq!(top_level_line(TEXT, "A"), Some(1));
+        assert_eq!(top_level_line(TEXT, "QUOTED"), Some(10));
+        assert_eq!(top_level_line(TEXT, "HOSTNAMES"), None);
+        let sources = top_level_line(TEXT, "LOG_SOURCES");
+        assert_eq!(sources, Some(2));
+        let web = nested_line(TEXT, 2, "web");
+        assert_eq!(web, Some(3));
+        assert_eq!(nested_line(TEXT, 3, "HOSTNAMES"), Some(5));
+        assert_eq!(nested_line(TEXT, 6, "HOSTNAMES"), Some(8));
+        // web has no MYSQL_TARGET_TABLE: the search stops at the end of its block.
+        assert_eq!(nested_line(TEXT, 3, "MYSQL_TARGET_TABLE"), None);
+    }
+
+    #[test]
+    fn duplicate_key_points_at_the_repeat() {
+        let text = "A: 1\nB: 2\nA: 3\n";
+        let env = HashMap::new();
+        let err = RawConfig::parse(Some(Path::new("x.yaml")), text, &env, &mut Vec::new())
+            .expect_err("duplicate keys are an error");
+        assert_eq!(
+            err.to_string(),
+            "config error in x.yaml line 3: invalid YAML: duplicate entry with key \"A\""
+        );
+    }
+}

@@ -1,0 +1,698 @@
+//! Configuration loading seen from outside: the example files, precedence of file over
+//! environment, and the messages a user sees for each kind of mistake.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use lad::config::{self, ConfigError, ConfigWarning, Origin, SinkKind, SourceKind};
+
+fn examples_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
+}
+
+fn no_env() -> HashMap<String, String> {
+    HashMap::new()
+}
+
+fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// Loads `text` as if it were the file `name`.
+fn load_text(
+    name: &str,
+    text: &str,
+    env: &HashMap<String, String>,
+) -> Result<(config::Config, Vec<ConfigWarning>), ConfigError> {
+    config::load_str(Some(Path::new(name)), text, env)
+}
+
+fn expect_err(name: &str, text: &str, env: &HashMap<String, String>) -> ConfigError {
+    match load_text(name, text, env) {
+        Ok(_) => panic!("{name} should not load:\n{text}"),
+        Err(e) => e,
+    }
+}
+
+#[test]
+fn every_example_parses_without_unknown_keys() {
+    let mut seen = 0;
+    for entry in std::fs::read_dir(examples_dir()).expect("examples/ exists") {
+        let path = entry.expect("readable dir entry").path();
+        if path.extension().and_then(|e| e.to_str()) != Some("yaml") {
+            continue;
+        }
+        seen += 1;
+        let warnings = config::check_syntax(&path, &no_env())
+            .unwrap_or_else(|e| panic!("{} does not parse: {e}", path.display()));
+        assert!(
+            warnings
+                .iter()
+                .all(|w| !matches!(w, ConfigWarning::UnknownKey { .. })),
+            "{}: {warnings:?}",
+            path.display()
+        );
+        // Everything but multihost.yaml (whose CA file is on its author's machine) loads fully.
+        match config::load(Some(&path), &no_env()) {
+            Ok(_) => {}
+            Err(ConfigError::UnreadableFile {
+                key: "MG_CA_CERT", ..
+            }) if path.ends_with("multihost.yaml") => {}
+            Err(e) => panic!("{} does not load: {e}", path.display()),
+        }
+    }
+    assert!(seen >= 4, "expected the four example files, found {seen}");
+}
+
+#[test]
+fn old_multihost_config_loads_unchanged_but_for_its_ca_path() {
+    let path = examples_dir().join("multihost.yaml");
+    let err = config::load(Some(&path), &no_env()).expect_err("the CA file does not exist here");
+    let text = err.to_string();
+    assert!(
+        text.contains("multihost.yaml line 7: MG_CA_CERT names"),
+        "{text}"
+    );
+
+    let ca = tempfile::NamedTempFile::new().expect("temp file");
+    let original = std::fs::read_to_string(&path).expect("readable");
+    let patched = original.replace(
+        "/home/nadzya/Apps/log-anomaly-detector/config_files/LAD_CA.crt",
+        &ca.path().display().to_string(),
+    );
+    assert_ne!(patched, original);
+    let (cfg, warnings) = load_text("multihost.yaml", &patched, &no_env()).expect("loads");
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(cfg.storage_datasource, SourceKind::Mongo);
+    assert_eq!(cfg.storage_datasink, SinkKind::Mongo);
+    assert_eq!(cfg.mg.host, "172.17.18.83");
+    assert_eq!(cfg.mg.port, 27017);
+    assert_eq!(cfg.mg.db.as_deref(), Some("logstoredb"));
+    assert!(cfg.mg.verify_cert);
+    assert_eq!(cfg.train_max_entries, 100_000);
+    assert_eq!(cfg.train_time_span.as_secs(), 2_592_000);
+    let hosts: Vec<(&str, Vec<&str>)> = cfg
+        .log_sources
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.hostnames.iter().map(String::as_str).collect()))
+        .collect();
+    assert_eq!(
+        hosts,
+        vec![
+            ("network_logs", vec!["cumulus", "EXOS-VM", "172.17.18.178"]),
+            ("utm_logs", vec!["172.17.18.56", "172.17.31.10"]),
+            ("web_logs", vec!["dataform"]),
+        ]
+    );
+    assert!(cfg.detection_enabled());
+    assert!(!cfg.aggregation_enabled());
+    assert!(cfg.require_aggregation().is_err());
+}
+
+#[test]
+fn old_aggregator_config_is_aggregation_only() {
+    let path = examples_dir().join("aggregator.yaml");
+    let (cfg, _) = config::load(Some(&path), &no_env()).expect("loads");
+    let pairs: Vec<(&str, &str)> = cfg
+        .aggregation_targets
+        .iter()
+        .map(|t| (t.input.as_str(), t.target.as_str()))
+        .collect();
+    assert_eq!(
+        pairs,
+        vec![
+            ("web_logs", "web_aggregated"),
+            ("utm_logs", "utm_aggregated"),
+            ("network_logs", "network_aggregated"),
+        ]
+    );
+    assert_eq!(cfg.aggr_eps, 0.01);
+    assert_eq!(cfg.aggr_min_samples, 2);
+    assert_eq!(cfg.mg.target_db.as_deref(), Some("logstoredb"));
+    assert!(cfg.require_aggregation().is_ok());
+    let err = cfg.require_detection().expect_err("no LOG_SOURCES");
+    assert!(
+        err.to_string().contains("aggregator.yaml: missing MG_DB"),
+        "{err}"
+    );
+}
+
+#[test]
+fn documented_default_file_matches_embedded_default() {
+    let path = examples_dir().join("lad.yaml");
+    let (from_file, warnings) = config::load(Some(&path), &no_env()).expect("lad.yaml loads");
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let embedded = config::Config::embedded_default().expect("default loads");
+    let values = |c: &config::Config| -> Vec<(&'static str, String)> {
+        c.described_keys()
+            .iter()
+            .map(|d| (d.key, d.value.clone()))
+            .collect()
+    };
+    assert_eq!(values(&from_file), values(&embedded));
+    assert_eq!(embedded.storage_datasource, SourceKind::Sqlite);
+    assert_eq!(embedded.sqlite_path, Path::new("./lad.db"));
+    assert!(embedded.log_sources.is_empty());
+    assert!(embedded.detection_enabled() && embedded.aggregation_enabled());
+    // Every key lad reads is documented in lad.yaml.
+    let text = std::fs::read_to_string(&path).expect("readable");
+    for key in config::known_keys() {
+        assert!(
+            text.contains(&format!("{key}:")),
+            "{key} is not documented in lad.yaml"
+        );
+    }
+}
+
+#[test]
+fn environment_fills_gaps_and_file_wins() {
+    let text = "STORAGE_DATASOURCE: sqlite\nTRAIN_WINDOW: 7\n";
+    let vars = env(&[
+        ("LAD_TRAIN_WINDOW", "9"),
+        ("LAD_TRAIN_VECTOR_LENGTH", "40"),
+        ("LAD_STORAGE_DATASOURCE", "mg"),
+        ("LAD_AGGR_EPS", "0.25"),
+        ("LAD_MG_PASSWORD", "0123"),
+        ("LAD_LOG_SOURCES", "{web: {HOSTNAMES: [a, b]}}"),
+        ("PATH", "/usr/bin"),
+    ]);
+    let (cfg, warnings) = load_text("t.yaml", text, &vars).expect("loads");
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(cfg.train_window, 7, "the file wins");
+    assert_eq!(cfg.storage_datasource, SourceKind::Sqlite, "the file wins");
+    assert_eq!(cfg.train_vector_length, 40);
+    assert_eq!(cfg.aggr_eps, 0.25);
+    // Secrets are taken verbatim, not as YAML numbers.
+    assert_eq!(cfg.mg.password.as_ref().map(|s| s.expose()), Some("0123"));
+    assert_eq!(cfg.log_sources["web"].hostnames, ["a", "b"]);
+    let origin = |key: &str| {
+        cfg.described_keys()
+            .iter()
+            .find(|d| d.key == key)
+            .map(|d| d.origin.clone())
+            .expect("described")
+    };
+    assert_eq!(
+        origin("TRAIN_VECTOR_LENGTH"),
+        Origin::Env {
+            var: "LAD_TRAIN_VECTOR_LENGTH".into()
+        }
+    );
+    assert_eq!(
+        origin("TRAIN_WINDOW"),
+        Origin::File {
+            path: "t.yaml".into(),
+            line: Some(2)
+        }
+    );
+    assert_eq!(origin("TRAIN_MAX_ENTRIES"), Origin::Default);
+}
+
+#[test]
+fn environment_alone_configures_lists() {
+    let vars = env(&[
+        ("LAD_STORAGE_DATASOURCE", "mg"),
+        ("LAD_MG_INPUT_DB", "logs"),
+        ("LAD_MG_INPUT_COLS", "[a, b]"),
+        ("LAD_MG_TARGET_COLS", "[a_agg, b_agg]"),
+        ("LAD_MG_PORT", "27018"),
+    ]);
+    let (cfg, _) = config::load(None, &vars).expect("loads");
+    assert_eq!(cfg.mg.port, 27018);
+    assert_eq!(cfg.aggregation_targets.len(), 2);
+    assert_eq!(cfg.aggregation_targets[1].target, "b_agg");
+}
+
+#[test]
+fn environment_wrong_type_names_the_variable() {
+    let err = config::load(None, &env(&[("LAD_TRAIN_WINDOW", "five")])).expect_err("bad");
+    assert_eq!(
+        err.to_string(),
+        "config error in environment variable LAD_TRAIN_WINDOW: TRAIN_WINDOW expects an integer, found \"five\""
+    );
+}
+
+#[test]
+fn environment_typos_warn_and_unrelated_variables_do_not() {
+    let vars = env(&[
+        ("LAD_TRAIN_WINDOWS", "3"),
+        ("LAD_CONFIG", "x.yaml"),
+        ("LAD_SOMETHING_ELSE_ENTIRELY", "1"),
+    ]);
+    let (_, warnings) = config::load(None, &vars).expect("loads");
+    let texts: Vec<String> = warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        texts,
+        vec![
+            "config warning in environment variable LAD_TRAIN_WINDOWS: unknown key TRAIN_WINDOWS \
+             is ignored; did you mean TRAIN_WINDOW?"
+        ]
+    );
+}
+
+#[test]
+fn unknown_key_warns_with_line_and_suggestion() {
+    let text = "# my config\nSTORAGE_DATASOURCE: sqlite\nTRAIN_WINDOWS: 5\nTOTALLY_NEW_THING: 1\n";
+    let (cfg, warnings) = load_text("t.yaml", text, &no_env()).expect("unknown keys only warn");
+    assert_eq!(cfg.train_window, 5, "the misspelt key is not applied");
+    let texts: Vec<String> = warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        texts,
+        vec![
+            "config warning in t.yaml line 3: unknown key TRAIN_WINDOWS is ignored; did you mean TRAIN_WINDOW?",
+            "config warning in t.yaml line 4: unknown key TOTALLY_NEW_THING is ignored",
+        ]
+    );
+}
+
+#[test]
+fn unknown_nested_key_in_log_sources_warns() {
+    let text = "LOG_SOURCES:\n  web:\n    HOSTNAME: [a]\n";
+    let (_, warnings) = load_text("t.yaml", text, &no_env()).expect("loads");
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert_eq!(
+        warnings[0].to_string(),
+        "config warning in t.yaml line 3: unknown key LOG_SOURCES.web.HOSTNAME is ignored; did you mean HOSTNAMES?"
+    );
+}
+
+#[test]
+fn wrong_type_names_key_file_line_and_expected_type() {
+    let text = "STORAGE_DATASOURCE: sqlite\n\n# training\nTRAIN_MAX_ENTRIES: 1000\n\nTRAIN_VECTOR_LENGTH: 25\nTRAIN_WINDOW: five\n";
+    let err = expect_err("examples/bad.yaml", text, &no_env());
+    assert_eq!(
+        err.to_string(),
+        "config error in examples/bad.yaml line 7: TRAIN_WINDOW expects an integer, found \"five\""
+    );
+
+    let err = expect_err("t.yaml", "MG_VERIFY_CERT: maybe\n", &no_env());
+    assert_eq!(
+        err.to_string(),
+        "config error in t.yaml line 1: MG_VERIFY_CERT expects true or false, found \"maybe\""
+    );
+    let err = expect_err("t.yaml", "A: 1\nAGGR_EPS: [1]\n", &no_env());
+    assert_eq!(
+        err.to_string(),
+        "config error in t.yaml line 2: AGGR_EPS expects a number, found a list"
+    );
+    let err = expect_err("t.yaml", "MG_HOST: [a, b]\n", &no_env());
+    assert!(
+        err.to_string()
+            .contains("line 1: MG_HOST expects a string, found a list"),
+        "{err}"
+    );
+}
+
+#[test]
+fn nested_wrong_type_points_at_the_nested_line() {
+    let text = "LOG_SOURCES:\n  web:\n    HOSTNAMES: [a]\n  db:\n    HOSTNAMES: {x: y}\n";
+    let err = expect_err("t.yaml", text, &no_env());
+    assert_eq!(
+        err.to_string(),
+        "config error in t.yaml line 5: LOG_SOURCES.db.HOSTNAMES expects a list of names, found a mapping"
+    );
+}
+
+#[test]
+fn invalid_values_are_rejected_with_what_is_accepted() {
+    let err = expect_err("t.yaml", "TRAIN_WINDOW: 0\n", &no_env());
+    assert_eq!(
+        err.to_string(),
+        "config error in t.yaml line 1: TRAIN_WINDOW expects an integer of at least 1, found 0"
+    );
+    let err = expect_err("t.yaml", "STORAGE_DATASOURCE: postgres\n", &no_env());
+    assert_eq!(
+        err.to_string(),
+        "config error in t.yaml line 1: STORAGE_DATASOURCE expects one of \"sqlite\", \"local\", \"mg\", \"mysql\", found \"postgres\""
+    );
+    let err = expect_err("t.yaml", "MG_PORT: 70000\n", &no_env());
+    assert!(
+        err.to_string().contains("MG_PORT expects a port number"),
+        "{err}"
+    );
+    let err = expect_err(
+        "t.yaml",
+        "A: 1\nRETRAIN_SCHEDULE: \"0 25 * * *\"\n",
+        &no_env(),
+    );
+    assert!(
+        err.to_string()
+            .starts_with("config error in t.yaml line 2: RETRAIN_SCHEDULE expects a cron schedule"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("hour field"), "{err}");
+    let err = expect_err("t.yaml", "TIMEZONE: Europe/Minsk\n", &no_env());
+    assert!(err.to_string().contains("named zones"), "{err}");
+    let err = expect_err("t.yaml", "HTTP_ADDR: localhost:80\n", &no_env());
+    assert!(
+        err.to_string()
+            .contains("HTTP_ADDR expects a socket address"),
+        "{err}"
+    );
+}
+
+#[test]
+fn valid_scheduling_values_are_typed() {
+    let text = "RETRAIN_SCHEDULE: \"30 2 * * 1-5\"\nTIMEZONE: \"+03:00\"\nPARALLELISM: 3\nTRAIN_WINDOW: \"6\"\n";
+    let (cfg, _) = load_text("t.yaml", text, &no_env()).expect("loads");
+    assert_eq!(cfg.retrain_schedule.as_str(), "30 2 * * 1-5");
+    assert_eq!(cfg.aggr_schedule.as_str(), "0 15 * * *");
+    assert_eq!(cfg.timezone.to_string(), "+03:00");
+    assert_eq!(cfg.parallelism.get(), 3);
+    assert_eq!(
+        cfg.train_window, 6,
+        "numeric strings are accepted, as before"
+    );
+}
+
+#[test]
+fn missing_required_keys_per_backend() {
+    let cases: &[(&str, &str)] = &[
+        ("STORAGE_DATASOURCE: local\n", "missing LS_INPUT_PATH"),
+        (
+            "STORAGE_DATASOURCE: local\nLS_INPUT_PATH: in.jsonl\nSTORAGE_DATASINK: local\n",
+            "missing LS_OUTPUT_PATH",
+        ),
+        ("STORAGE_DATASOURCE: mg\n", "missing MG_DB"),
+        (
+            "STORAGE_DATASOURCE: mg\nLOG_SOURCES:\n  web:\n    HOSTNAMES: [a]\n",
+            "missing MG_DB",
+        ),
+        (
+            "STORAGE_DATASOURCE: mg\nMG_DB: logs\n",
+            "missing LOG_SOURCES",
+        ),
+        (
+            "STORAGE_DATASOURCE: mg\nMG_INPUT_COLS: [a]\nMG_TARGET_COLS: [b]\n",
+            "missing MG_INPUT_DB",
+        ),
+        (
+            "STORAGE_DATASOURCE: mg\nMG_INPUT_DB: logs\nMG_INPUT_COLS: [a]\n",
+            "missing MG_TARGET_COLS",
+        ),
+        (
+            "STORAGE_DATASOURCE: mysql\nLOG_SOURCES: {t: {}}\n",
+            "missing MYSQL_INPUT_DB",
+        ),
+        (
+            "STORAGE_DATASOURCE: mysql\nMYSQL_INPUT_DB: d\n",
+            "missing LOG_SOURCES",
+        ),
+        (
+            "STORAGE_DATASOURCE: mysql\nMYSQL_INPUT_DB: d\nLOG_SOURCES: {t: {}}\n",
+            "missing MYSQL_TARGET_DB",
+        ),
+        ("STORAGE_DATASINK: mg\n", "missing MG_DB"),
+    ];
+    for (text, expected) in cases {
+        let err = expect_err("backend.yaml", text, &no_env());
+        assert!(
+            matches!(err, ConfigError::MissingKey { .. }),
+            "{text}: {err:?}"
+        );
+        let message = err.to_string();
+        assert!(
+            message.starts_with(&format!("config error in backend.yaml: {expected}:")),
+            "{text}: {message}"
+        );
+    }
+    // Without a file, the message says where the settings came from instead.
+    let err = config::load(None, &env(&[("LAD_STORAGE_DATASOURCE", "local")])).expect_err("bad");
+    assert!(
+        err.to_string().contains("no config file") && err.to_string().contains("LS_INPUT_PATH"),
+        "{err}"
+    );
+    // A complete mysql config loads, and a lone MYSQL_INPUT_TABLE is one source.
+    let text = "STORAGE_DATASOURCE: mysql\nMYSQL_INPUT_DB: d\nMYSQL_TARGET_DB: t\nMYSQL_INPUT_TABLE: logs\n";
+    let (cfg, _) = load_text("m.yaml", text, &no_env()).expect("loads");
+    assert!(cfg.log_sources.contains_key("logs"));
+    assert_eq!(cfg.storage_datasink, SinkKind::Mysql);
+}
+
+#[test]
+fn parallel_lists_must_have_equal_lengths() {
+    let text = "STORAGE_DATASOURCE: mg\nMG_INPUT_DB: logs\nMG_INPUT_COLS:\n  - a\n  - b\n  - c\nMG_TARGET_COLS: [x, y]\n";
+    let err = expect_err("agg.yaml", text, &no_env());
+    assert_eq!(
+        err.to_string(),
+        "config error in agg.yaml line 3: MG_INPUT_COLS has 3 entries but MG_TARGET_COLS has 2; \
+         entry i of MG_INPUT_COLS goes to entry i of MG_TARGET_COLS, so they must have the same length"
+    );
+    let text = "STORAGE_DATASOURCE: mysql\nMYSQL_INPUT_DB: d\nMYSQL_TARGET_DB: d\nMYSQL_INPUT_TABLES: [a]\nMYSQL_TARGET_TABLES: [x, y]\n";
+    let err = expect_err("agg.yaml", text, &no_env());
+    assert!(
+        matches!(
+            err,
+            ConfigError::UnequalLists {
+                first: "MYSQL_INPUT_TABLES",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn ca_file_must_be_readable() {
+    let base = "STORAGE_DATASOURCE: mg\nMG_DB: logs\nLOG_SOURCES: {web: {HOSTNAMES: [a]}}\n";
+    let dir = tempfile::tempdir().expect("temp dir");
+    let missing = dir.path().join("nope.crt");
+    let text = format!("{base}MG_CA_CERT: {}\n", missing.display());
+    let err = expect_err("tls.yaml", &text, &no_env());
+    let message = err.to_string();
+    assert!(
+        message.starts_with(&format!(
+            "config error in tls.yaml line 4: MG_CA_CERT names {}, which cannot be read:",
+            missing.display()
+        )),
+        "{message}"
+    );
+    // A directory is not a certificate.
+    let text = format!("{base}MG_CA_CERT: {}\n", dir.path().display());
+    let err = expect_err("tls.yaml", &text, &no_env());
+    assert!(err.to_string().contains("not a regular file"), "{err}");
+    // A readable file passes.
+    let ca = dir.path().join("ca.crt");
+    std::fs::write(&ca, "-----BEGIN CERTIFICATE-----\n").expect("write");
+    let text = format!("{base}MG_CA_CERT: {}\n", ca.display());
+    let (cfg, _) = load_text("tls.yaml", &text, &no_env()).expect("loads");
+    assert_eq!(cfg.mg.ca_cert.as_deref(), Some(ca.as_path()));
+}
+
+#[test]
+fn old_keys_warn_that_they_have_no_effect() {
+    let text = "S3_KEY: abc\nTRAIN_ITERATIONS: 100\nSOMPY_INIT: pca\nMODEL_STORE: s3\nMG_COLLECTION: logs\n";
+    let (_, warnings) = load_text("old.yaml", text, &no_env()).expect("loads");
+    let keys: Vec<(&str, &Origin)> = warnings.iter().map(|w| (w.key(), w.origin())).collect();
+    assert_eq!(keys.len(), 5, "{warnings:?}");
+    for (i, w) in warnings.iter().enumerate() {
+        assert!(matches!(w, ConfigWarning::NoEffect { .. }), "{w:?}");
+        let text = w.to_string();
+        assert!(
+            text.starts_with(&format!("config warning in old.yaml line {}:", i + 1)),
+            "{text}"
+        );
+        assert!(text.contains("has no effect"), "{text}");
+    }
+    assert!(warnings[4].to_string().contains("LOG_SOURCES"));
+}
+
+#[test]
+fn fact_store_url_is_ignored_with_a_warning() {
+    let text = "FACT_STORE_URL: http://factstore:5001\n";
+    let (_, warnings) = load_text("f.yaml", text, &no_env()).expect("loads");
+    assert_eq!(warnings.len(), 1);
+    let message = warnings[0].to_string();
+    assert!(
+        message.starts_with("config warning in f.yaml line 1: FACT_STORE_URL has no effect"),
+        "{message}"
+    );
+    assert!(message.contains("feedback is built into lad"), "{message}");
+}
+
+#[test]
+fn secrets_are_redacted_in_debug_and_describe() {
+    let secrets = ["mg-pass-Z9", "in-pass-Z9", "out-pass-Z9", "token-Z9"];
+    let text = format!(
+        "STORAGE_DATASOURCE: mysql\nMYSQL_INPUT_DB: d\nMYSQL_TARGET_DB: d\nLOG_SOURCES: {{t: {{}}}}\n\
+         MG_PASSWORD: {}\nMYSQL_INPUT_PASSWORD: {}\nMYSQL_TARGET_PASSWORD: {}\nHTTP_TOKEN: {}\n\
+         HTTP_ADDR: 0.0.0.0:9184\n",
+        secrets[0], secrets[1], secrets[2], secrets[3]
+    );
+    let (cfg, _) = load_text("s.yaml", &text, &no_env()).expect("loads");
+    let debug = format!("{cfg:?}");
+    let described = cfg.describe();
+    for secret in secrets {
+        assert!(!debug.contains(secret), "Debug leaks {secret}");
+        assert!(!described.contains(secret), "describe leaks {secret}");
+    }
+    assert!(described.contains("MG_PASSWORD"), "{described}");
+    assert!(described.contains("***"), "{described}");
+    assert_eq!(
+        cfg.http_token.as_ref().map(|t| t.expose()),
+        Some("token-Z9")
+    );
+    assert_eq!(
+        cfg.mysql_input.password.as_ref().map(|t| t.expose()),
+        Some("in-pass-Z9")
+    );
+    // Secrets from the environment are redacted too.
+    let (cfg, _) =
+        config::load(None, &env(&[("LAD_MG_PASSWORD", "env-secret-Z9")])).expect("loads");
+    assert!(!format!("{cfg:?}").contains("env-secret-Z9"));
+    assert!(!cfg.describe().contains("env-secret-Z9"));
+}
+
+#[test]
+fn open_http_address_needs_a_token() {
+    let err = expect_err("h.yaml", "HTTP_ADDR: 0.0.0.0:9184\n", &no_env());
+    assert!(matches!(err, ConfigError::OpenHttpWithoutToken { .. }));
+    assert!(err
+        .to_string()
+        .starts_with("config error in h.yaml line 1: HTTP_ADDR 0.0.0.0:9184"));
+    let (cfg, _) = load_text("h.yaml", "HTTP_ADDR: \"[::1]:9000\"\n", &no_env()).expect("loopback");
+    assert_eq!(cfg.http_addr.port(), 9000);
+    let (cfg, _) = config::load(
+        Some(&examples_dir().join("lad.yaml")),
+        &env(&[("LAD_HTTP_TOKEN", "t")]),
+    )
+    .expect("loads");
+    assert!(cfg.http_token.is_some());
+}
+
+#[test]
+fn verify_cert_false_is_allowed_with_a_notice() {
+    let text =
+        "STORAGE_DATASOURCE: mg\nMG_DB: logs\nLOG_SOURCES: {web: {}}\nMG_VERIFY_CERT: false\n";
+    let (cfg, warnings) = load_text("v.yaml", text, &no_env()).expect("loads");
+    assert!(!cfg.mg.verify_cert);
+    assert!(cfg.log_sources["web"].hostnames.is_empty());
+    assert_eq!(warnings.len(), 1);
+    assert!(
+        warnings[0].to_string().contains("NOT verified"),
+        "{}",
+        warnings[0]
+    );
+}
+
+#[test]
+fn syntax_errors_and_odd_documents() {
+    let err = expect_err("y.yaml", "A: 1\nB: [1, 2\nC: 3\n", &no_env());
+    assert!(matches!(err, ConfigError::Syntax { .. }), "{err:?}");
+    assert!(
+        err.to_string().starts_with("config error in y.yaml line"),
+        "{err}"
+    );
+    let err = expect_err("y.yaml", "- a\n- b\n", &no_env());
+    assert_eq!(
+        err.to_string(),
+        "config error in y.yaml line 1: the file must be a mapping of KEY: value lines, found a list"
+    );
+    // An empty file, or a key with no value, means the defaults.
+    let (cfg, _) = load_text("y.yaml", "# nothing yet\n", &no_env()).expect("empty is fine");
+    assert_eq!(cfg.train_window, 5);
+    let (cfg, _) = load_text("y.yaml", "MG_USER:\nTRAIN_WINDOW:\n", &no_env()).expect("nulls");
+    assert_eq!(cfg.mg.user, None);
+    assert_eq!(cfg.train_window, 5);
+}
+
+#[test]
+fn unreadable_config_file_is_an_error() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("absent.yaml");
+    let err = config::load(Some(&path), &no_env()).expect_err("no file");
+    assert!(matches!(err, ConfigError::Read { .. }));
+    assert!(err.to_string().contains("absent.yaml"), "{err}");
+}
+
+#[test]
+fn describe_lists_every_key_with_its_origin() {
+    let path = examples_dir().join("local.yaml");
+    let (cfg, _) = config::load(Some(&path), &no_env()).expect("loads");
+    let text = cfg.describe();
+    for key in config::known_keys() {
+        assert!(
+            text.lines().any(|l| l.starts_with(key)),
+            "{key} missing:\n{text}"
+        );
+    }
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("LS_INPUT_PATH"))
+        .expect("listed");
+    assert!(
+        line.contains("./logs/") && line.contains("local.yaml line 7"),
+        "{line}"
+    );
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("TRAIN_WINDOW "))
+        .expect("listed");
+    assert!(line.contains("the built-in defaults"), "{line}");
+}
+
+mod properties {
+    use super::*;
+    use lad::config::CronSchedule;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever the file says, loading returns a config or an error; it never panics.
+        #[test]
+        fn loading_any_text_never_panics(text in "[A-Z_a-z0-9:\\[\\]{}, \\n\\t\"'#./*+-]{0,200}") {
+            let _ = load_text("p.yaml", &text, &no_env());
+        }
+
+        #[test]
+        fn loading_any_unicode_never_panics(text in "\\PC{0,120}") {
+            let _ = load_text("p.yaml", &text, &no_env());
+        }
+
+        /// Any value for any key, through the environment, is accepted or rejected cleanly.
+        #[test]
+        fn any_env_value_for_any_key_never_panics(
+            index in 0usize..64,
+            value in "[A-Za-z0-9:\\[\\]{}, ./*+-]{0,40}",
+        ) {
+            let keys: Vec<&str> = config::known_keys().collect();
+            let key = keys[index % keys.len()];
+            let vars = env(&[(&format!("LAD_{key}"), &value)]);
+            let _ = config::load(None, &vars);
+        }
+
+        #[test]
+        fn cron_parse_never_panics(text in "[0-9*/,@a-zA-Z -]{0,40}") {
+            let _ = CronSchedule::parse(&text);
+        }
+
+        /// A parsed schedule's next firing is later than the start and matches the schedule.
+        #[test]
+        fn cron_next_is_later_and_matches(
+            minute in prop::sample::select(vec!["*", "0", "*/5", "10-20/3", "59"]),
+            hour in prop::sample::select(vec!["*", "0", "23", "8-17", "*/6"]),
+            dom in prop::sample::select(vec!["*", "1", "15", "31", "1-7"]),
+            month in prop::sample::select(vec!["*", "2", "jan-mar", "*/4"]),
+            dow in prop::sample::select(vec!["*", "0", "mon-fri", "6,7"]),
+            start_minutes in 0i64..(60 * 24 * 365 * 3),
+        ) {
+            let expr = format!("{minute} {hour} {dom} {month} {dow}");
+            let schedule = match CronSchedule::parse(&expr) {
+                Ok(s) => s,
+                // Only 31 February can never fire among these choices.
+                Err(e) => {
+                    prop_assert_eq!(e, lad::config::CronError::NeverFires);
+                    prop_assert!(dom == "31" && month == "2", "{}", expr);
+                    return Ok(());
+                }
+            };
+            let start = time::macros::datetime!(2023-01-01 0:00)
+                + time::Duration::minutes(start_minutes);
+            let next = schedule.next_after(start).expect("fires");
+            prop_assert!(next > start);
+            prop_assert!(schedule.matches(next));
+        }
+    }
+}
