@@ -33,7 +33,7 @@ fn uniform_data(rng: &mut ChaCha8Rng, n: usize, n_queries: usize) -> (Array2<f64
 /// in ten is uniform in the cube (an outlier), the others come from the same centres.
 fn clustered_data(rng: &mut ChaCha8Rng, n: usize, n_queries: usize) -> (Array2<f64>, Array2<f64>) {
     let centres = uniform(rng, 300);
-    let mut around = |rng: &mut ChaCha8Rng, rows: usize| {
+    let around = |rng: &mut ChaCha8Rng, rows: usize| {
         let mut out = Array2::zeros((rows, DIM));
         for mut row in out.rows_mut() {
             let c = centres.row(rng.random_range(0..300));
