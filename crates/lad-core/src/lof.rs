@@ -508,6 +508,35 @@ fn squared_distance(a: &[f64], b: &[f64]) -> f64 {
     (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
 }
 
+/// Squared Euclidean distance, or `None` as soon as a partial sum exceeds `bound`.
+///
+/// The partial sums only grow, so `None` means the full distance exceeds `bound` too; the
+/// full sum is always added in the same order, so a distance does not depend on `bound`.
+/// Stopping early skips much of the work in high dimensions, where most points are far.
+#[inline]
+fn squared_distance_within(a: &[f64], b: &[f64], bound: f64) -> Option<f64> {
+    let mut acc = [0.0_f64; 4];
+    let n8 = a.len() - a.len() % 8;
+    let (a8, a_rest) = a.split_at(n8);
+    let (b8, b_rest) = b.split_at(n8);
+    for (x, y) in a8.chunks_exact(8).zip(b8.chunks_exact(8)) {
+        for lane in 0..4 {
+            let d0 = x[lane] - y[lane];
+            let d1 = x[lane + 4] - y[lane + 4];
+            acc[lane] += d0 * d0 + d1 * d1;
+        }
+        if (acc[0] + acc[1]) + (acc[2] + acc[3]) > bound {
+            return None;
+        }
+    }
+    let mut tail = 0.0;
+    for (x, y) in a_rest.iter().zip(b_rest) {
+        let d = x - y;
+        tail += d * d;
+    }
+    Some((acc[0] + acc[1]) + (acc[2] + acc[3]) + tail)
+}
+
 /// A node of the ball tree: a contiguous range of points, a bounding ball, and children.
 #[derive(Debug, Clone)]
 struct Node {
@@ -652,13 +681,16 @@ impl BallTree {
                 if Some(id) == exclude {
                     continue;
                 }
-                let d2 = squared_distance(q, &self.data[pos * dim..(pos + 1) * dim]);
-                let cand = Neighbour { d2, id };
+                let row = &self.data[pos * dim..(pos + 1) * dim];
                 if heap.len() < k {
-                    heap.push(cand);
+                    let d2 = squared_distance_within(q, row, f64::INFINITY).unwrap_or(f64::MAX);
+                    heap.push(Neighbour { d2, id });
                 } else if let Some(mut worst) = heap.peek_mut() {
-                    if cand < *worst {
-                        *worst = cand;
+                    if let Some(d2) = squared_distance_within(q, row, worst.d2) {
+                        let cand = Neighbour { d2, id };
+                        if cand < *worst {
+                            *worst = cand;
+                        }
                     }
                 }
             }
