@@ -15,7 +15,8 @@
 //! position by a random `b` in `0..window`, `negative` noise words drawn from the unigram
 //! distribution raised to 0.75 (by the alias method rather than a search: same distribution,
 //! constant time), CBOW using the mean of the context vectors, the sigmoid read from
-//! a 1,000-entry table over `[-6, 6]` and saturated outside it (as in `word2vec.c`), and a
+//! a 1,000-entry table over `[-6, 6]` and saturated outside it (as in `word2vec.c`;
+//! gensim skips such updates), and a
 //! learning rate decaying linearly from `alpha` to `min_alpha` over all of training. Words that
 //! are not in the vocabulary are removed from a sequence before windows are taken.
 //!
@@ -786,11 +787,7 @@ mod tests {
     /// Sentences `c c t c c` where the centre `t` is drawn from `a1..a5` with context words
     /// from `x1..x{contexts}`, or from `b1..b5` with context words from `y1..y{contexts}`;
     /// duplicates are merged into counts, as lad does with log lines.
-    pub(super) fn grouped_corpus_with(
-        lines: usize,
-        contexts: u32,
-        seed: u64,
-    ) -> Vec<(Vec<String>, u64)> {
+    fn grouped_corpus_with(lines: usize, contexts: u32, seed: u64) -> Vec<(Vec<String>, u64)> {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let mut index: HashMap<Vec<String>, usize> = HashMap::new();
         let mut corpus: Vec<(Vec<String>, u64)> = Vec::new();
@@ -820,7 +817,7 @@ mod tests {
         grouped_corpus_with(lines, 8, seed)
     }
 
-    pub(super) fn group_margin(model: &Word2Vec) -> (f32, f32) {
+    fn group_margin(model: &Word2Vec) -> (f32, f32) {
         let a: Vec<String> = (1..=5).map(|i| format!("a{i}")).collect();
         let b: Vec<String> = (1..=5).map(|i| format!("b{i}")).collect();
         let sim = |x: &str, y: &str| model.similarity(x, y).expect("word in vocabulary");
