@@ -338,8 +338,8 @@ pub fn passes_for_count(count: u64) -> u32 {
     if count == 0 {
         return 0;
     }
-    // ln of an integer is never within an ulp of an integer below 10^14, so the floor does
-    // not depend on the platform's `ln` rounding for any real count.
+    // The floor could only differ between `ln` implementations for a count within an ulp of
+    // some e^k, which does not happen for counts seen in practice.
     1 + (count as f64).ln().floor() as u32
 }
 
