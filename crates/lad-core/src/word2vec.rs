@@ -13,22 +13,32 @@
 //! under-trained vectors more alike), output weights at zero, sub-sampling of frequent words
 //! (gensim's formula, `sample` relative to the retained word total), a window shrunk at each
 //! position by a random `b` in `0..window`, `negative` noise words drawn from the unigram
-//! distribution raised to 0.75, CBOW using the mean of the context vectors, the sigmoid read from
-//! a 1,000-entry table over `[-6, 6]` and saturated outside it (as in `word2vec.c`), and a
+//! distribution raised to 0.75 (by the alias method rather than a search: same distribution,
+//! constant time), CBOW using the mean of the context vectors, the sigmoid read from
+//! a 1,000-entry table over `[-6, 6]` and saturated outside it (as in `word2vec.c`;
+//! gensim skips such updates), and a
 //! learning rate decaying linearly from `alpha` to `min_alpha` over all of training. Words that
 //! are not in the vocabulary are removed from a sequence before windows are taken.
 //!
 //! # Repeated lines
 //!
 //! Logs repeat heavily, so training takes distinct sequences with their counts. Counts are
-//! used in full for the vocabulary, `min_count`, sub-sampling and the noise distribution, but
-//! a sequence seen `c` times is trained `passes(c) = ⌊log2 c⌋ + 1` times per epoch (1 → 1,
-//! 2 → 2, 1,000 → 10, 1,000,000 → 20). Sub-sampling already discounts frequent words, and a line
-//! repeated 10,000 times has nothing new to teach after the first few updates; growing the
-//! passes logarithmically keeps frequent lines more influential than rare ones while making
-//! training cost depend on the number of distinct lines, not the number of lines. Within an
-//! epoch the passes are interleaved (round `r` trains every sequence with more than `r`
-//! passes, in corpus order), so repeats are spread out as they would be in the raw log.
+//! used in full for the vocabulary, `min_count`, sub-sampling and the noise distribution; how
+//! many times a sequence seen `c` times is trained per epoch is planned by [`plan_passes`]:
+//!
+//! - when the whole corpus holds at most [`FULL_TRAINING_WORDS`] words, `c` times: exactly the
+//!   updates gensim would make on every line (cheap at that size, and small corpora need
+//!   every update: with fewer, their vectors stay close to the random start);
+//! - otherwise `max(min(c, cap), 1 + ⌊ln c⌋)`, with `cap` the largest value keeping an epoch
+//!   within that budget. The passes of a frequent line grow logarithmically: sub-sampling
+//!   already discounts frequent words, and a line repeated 10,000 times has nothing new to
+//!   teach after the first few updates, but it stays more influential than a rare one. Cost
+//!   then depends on the number of distinct lines, not the number of lines: on the LogHub
+//!   samples, a 64,000-line host costs 1.3 times one pass over its distinct lines, a sixth of
+//!   training on every line.
+//!
+//! Within an epoch the passes are interleaved (round `r` trains every sequence with more than
+//! `r` passes, in corpus order), so repeats are spread out as they would be in the raw log.
 //!
 //! # Determinism
 //!
@@ -288,10 +298,49 @@ fn build_index(words: &[String]) -> Result<HashMap<String, u32>, Word2VecError> 
     Ok(index)
 }
 
-/// Training passes per epoch for a sequence seen `count` times: `⌊log2 count⌋ + 1` (see the
-/// module docs for why).
+/// Corpora with at most this many words (counting repeats) are trained on every repeat; larger
+/// ones are trained on about this many words per epoch (see [`plan_passes`]).
+pub const FULL_TRAINING_WORDS: u64 = 100_000;
+
+/// Training passes per epoch for each sequence, given `(length, count)` pairs and a budget of
+/// words per epoch (see the module docs): every repeat when the corpus fits in `budget`, else
+/// `max(min(count, cap), passes_for_count(count))` with the largest `cap` that fits (at least 1).
+pub fn plan_passes(sequences: &[(usize, u64)], budget: u64) -> Vec<u64> {
+    let words_with_cap = |cap: u64| -> u64 {
+        sequences
+            .iter()
+            .map(|&(len, c)| (len as u64).saturating_mul(c.min(cap)))
+            .fold(0u64, u64::saturating_add)
+    };
+    let max_count = sequences.iter().map(|s| s.1).max().unwrap_or(0);
+    if words_with_cap(max_count) <= budget {
+        return sequences.iter().map(|s| s.1).collect();
+    }
+    // Largest cap in [1, max_count) within budget; 1 if none is.
+    let (mut lo, mut hi) = (1u64, max_count);
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if words_with_cap(mid) <= budget {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    sequences
+        .iter()
+        .map(|&(_, c)| c.min(lo).max(u64::from(passes_for_count(c))))
+        .collect()
+}
+
+/// `1 + ⌊ln count⌋`, 0 for a count of 0: the passes a frequent line gets at least once the
+/// corpus exceeds the budget (see the module docs for why).
 pub fn passes_for_count(count: u64) -> u32 {
-    u64::BITS - count.leading_zeros()
+    if count == 0 {
+        return 0;
+    }
+    // The floor could only differ between `ln` implementations for a count within an ulp of
+    // some e^k, which does not happen for counts seen in practice.
+    1 + (count as f64).ln().floor() as u32
 }
 
 impl Word2Vec {
@@ -304,13 +353,22 @@ impl Word2Vec {
         corpus: &[(Vec<S>, u64)],
         params: &Word2VecValidParams,
     ) -> Word2Vec {
+        Self::train_with_budget(corpus, params, FULL_TRAINING_WORDS)
+    }
+
+    /// [`Word2Vec::train`] with another words-per-epoch budget than [`FULL_TRAINING_WORDS`].
+    pub fn train_with_budget<S: AsRef<str>>(
+        corpus: &[(Vec<S>, u64)],
+        params: &Word2VecValidParams,
+        budget: u64,
+    ) -> Word2Vec {
         let p = params.params();
         let (words, counts) = build_vocab(corpus, p.min_count);
         let index = build_index(&words).expect("vocabulary words are distinct and fewer than 2^32");
         let dim = p.vector_length;
 
         // Sequences as word ids, out-of-vocabulary words removed (as gensim does).
-        let sentences: Vec<(Vec<u32>, u32)> = corpus
+        let (sentences, counts_in): (Vec<Vec<u32>>, Vec<(usize, u64)>) = corpus
             .iter()
             .filter(|(_, c)| *c > 0)
             .filter_map(|(tokens, c)| {
@@ -319,9 +377,12 @@ impl Word2Vec {
                     .filter_map(|t| index.get(t.as_ref()).copied())
                     .collect();
                 // A single word has no context to learn from.
-                (ids.len() > 1).then_some((ids, passes_for_count(*c)))
+                let len = ids.len();
+                (len > 1).then_some((ids, (len, *c)))
             })
-            .collect();
+            .unzip();
+        let passes = plan_passes(&counts_in, budget);
+        let sentences: Vec<(Vec<u32>, u64)> = sentences.into_iter().zip(passes).collect();
 
         let mut rng = ChaCha8Rng::seed_from_u64(p.seed);
         let mut vectors = Vec::with_capacity(words.len() * dim);
@@ -447,9 +508,53 @@ fn below(r: u32, n: u32) -> u32 {
 
 const MAX_EXP: f32 = 6.0;
 const EXP_TABLE_SIZE: usize = 1000;
-/// Resolution of the noise-word table, as in gensim.
-const CUM_DOMAIN: f64 = 2_147_483_647.0;
 const NS_EXPONENT: f64 = 0.75;
+
+/// Draws noise words from a fixed distribution in constant time (Walker's alias method, Vose's
+/// construction). gensim and `word2vec.c` sample the same unigram^0.75 distribution by binary
+/// search or a 10^8-entry table; the search was a third of training time.
+struct NoiseTable {
+    /// Column `i` keeps word `i` when the low 32 random bits are below this (`2^32` = always).
+    keep_below: Vec<u64>,
+    /// The word column `i` gives otherwise.
+    alias: Vec<u32>,
+}
+
+impl NoiseTable {
+    /// `weights` must be non-empty, finite and positive.
+    fn new(weights: &[f64]) -> NoiseTable {
+        let n = weights.len();
+        let total: f64 = weights.iter().sum();
+        let mut scaled: Vec<f64> = weights.iter().map(|w| w * n as f64 / total).collect();
+        let mut keep_below = vec![1u64 << 32; n];
+        let mut alias: Vec<u32> = (0..n as u32).collect();
+        let (mut small, mut large): (Vec<u32>, Vec<u32>) =
+            (0..n as u32).partition(|&i| scaled[i as usize] < 1.0);
+        while let (Some(&s), Some(&l)) = (small.last(), large.last()) {
+            small.pop();
+            let (su, lu) = (s as usize, l as usize);
+            keep_below[su] = (scaled[su] * 4_294_967_296.0).round() as u64;
+            alias[su] = l;
+            scaled[lu] = (scaled[lu] + scaled[su]) - 1.0;
+            if scaled[lu] < 1.0 {
+                large.pop();
+                small.push(l);
+            }
+        }
+        // Whatever is left has probability 1 up to rounding: it keeps itself.
+        NoiseTable { keep_below, alias }
+    }
+
+    fn sample(&self, r: u64) -> u32 {
+        let column = below((r >> 32) as u32, self.alias.len() as u32);
+        let c = column as usize;
+        if (r & 0xffff_ffff) < self.keep_below[c] {
+            column
+        } else {
+            self.alias[c]
+        }
+    }
+}
 
 struct Trainer {
     dim: usize,
@@ -461,8 +566,8 @@ struct Trainer {
     epochs: usize,
     /// Output (context) weights, `vocab * dim`.
     syn1neg: Vec<f32>,
-    /// Cumulative unigram^0.75 weights scaled to `CUM_DOMAIN`.
-    cum_table: Vec<u32>,
+    /// Noise words, drawn with probability proportional to count^0.75.
+    noise: NoiseTable,
     /// A word occurrence is kept when a random `u32` is below this (`2^32` = always).
     keep_below: Vec<u64>,
     /// Sigmoid at `EXP_TABLE_SIZE + 1` points over `[-MAX_EXP, MAX_EXP]`.
@@ -494,15 +599,7 @@ impl Trainer {
             .iter()
             .map(|&c| (c as f64).powf(NS_EXPONENT))
             .collect();
-        let pow_total: f64 = pow.iter().sum();
-        let mut cumulative = 0.0;
-        let cum_table = pow
-            .iter()
-            .map(|w| {
-                cumulative += w;
-                (cumulative / pow_total * CUM_DOMAIN).round() as u32
-            })
-            .collect();
+        let noise = NoiseTable::new(&pow);
         // Computed in f64 and rounded so the table is the same wherever `exp` differs in its
         // last f32 bit.
         let sigmoid = (0..=EXP_TABLE_SIZE)
@@ -521,7 +618,7 @@ impl Trainer {
             min_alpha: p.min_alpha,
             epochs: p.epochs,
             syn1neg: vec![0.0; counts.len() * dim],
-            cum_table,
+            noise,
             keep_below,
             sigmoid,
             rng,
@@ -531,20 +628,21 @@ impl Trainer {
         }
     }
 
-    fn run(&mut self, sentences: &[(Vec<u32>, u32)], syn0: &mut [f32]) {
-        let max_passes = sentences.iter().map(|s| s.1).max().unwrap_or(0);
+    fn run(&mut self, sentences: &[(Vec<u32>, u64)], syn0: &mut [f32]) {
         let per_epoch: u64 = sentences
             .iter()
-            .map(|(s, n)| s.len() as u64 * u64::from(*n))
-            .sum();
-        let total = (per_epoch * self.epochs as u64).max(1) as f64;
+            .map(|(s, n)| (s.len() as u64).saturating_mul(*n))
+            .fold(0u64, u64::saturating_add);
+        let total = (per_epoch as f64 * self.epochs as f64).max(1.0);
         let mut done: u64 = 0;
+        let mut active: Vec<usize> = Vec::with_capacity(sentences.len());
         for _ in 0..self.epochs {
-            for round in 0..max_passes {
-                for (sentence, passes) in sentences {
-                    if *passes <= round {
-                        continue;
-                    }
+            active.clear();
+            active.extend(0..sentences.len());
+            let mut round = 0u64;
+            while !active.is_empty() {
+                for &i in &active {
+                    let sentence = &sentences[i].0;
                     let progress = done as f64 / total;
                     let alpha = (f64::from(self.alpha)
                         - (f64::from(self.alpha) - f64::from(self.min_alpha)) * progress)
@@ -552,6 +650,8 @@ impl Trainer {
                     self.train_sentence(sentence, alpha.max(self.min_alpha), syn0);
                     done += sentence.len() as u64;
                 }
+                round += 1;
+                active.retain(|&i| sentences[i].1 > round);
             }
         }
     }
@@ -618,13 +718,11 @@ impl Trainer {
     fn negative_sampling(&mut self, word: u32, l1: &[f32], alpha: f32) {
         let dim = self.dim;
         self.work.fill(0.0);
-        let last = self.cum_table.last().copied().unwrap_or(0);
         for d in 0..=self.negative {
             let (target, label) = if d == 0 {
                 (word, 1.0f32)
             } else {
-                let r = below(self.rng.next_u32(), last);
-                let t = self.cum_table.partition_point(|&c| c <= r) as u32;
+                let t = self.noise.sample(self.rng.next_u64());
                 if t == word {
                     continue;
                 }
@@ -779,9 +877,14 @@ mod tests {
 
     #[test]
     fn both_architectures_group_words_sharing_contexts() {
-        // 8 context words: most lines distinct. 2 context words: 160 distinct lines repeated
-        // about 50 times each, so the logarithmic pass count is what trains them.
-        for (contexts, max_distinct) in [(8, 8000), (2, 160)] {
+        // 8 context words: most lines distinct; 2 context words: 160 distinct lines repeated
+        // about 50 times each. Both are within the full-training budget; a budget of 1 forces
+        // the logarithmic passes (810 distinct lines, about 10 repeats each).
+        for (contexts, max_distinct, budget) in [
+            (8, 8000, FULL_TRAINING_WORDS),
+            (2, 160, FULL_TRAINING_WORDS),
+            (3, 810, 1),
+        ] {
             let corpus = grouped_corpus_with(8000, contexts, 11);
             assert!(corpus.len() <= max_distinct);
             for arch in [Architecture::Cbow, Architecture::SkipGram] {
@@ -791,7 +894,8 @@ mod tests {
                     epochs: 20,
                     ..Word2VecParams::default()
                 };
-                let model = Word2Vec::train(&corpus, &p.check().expect("valid"));
+                let model =
+                    Word2Vec::train_with_budget(&corpus, &p.check().expect("valid"), budget);
                 let (within, cross) = group_margin(&model);
                 println!("{contexts} contexts, {arch:?}: within {within}, cross {cross}");
                 assert!(
@@ -890,14 +994,58 @@ mod tests {
     }
 
     #[test]
+    fn noise_words_follow_the_given_weights() {
+        let weights = [1000f64, 100.0, 10.0, 1.0, 1.0, 0.5];
+        let table = NoiseTable::new(&weights);
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        let draws = 1_000_000;
+        let mut seen = [0u64; 6];
+        for _ in 0..draws {
+            seen[table.sample(rng.next_u64()) as usize] += 1;
+        }
+        let total: f64 = weights.iter().sum();
+        for (i, (&w, &n)) in weights.iter().zip(&seen).enumerate() {
+            let expected = w / total * draws as f64;
+            // Five binomial standard deviations, plus one draw.
+            let tolerance = 5.0 * expected.sqrt() + 1.0;
+            assert!(
+                (n as f64 - expected).abs() < tolerance,
+                "word {i}: expected about {expected} draws, found {n}"
+            );
+        }
+    }
+
+    #[test]
+    fn small_corpora_train_every_repeat() {
+        let seqs = [(2, 1), (2, 10), (2, 100)];
+        assert_eq!(plan_passes(&seqs, 222), [1, 10, 100]);
+        assert_eq!(plan_passes(&seqs, 1000), [1, 10, 100]);
+    }
+
+    #[test]
+    fn large_corpora_cap_passes_within_the_budget() {
+        let seqs = [(2, 1), (2, 10), (2, 100)];
+        // cap 7: 2 + 14 + 14 = 30 words; cap 8 would need 34.
+        assert_eq!(plan_passes(&seqs, 30), [1, 7, 7]);
+        assert_eq!(plan_passes(&seqs, 33), [1, 7, 7]);
+        // Nothing fits: cap 1, raised to 1 + ln(count).
+        assert_eq!(plan_passes(&seqs, 3), [1, 3, 5]);
+        assert_eq!(plan_passes(&[], 3), Vec::<u64>::new());
+    }
+
+    #[test]
     fn passes_grow_logarithmically() {
+        // Boundaries at e^k: e = 2.718.., e^2 = 7.389.., e^9 = 8103.08..
         assert_eq!(passes_for_count(0), 0);
         assert_eq!(passes_for_count(1), 1);
-        assert_eq!(passes_for_count(2), 2);
+        assert_eq!(passes_for_count(2), 1);
         assert_eq!(passes_for_count(3), 2);
-        assert_eq!(passes_for_count(4), 3);
-        assert_eq!(passes_for_count(1000), 10);
-        assert_eq!(passes_for_count(u64::MAX), 64);
+        assert_eq!(passes_for_count(7), 2);
+        assert_eq!(passes_for_count(8), 3);
+        assert_eq!(passes_for_count(8103), 9);
+        assert_eq!(passes_for_count(8104), 10);
+        // ln(2^64) = 44.36..
+        assert_eq!(passes_for_count(u64::MAX), 45);
     }
 
     #[test]
