@@ -78,8 +78,16 @@ fn main() {
     }
     let p = tp as f64 / (tp + fp).max(1) as f64;
     let r = tp as f64 / (tp + fneg).max(1) as f64;
-    let f1 = if p + r > 0.0 { 2.0 * p * r / (p + r) } else { 0.0 };
-    let pairs: Vec<(f64, u8)> = scored.iter().zip(&test).map(|(s, (_, y))| (s.score, *y)).collect();
+    let f1 = if p + r > 0.0 {
+        2.0 * p * r / (p + r)
+    } else {
+        0.0
+    };
+    let pairs: Vec<(f64, u8)> = scored
+        .iter()
+        .zip(&test)
+        .map(|(s, (_, y))| (s.score, *y))
+        .collect();
     println!(
         "distinct {} | P {p:.3} R {r:.3} F1 {f1:.3} AUC {:.3} flagged {} | train {train_s:.2}s",
         model.distinct_sequences(),
@@ -89,7 +97,16 @@ fn main() {
     if std::env::var("SHOW").is_ok() {
         for (s, (m, y)) in scored.iter().zip(&test) {
             if s.is_anomaly || *y == 1 {
-                println!("{y} {} {:.3} nov {:.2} sev {:.1} lof {:.2} ae {:.4} | {}", s.is_anomaly as u8, s.score, s.novelty, s.severity, s.lof, s.ae_error, &m[..m.len().min(110)]);
+                println!(
+                    "{y} {} {:.3} nov {:.2} sev {:.1} lof {:.2} ae {:.4} | {}",
+                    s.is_anomaly as u8,
+                    s.score,
+                    s.novelty,
+                    s.severity,
+                    s.lof,
+                    s.ae_error,
+                    &m[..m.len().min(110)]
+                );
             }
         }
     }

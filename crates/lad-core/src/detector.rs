@@ -164,7 +164,11 @@ struct Calibration {
 impl Calibration {
     fn new(mut pairs: Vec<(f64, f64)>) -> Self {
         pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let total: f64 = pairs.iter().map(|p| p.1).sum::<f64>().max(f64::MIN_POSITIVE);
+        let total: f64 = pairs
+            .iter()
+            .map(|p| p.1)
+            .sum::<f64>()
+            .max(f64::MIN_POSITIVE);
         let mut acc = 0.0;
         let (values, cumulative) = pairs
             .into_iter()
@@ -187,6 +191,14 @@ impl Calibration {
     }
 }
 
+/// A token sequence seen in training: how often, and its component values.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+struct Known {
+    count: u64,
+    lof: f64,
+    ae_error: f64,
+}
+
 /// What was learned of one (source, host).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct HostModel {
@@ -195,8 +207,9 @@ pub struct HostModel {
     word2vec: Word2Vec,
     lof: Lof,
     autoencoder: Autoencoder,
-    /// Training count of each distinct token sequence (joined by [`KEY_SEP`]).
-    sequences: HashMap<String, u64>,
+    /// Each distinct training token sequence (joined by [`KEY_SEP`]) with its count and
+    /// component values.
+    sequences: HashMap<String, Known>,
     training_lines: u64,
     lof_calibration: Calibration,
     ae_calibration: Calibration,
@@ -237,28 +250,27 @@ impl HostModel {
         // Sorted so that training does not depend on hash-map order.
         let mut distinct: Vec<(&String, u64)> = sequences.iter().map(|(k, c)| (k, *c)).collect();
         distinct.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        let corpus: Vec<(Vec<&str>, u64)> = distinct
-            .iter()
-            .map(|(k, c)| (split_key(k), *c))
-            .collect();
+        let corpus: Vec<(Vec<&str>, u64)> =
+            distinct.iter().map(|(k, c)| (split_key(k), *c)).collect();
         let w2v_params = params.word2vec.check()?;
         let word2vec = Word2Vec::train(&corpus, &w2v_params);
         let dim = word2vec.dim();
 
-        // Distinct vectors with the number of training lines behind each.
+        // Distinct vectors with the number of training lines behind each, and which vector
+        // each distinct sequence has.
         let mut vectors: Vec<(Vec<f32>, u64)> = Vec::with_capacity(corpus.len());
+        let mut vector_of: Vec<usize> = Vec::with_capacity(corpus.len());
         let mut index: HashMap<Vec<u32>, usize> = HashMap::new();
         let mut v = vec![0f32; dim];
         for (toks, count) in &corpus {
             word2vec.mean_vector(toks, &mut v);
             let bits: Vec<u32> = v.iter().map(|x| x.to_bits()).collect();
-            match index.get(&bits) {
-                Some(&i) => vectors[i].1 += count,
-                None => {
-                    index.insert(bits, vectors.len());
-                    vectors.push((v.clone(), *count));
-                }
-            }
+            let i = *index.entry(bits).or_insert_with(|| {
+                vectors.push((v.clone(), 0));
+                vectors.len() - 1
+            });
+            vectors[i].1 += count;
+            vector_of.push(i);
         }
         let n = vectors.len();
         let flat64: Vec<f64> = vectors
@@ -268,7 +280,13 @@ impl HostModel {
         let points = Array2::from_shape_vec((n, dim), flat64)
             .map_err(|e| DetectorError::Shape(e.to_string()))?;
         let mut notes = Vec::new();
-        let lof = Lof::fit(points.view(), &LofParams { k: params.lof_neighbors }.check()?)?;
+        let lof = Lof::fit(
+            points.view(),
+            &LofParams {
+                k: params.lof_neighbors,
+            }
+            .check()?,
+        )?;
         if lof.effective_k() < params.lof_neighbors {
             notes.push(format!(
                 "LOF_NEIGHBORS reduced from {} to {}: only {} distinct message vectors in training",
@@ -277,29 +295,49 @@ impl HostModel {
                 n
             ));
         }
-        let flat32: Vec<f32> = vectors.iter().flat_map(|(v, _)| v.iter().copied()).collect();
+        let flat32: Vec<f32> = vectors
+            .iter()
+            .flat_map(|(v, _)| v.iter().copied())
+            .collect();
         let weights: Vec<f32> = vectors.iter().map(|(_, c)| *c as f32).collect();
-        let autoencoder = Autoencoder::fit(
-            &flat32,
-            dim,
-            Some(&weights),
-            &params.autoencoder.check()?,
-        )?;
-        let lof_calibration = Calibration::new(
-            vectors
-                .iter()
-                .map(|(v, c)| {
-                    let row: Vec<f64> = v.iter().map(|x| f64::from(*x)).collect();
-                    (lof.score(&row), *c as f64)
-                })
-                .collect(),
-        );
-        let ae_calibration = Calibration::new(
-            vectors
-                .iter()
-                .map(|(v, c)| (autoencoder.error(v), *c as f64))
-                .collect(),
-        );
+        let autoencoder =
+            Autoencoder::fit(&flat32, dim, Some(&weights), &params.autoencoder.check()?)?;
+        // Component values of every training vector: the calibration data, and the cached
+        // values of known sequences (scoring a known line then needs no vector arithmetic).
+        let components: Vec<(f64, f64)> = points
+            .rows()
+            .into_iter()
+            .zip(&vectors)
+            .map(|(row, (v, _))| (lof.score(&row.to_vec()), autoencoder.error(v)))
+            .collect();
+        let weighted = |pick: fn(&(f64, f64)) -> f64| {
+            Calibration::new(
+                components
+                    .iter()
+                    .zip(&vectors)
+                    .map(|(c, (_, n))| (pick(c), *n as f64))
+                    .collect(),
+            )
+        };
+        let lof_calibration = weighted(|c| c.0);
+        let ae_calibration = weighted(|c| c.1);
+        let known: HashMap<String, Known> = distinct
+            .iter()
+            .zip(&vector_of)
+            .map(|((key, count), &i)| {
+                let (lof, ae_error) = components[i];
+                (
+                    (*key).clone(),
+                    Known {
+                        count: *count,
+                        lof,
+                        ae_error,
+                    },
+                )
+            })
+            .collect();
+        drop(distinct);
+        drop(sequences);
         Ok(HostModel {
             params: params.clone(),
             tokenizer,
@@ -307,7 +345,7 @@ impl HostModel {
             lof,
             autoencoder,
             training_lines: messages.len() as u64,
-            sequences,
+            sequences: known,
             lof_calibration,
             ae_calibration,
             notes,
@@ -358,14 +396,21 @@ impl HostModel {
         }
     }
 
-    fn score_tokens(&self, key: &str, tokens: &[String], message: &str, s: &mut Buffers) -> Scored {
-        self.word2vec.mean_vector(tokens, &mut s.vector);
-        for (d, x) in s.vector64.iter_mut().zip(&s.vector) {
-            *d = f64::from(*x);
-        }
-        let lof = self.lof.score(&s.vector64);
-        let ae_error = self.autoencoder.error(&s.vector);
-        let sev = severity(message);
+    fn score_tokens(&self, key: &str, tokens: &[String], sev: f32, s: &mut Buffers) -> Scored {
+        let known = self.sequences.get(key);
+        let (lof, ae_error) = match known {
+            Some(k) => (k.lof, k.ae_error),
+            None => {
+                self.word2vec.mean_vector(tokens, &mut s.vector);
+                for (d, x) in s.vector64.iter_mut().zip(&s.vector) {
+                    *d = f64::from(*x);
+                }
+                (
+                    self.lof.score(&s.vector64),
+                    self.autoencoder.error(&s.vector),
+                )
+            }
+        };
         match self.params.rule {
             Rule::Legacy => Scored {
                 is_anomaly: ae_error > self.autoencoder.threshold() && lof > 1.0,
@@ -377,7 +422,7 @@ impl HostModel {
             },
             Rule::Ensemble => {
                 let e = &self.params.ensemble;
-                let count = self.sequences.get(key).copied().unwrap_or(0) as f64;
+                let count = known.map_or(0, |k| k.count) as f64;
                 let common = (e.common_share * self.training_lines as f64).max(1.0);
                 let rarity = (1.0 - (1.0 + count).ln() / (1.0 + common).ln()).clamp(0.0, 1.0);
                 let knee = |share: f64| ((share - e.tail) / (1.0 - e.tail)).clamp(0.0, 1.0);
@@ -453,7 +498,9 @@ const CACHE_LIMIT: usize = 200_000;
 impl Scorer<'_> {
     /// The verdict on one message.
     pub fn score(&mut self, message: &str) -> Scored {
-        self.model.tokenizer.tokenize_into(message, &mut self.tokens);
+        self.model
+            .tokenizer
+            .tokenize_into(message, &mut self.tokens);
         let key = sequence_key(&self.tokens);
         let sev = severity(message);
         if let Some(hit) = self.cache.get(&key) {
@@ -465,7 +512,9 @@ impl Scorer<'_> {
             vector: std::mem::take(&mut self.vector),
             vector64: std::mem::take(&mut self.vector64),
         };
-        let scored = self.model.score_tokens(&key, &self.tokens, message, &mut buffers);
+        let scored = self
+            .model
+            .score_tokens(&key, &self.tokens, sev, &mut buffers);
         self.vector = buffers.vector;
         self.vector64 = buffers.vector64;
         if self.cache.len() >= CACHE_LIMIT {

@@ -157,9 +157,15 @@ mod tests {
 
     #[test]
     fn a_declared_level_overrides_the_wording() {
-        assert_eq!(severity("R23 RAS KERNEL INFO 0 critical input interrupts"), 0.0);
+        assert_eq!(
+            severity("R23 RAS KERNEL INFO 0 critical input interrupts"),
+            0.0
+        );
         assert_eq!(severity("R23 RAS APP FATAL ciod: Error loading /x"), 1.0);
-        assert_eq!(severity("2024/01/01 10:00:00 [error] 42#42: open() failed"), 0.7);
+        assert_eq!(
+            severity("2024/01/01 10:00:00 [error] 42#42: open() failed"),
+            0.7
+        );
         assert_eq!(severity("[notice] worker process exited, failed"), 0.0);
         // Lower-case level words in free text are ordinary words.
         assert_eq!(severity("connection info: fatal signal"), 1.0);

@@ -44,7 +44,12 @@ pub enum LogFormat {
 #[derive(Debug, Args, Clone)]
 pub struct ConfigArg {
     /// The YAML configuration file (old `multihost.yaml` / `aggregator.yaml` files work as they are).
-    #[arg(long = "config", visible_alias = "config-yaml", short = 'c', value_name = "FILE")]
+    #[arg(
+        long = "config",
+        visible_alias = "config-yaml",
+        short = 'c',
+        value_name = "FILE"
+    )]
     pub config: Option<PathBuf>,
 }
 

@@ -83,10 +83,14 @@ fn open_input(path: &Path) -> Result<(Box<dyn BufRead>, String)> {
 
 fn open_output(path: Option<&Path>) -> Result<Box<dyn Write>> {
     match path {
-        None => Ok(Box::new(BufWriter::with_capacity(1 << 20, std::io::stdout().lock()))),
-        Some(p) if p.as_os_str() == "-" => {
-            Ok(Box::new(BufWriter::with_capacity(1 << 20, std::io::stdout().lock())))
-        }
+        None => Ok(Box::new(BufWriter::with_capacity(
+            1 << 20,
+            std::io::stdout().lock(),
+        ))),
+        Some(p) if p.as_os_str() == "-" => Ok(Box::new(BufWriter::with_capacity(
+            1 << 20,
+            std::io::stdout().lock(),
+        ))),
         Some(p) => {
             let f = File::create(p).with_context(|| format!("cannot create {}", p.display()))?;
             Ok(Box::new(BufWriter::with_capacity(1 << 20, f)))
@@ -172,7 +176,10 @@ fn score(args: ScoreArgs, quiet: bool) -> Result<()> {
             }
             None => {
                 unscored += 1;
-                vec![("is_anomaly", "null".into()), ("anomaly_score", "null".into())]
+                vec![
+                    ("is_anomaly", "null".into()),
+                    ("anomaly_score", "null".into()),
+                ]
             }
         };
         offline::write_with_fields(&mut out, line, &fields)?;
@@ -208,9 +215,17 @@ fn templates(args: TemplatesArgs, _quiet: bool) -> Result<()> {
     let mut out = open_output(args.output.as_deref())?;
     for (line, (g, t)) in input.iter().zip(&groups) {
         let t = serde_json::to_string(t)?;
-        offline::write_with_fields(&mut out, line, &[("group", format!("\"{g}\"")), ("template", t)])?;
+        offline::write_with_fields(
+            &mut out,
+            line,
+            &[("group", format!("\"{g}\"")), ("template", t)],
+        )?;
     }
     out.flush()?;
-    info!(lines = input.len(), group_s = grouping.as_secs_f64(), "templates done");
+    info!(
+        lines = input.len(),
+        group_s = grouping.as_secs_f64(),
+        "templates done"
+    );
     Ok(())
 }

@@ -64,7 +64,12 @@ pub fn model_path(base: &Path, source: &str, host: &str) -> PathBuf {
 }
 
 /// Saves a model atomically.
-pub fn save(base: &Path, source: &str, host: &str, model: &HostModel) -> Result<PathBuf, ModelStoreError> {
+pub fn save(
+    base: &Path,
+    source: &str,
+    host: &str,
+    model: &HostModel,
+) -> Result<PathBuf, ModelStoreError> {
     let path = model_path(base, source, host);
     let bytes = model_file::encode(model).map_err(|source| ModelStoreError::Invalid {
         path: path.clone(),

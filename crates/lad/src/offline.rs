@@ -134,8 +134,7 @@ fn parse_line(raw: &str, file: &str, line: usize) -> Result<(String, String, boo
         line,
     })?;
     if let Some(t) = &f.received_at {
-        if time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).is_err()
-        {
+        if time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).is_err() {
             return Err(InputError::BadTime {
                 file: file.to_string(),
                 line,
