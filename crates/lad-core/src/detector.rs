@@ -12,15 +12,17 @@
 //!   threshold and LOF is above 1; the score is `(lof + ae_error) / 2`.
 //! - [`Rule::Ensemble`], the default: each signal is calibrated against the host's own
 //!   training lines, so that one threshold fits every host. *Novelty* is the largest of
-//!   three calibrated values in `[0, 1]`: how rare the line's exact token sequence was in
-//!   training (never seen is 1), and the share of training lines whose LOF value, and whose
-//!   autoencoder error, is lower than this line's, kept only above their
-//!   [`EnsembleParams::tail`] quantile (a knee, so that ordinary variation stays at 0). The
-//!   score is `novelty * (base + (1 - base) * severity)` with the severity prior of
-//!   [`crate::severity`] (0 when switched off), and a line is anomalous when the score
-//!   reaches [`EnsembleParams::threshold`]. A line seen often in training therefore needs
-//!   strong vector evidence to be flagged, a new line is flagged, and alarming words raise
-//!   the score of everything that is not ordinary.
+//!   three values in `[0, 1]`: how rare the line's exact token sequence was in training (never
+//!   seen is 1; seen in [`EnsembleParams::common_share`] of the lines or more is 0, on a log
+//!   scale in between), and the share of training lines whose LOF value, and whose autoencoder
+//!   error, is lower than this line's, counted only above their [`EnsembleParams::tail`]
+//!   quantile (a knee, so that ordinary variation stays at 0). The score is
+//!   `novelty * (base + (1 - base) * severity)` with the severity prior of [`crate::severity`]
+//!   (0 for a line that declares a routine level such as `INFO`, 0.5 when nothing is known, up
+//!   to 1 for `fatal`), and a line is anomalous when the score reaches
+//!   [`EnsembleParams::threshold`]. With the defaults (base 0.5, threshold 0.75) a line never
+//!   seen on this host is flagged unless it declares itself routine; a line seen before, but
+//!   rarely, is flagged when it is also alarming; a common line is not flagged.
 //!
 //! The model holds no clock and no global randomness: the same lines and seed give the same
 //! model and the same verdicts.

@@ -18,42 +18,44 @@ const LEXICON: &[(&str, f32)] = &[
     ("panic", 1.0),
     ("fatal", 1.0),
     ("segfault", 1.0),
-    ("crit", 0.9),
-    ("critical", 0.9),
-    ("alert", 0.8),
-    ("oom", 0.8),
-    ("corrupt", 0.8),
-    ("corrupted", 0.8),
-    ("severe", 0.8),
-    ("error", 0.7),
-    ("errors", 0.7),
-    ("err", 0.7),
-    ("fail", 0.7),
-    ("failed", 0.7),
-    ("failure", 0.7),
-    ("failures", 0.7),
-    ("abort", 0.7),
-    ("aborted", 0.7),
-    ("exception", 0.7),
-    ("killed", 0.6),
-    ("denied", 0.6),
-    ("refused", 0.6),
-    ("unreachable", 0.6),
-    ("timeout", 0.6),
-    ("timed", 0.5),
-    ("severed", 0.5),
-    ("lost", 0.5),
-    ("unable", 0.5),
-    ("cannot", 0.5),
-    ("invalid", 0.4),
-    ("illegal", 0.5),
-    ("violation", 0.6),
-    ("down", 0.4),
-    ("bad", 0.4),
-    ("reset", 0.3),
-    ("warn", 0.3),
-    ("warning", 0.3),
-    ("retry", 0.2),
+    ("crit", 0.95),
+    ("critical", 0.95),
+    ("alert", 0.9),
+    ("oom", 0.9),
+    ("corrupt", 0.9),
+    ("corrupted", 0.9),
+    ("severe", 0.9),
+    ("error", 0.85),
+    ("errors", 0.85),
+    ("err", 0.85),
+    ("fail", 0.85),
+    ("failed", 0.85),
+    ("failure", 0.85),
+    ("failures", 0.85),
+    ("abort", 0.85),
+    ("aborted", 0.85),
+    ("exception", 0.85),
+    ("killed", 0.8),
+    ("denied", 0.8),
+    ("refused", 0.8),
+    ("unreachable", 0.8),
+    ("timeout", 0.8),
+    ("violation", 0.8),
+    ("timed", 0.75),
+    ("severed", 0.75),
+    ("lost", 0.75),
+    ("unable", 0.75),
+    ("cannot", 0.75),
+    ("illegal", 0.75),
+    ("down", 0.75),
+    ("full", 0.75),
+    ("dropping", 0.75),
+    ("invalid", 0.7),
+    ("bad", 0.7),
+    ("reset", 0.7),
+    ("warn", 0.65),
+    ("warning", 0.65),
+    ("retry", 0.6),
 ];
 
 /// Declared level words (exact, upper case) and their weights.
@@ -62,30 +64,33 @@ const LEVELS: &[(&str, f32)] = &[
     ("DEBUG", 0.0),
     ("INFO", 0.0),
     ("NOTICE", 0.0),
-    ("WARN", 0.3),
-    ("WARNING", 0.3),
-    ("ERR", 0.7),
-    ("ERROR", 0.7),
-    ("SEVERE", 0.8),
-    ("CRIT", 0.9),
-    ("CRITICAL", 0.9),
-    ("ALERT", 0.9),
+    ("WARN", 0.65),
+    ("WARNING", 0.65),
+    ("ERR", 0.85),
+    ("ERROR", 0.85),
+    ("SEVERE", 0.9),
+    ("CRIT", 0.95),
+    ("CRITICAL", 0.95),
+    ("ALERT", 0.95),
     ("FATAL", 1.0),
     ("EMERG", 1.0),
     ("PANIC", 1.0),
 ];
 
+/// The prior of a line that declares no level and holds no alarming word: nothing is known.
+pub const NEUTRAL: f32 = 0.5;
+
 /// How many leading words may hold a declared level.
 const LEVEL_WORDS: usize = 12;
 
-/// Scores `message` in `[0, 1]`: its declared level if it has one, otherwise the weight of its
-/// strongest lexicon word or of its syslog `<PRI>` severity, whichever is stronger; 0 when
-/// none is present.
+/// Scores `message` in `[0, 1]`: its declared level if it has one (0 for a routine `INFO`),
+/// otherwise the weight of its strongest lexicon word or of its syslog `<PRI>` severity,
+/// whichever is stronger, and [`NEUTRAL`] when there is neither.
 pub fn severity(message: &str) -> f32 {
     if let Some(level) = declared_level(message) {
         return level;
     }
-    let mut best = pri_severity(message).unwrap_or(0.0);
+    let mut best = pri_severity(message).unwrap_or(NEUTRAL).max(NEUTRAL);
     for word in message.split(|c: char| !c.is_ascii_alphabetic()) {
         if word.len() < 3 || word.len() > 11 || best >= 1.0 {
             continue;
@@ -119,7 +124,8 @@ fn declared_level(message: &str) -> Option<f32> {
 }
 
 /// The weight of a leading syslog `<PRI>` (RFC 3164/5424): severities 0-2 (emerg, alert,
-/// crit) weigh 1, 3 (err) 0.7, 4 (warning) 0.3, the rest 0.
+/// crit) weigh 1, 3 (err) 0.85, 4 (warning) 0.65; notice, info and debug say nothing (many
+/// programs log failures at info, so a low PRI does not make a line routine).
 fn pri_severity(message: &str) -> Option<f32> {
     let rest = message.trim_start().strip_prefix('<')?;
     let end = rest.find('>')?;
@@ -130,29 +136,29 @@ fn pri_severity(message: &str) -> Option<f32> {
     if pri > 191 {
         return None;
     }
-    Some(match pri % 8 {
-        0..=2 => 1.0,
-        3 => 0.7,
-        4 => 0.3,
-        _ => 0.0,
-    })
+    match pri % 8 {
+        0..=2 => Some(1.0),
+        3 => Some(0.85),
+        4 => Some(0.65),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::severity;
+    use super::{severity, NEUTRAL};
 
     #[test]
     fn strongest_word_wins_case_insensitively() {
         assert_eq!(severity("Connection timed out; FATAL error"), 1.0);
-        assert_eq!(severity("sshd: Failed password for root"), 0.7);
-        assert_eq!(severity("session opened for user root"), 0.0);
+        assert_eq!(severity("sshd: Failed password for root"), 0.85);
+        assert_eq!(severity("session opened for user root"), NEUTRAL);
     }
 
     #[test]
     fn whole_words_only() {
-        assert_eq!(severity("terrorist errand"), 0.0);
-        assert_eq!(severity("error_count=0"), 0.7);
+        assert_eq!(severity("terrorist errand"), NEUTRAL);
+        assert_eq!(severity("error_count=0"), 0.85);
     }
 
     #[test]
@@ -164,7 +170,7 @@ mod tests {
         assert_eq!(severity("R23 RAS APP FATAL ciod: Error loading /x"), 1.0);
         assert_eq!(
             severity("2024/01/01 10:00:00 [error] 42#42: open() failed"),
-            0.7
+            0.85
         );
         assert_eq!(severity("[notice] worker process exited, failed"), 0.0);
         // Lower-case level words in free text are ordinary words.
@@ -172,10 +178,17 @@ mod tests {
     }
 
     #[test]
-    fn syslog_pri_counts() {
-        assert_eq!(severity("<11>Dec  1 host app: something"), 0.7); // user.err
-        assert_eq!(severity("<86>Dec  1 cumulus CRON[1]: session opened"), 0.0); // authpriv.info
+    fn syslog_pri_counts_upwards_only() {
+        assert_eq!(severity("<11>Dec  1 host app: something"), 0.85); // user.err
+        assert_eq!(
+            severity("<86>Dec  1 cumulus CRON[1]: session opened"),
+            NEUTRAL
+        ); // authpriv.info
+        assert_eq!(
+            severity("<38>Dec  1 bastion sshd[2]: Failed password"),
+            0.85
+        ); // auth.info
         assert_eq!(severity("<2>1 2024-01-01T00:00:00Z h a - - - x"), 1.0); // kern.crit
-        assert_eq!(severity("<999>nonsense"), 0.0);
+        assert_eq!(severity("<999>nonsense"), NEUTRAL);
     }
 }

@@ -98,6 +98,10 @@ pub enum Command {
         /// Files to import.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// Import the valid lines and exit 0 even when some lines are invalid (they are
+        /// reported either way).
+        #[arg(long)]
+        skip_invalid: bool,
     },
     /// Write records with their verdicts (or the aggregates) as JSON Lines.
     Export {

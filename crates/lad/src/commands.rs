@@ -10,8 +10,10 @@ use lad_core::aggregate::{AggregateParams, GroupingMethod};
 use lad_core::detector::{DetectorParams, Rule};
 use tracing::{info, warn};
 
-use crate::cli::{Cli, Command, MethodArg, RuleArg, ScoreArgs, TemplatesArgs};
+use crate::cli::{Cli, Command, ConfigArg, MethodArg, RuleArg, ScoreArgs, TemplatesArgs};
+use crate::config::Config;
 use crate::offline;
+use crate::stored;
 
 /// A usage or configuration error: exit code 2.
 #[derive(Debug, thiserror::Error)]
@@ -44,27 +46,50 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Score(args) => score(args, quiet),
         Command::Templates(args) => templates(args, quiet),
-        other => Err(UsageError(format!(
-            "{} is not available in this build yet",
-            command_name(&other)
-        ))
-        .into()),
+        Command::CheckConfig { config } => check_config(&config),
+        Command::Train { config, host } => stored::train(&load_config(&config)?, host.as_deref()),
+        Command::Detect { config, once: _ } => stored::detect(&load_config(&config)?),
+        Command::Aggregate { config } => stored::aggregate(&load_config(&config)?),
+        Command::Import {
+            config,
+            source,
+            files,
+            skip_invalid,
+        } => stored::import(&load_config(&config)?, &source, &files, skip_invalid),
+        Command::Export {
+            config,
+            output,
+            anomalies,
+            aggregates,
+        } => stored::export(
+            &load_config(&config)?,
+            output.as_deref(),
+            anomalies,
+            aggregates,
+        ),
+        Command::Demo { dir, serve } => crate::demo::run(&dir, serve, quiet),
+        Command::Run { config } => crate::daemon::run(load_config(&config)?),
     }
 }
 
-fn command_name(c: &Command) -> &'static str {
-    match c {
-        Command::Run { .. } => "lad run",
-        Command::Train { .. } => "lad train",
-        Command::Detect { .. } => "lad detect",
-        Command::Aggregate { .. } => "lad aggregate",
-        Command::Import { .. } => "lad import",
-        Command::Export { .. } => "lad export",
-        Command::Demo { .. } => "lad demo",
-        Command::Score(_) => "lad score",
-        Command::Templates(_) => "lad templates",
-        Command::CheckConfig { .. } => "lad check-config",
+/// Loads and checks the configuration, logging its warnings; an error is a usage error.
+pub fn load_config(arg: &ConfigArg) -> Result<Config> {
+    let (config, warnings) = crate::config::load_with_process_env(arg.config.as_deref())
+        .map_err(|e| UsageError(e.to_string()))?;
+    for w in &warnings {
+        warn!("{w}");
     }
+    Ok(config)
+}
+
+fn check_config(arg: &ConfigArg) -> Result<()> {
+    let (config, warnings) = crate::config::load_with_process_env(arg.config.as_deref())
+        .map_err(|e| UsageError(e.to_string()))?;
+    for w in &warnings {
+        eprintln!("warning: {w}");
+    }
+    print!("{}", config.describe());
+    Ok(())
 }
 
 fn open_input(path: &Path) -> Result<(Box<dyn BufRead>, String)> {
@@ -81,7 +106,8 @@ fn open_input(path: &Path) -> Result<(Box<dyn BufRead>, String)> {
     ))
 }
 
-fn open_output(path: Option<&Path>) -> Result<Box<dyn Write>> {
+/// Opens the output file, or standard output for `None` and `-`.
+pub fn open_output(path: Option<&Path>) -> Result<Box<dyn Write>> {
     match path {
         None => Ok(Box::new(BufWriter::with_capacity(
             1 << 20,

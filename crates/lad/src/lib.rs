@@ -4,7 +4,12 @@
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod daemon;
+pub mod demo;
 pub mod demo_data;
 pub mod models;
 pub mod offline;
+pub mod pipeline;
+pub mod state;
+pub mod stored;
 pub mod telemetry;

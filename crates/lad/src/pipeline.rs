@@ -1,0 +1,562 @@
+//! The passes every command and the daemon share: train the models of (source, host) pairs,
+//! score the unscored records, aggregate the anomalies. Each pass takes the time as a
+//! parameter, reads and writes through a [`Stores`] pair, and returns what it did, so the same
+//! code runs once from the CLI and on a schedule in the daemon.
+//!
+//! Reads and writes go through one store connection at a time; training and scoring of
+//! different hosts run in parallel (PARALLELISM at a time) between them.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use lad_core::aggregate::{group, AggregateParams, GroupingMethod};
+use lad_core::detector::{DetectorParams, EnsembleParams, HostModel, Rule};
+use lad_core::tokenizer::TokenizerMode;
+use lad_core::word2vec::Word2VecParams;
+use lad_store::{
+    AggregateDraft, BackendConfig, FieldNames, LocalConfig, Record, SqliteConfig, StdoutConfig,
+    Store, Verdict,
+};
+use rayon::prelude::*;
+
+use crate::commands::UsageError;
+use crate::config::{
+    AggrMethod, Config, DetectorKind, LofMetric, SinkKind, SourceKind, TokenizerKind,
+};
+use crate::models;
+
+/// A host needs at least this many training lines for a model; with fewer it waits.
+pub const MIN_TRAINING_LINES: usize = 10;
+
+/// The store records are read from and the store verdicts go to (the same one unless
+/// STORAGE_DATASINK names another backend).
+pub struct Stores {
+    /// Where records come from.
+    pub source: Store,
+    /// Where verdicts and aggregates go, when not `source`.
+    pub sink: Option<Store>,
+}
+
+impl Stores {
+    /// The store verdicts and aggregates are written to.
+    pub fn sink(&mut self) -> &mut Store {
+        self.sink.as_mut().unwrap_or(&mut self.source)
+    }
+}
+
+/// The field names of the user's documents.
+pub fn field_names(config: &Config) -> FieldNames {
+    FieldNames {
+        message: config.message_index.clone(),
+        time: config.datetime_index.clone(),
+        host: config.hostname_index.clone(),
+    }
+}
+
+fn backend_for_source(config: &Config) -> Result<BackendConfig> {
+    Ok(match config.storage_datasource {
+        SourceKind::Sqlite => BackendConfig::Sqlite(SqliteConfig {
+            path: config.sqlite_path.clone(),
+        }),
+        SourceKind::Local => {
+            let input = config
+                .ls_input_path
+                .clone()
+                .ok_or_else(|| UsageError("STORAGE_DATASOURCE local needs LS_INPUT_PATH".into()))?;
+            let output = config
+                .ls_output_path
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("lad-verdicts.jsonl"));
+            BackendConfig::Local(LocalConfig {
+                input_path: input,
+                output_path: output,
+                fields: field_names(config),
+                source: None,
+            })
+        }
+        SourceKind::Mongo | SourceKind::Mysql => {
+            return Err(UsageError(format!(
+                "STORAGE_DATASOURCE {} is not available in this build yet",
+                config.storage_datasource.as_str()
+            ))
+            .into())
+        }
+    })
+}
+
+/// Opens the configured source and, when it differs, the sink.
+pub fn open_stores(config: &Config) -> Result<Stores> {
+    let source_cfg = backend_for_source(config)?;
+    let source = Store::open(&source_cfg).context("cannot open the record store")?;
+    let sink = match (config.storage_datasource, config.storage_datasink) {
+        (SourceKind::Sqlite, SinkKind::Sqlite)
+        | (SourceKind::Local, SinkKind::Local)
+        | (SourceKind::Mongo, SinkKind::Mongo)
+        | (SourceKind::Mysql, SinkKind::Mysql) => None,
+        (_, SinkKind::Stdout) => Some(Store::open(&BackendConfig::Stdout(StdoutConfig {
+            fields: field_names(config),
+        }))?),
+        (_, SinkKind::Sqlite) => Some(Store::open(&BackendConfig::Sqlite(SqliteConfig {
+            path: config.sqlite_path.clone(),
+        }))?),
+        (src, sink) => {
+            return Err(UsageError(format!(
+                "STORAGE_DATASINK {} with STORAGE_DATASOURCE {} is not supported: verdicts are \
+                 written next to the records they judge (use the same backend, or stdout)",
+                sink.as_str(),
+                src.as_str()
+            ))
+            .into())
+        }
+    };
+    Ok(Stores { source, sink })
+}
+
+/// Detection settings from the configuration.
+pub fn detector_params(config: &Config) -> Result<DetectorParams> {
+    if config.lof_metric != LofMetric::Euclidean {
+        return Err(UsageError(format!(
+            "LOF_METRIC {} is not supported: lad's Local Outlier Factor is euclidean",
+            config.lof_metric.as_str()
+        ))
+        .into());
+    }
+    let word2vec = Word2VecParams {
+        vector_length: config.train_vector_length,
+        window: config.train_window,
+        min_count: config.w2v_min_count as u64,
+        epochs: config.w2v_iter,
+        seed: config.w2v_seed,
+        ..Word2VecParams::default()
+    };
+    let mut params = DetectorParams {
+        tokenizer: match config.tokenizer {
+            TokenizerKind::Masked => TokenizerMode::Masked,
+            TokenizerKind::Letters => TokenizerMode::LettersOnly,
+        },
+        word2vec,
+        lof_neighbors: config.lof_neighbors,
+        rule: match config.detector {
+            DetectorKind::Ensemble => Rule::Ensemble,
+            DetectorKind::Legacy => Rule::Legacy,
+        },
+        ensemble: EnsembleParams::default(),
+        ..DetectorParams::default()
+    };
+    params.autoencoder.seed = config.w2v_seed;
+    Ok(params)
+}
+
+/// Aggregation settings from the configuration.
+pub fn aggregate_params(config: &Config) -> AggregateParams {
+    AggregateParams {
+        method: match config.aggr_method {
+            AggrMethod::Templates => GroupingMethod::Templates,
+            AggrMethod::Dbscan => GroupingMethod::Dbscan,
+        },
+        eps: config.aggr_eps,
+        min_samples: config.aggr_min_samples,
+        vector_length: config.aggr_vector_length,
+        window: config.aggr_window,
+        seed: config.w2v_seed,
+        ..AggregateParams::default()
+    }
+}
+
+/// The (source, hosts) pairs to model: LOG_SOURCES, or every source and host in the store
+/// when it is empty (sqlite and local only); a source listed without hosts means all of its
+/// hosts.
+pub fn targets(config: &Config, store: &mut Store) -> Result<Vec<(String, Vec<String>)>> {
+    let sources: Vec<(String, Vec<String>)> = if config.log_sources.is_empty() {
+        store
+            .list_sources()?
+            .into_iter()
+            .map(|s| (s, Vec::new()))
+            .collect()
+    } else {
+        config
+            .log_sources
+            .iter()
+            .map(|(s, l)| (s.clone(), l.hostnames.clone()))
+            .collect()
+    };
+    let mut out = Vec::new();
+    for (source, hosts) in sources {
+        let hosts = if hosts.is_empty() {
+            store.hosts(&source)?
+        } else {
+            hosts
+        };
+        out.push((source, hosts));
+    }
+    Ok(out)
+}
+
+/// A (source, host) pair: what one model is for.
+pub type HostKey = (String, String);
+
+/// The models in memory, by (source, host).
+pub type Models = BTreeMap<HostKey, Arc<HostModel>>;
+
+/// One host's training: what happened, and the model if one was trained.
+pub type TrainResult = (HostKey, TrainOutcome, Option<Arc<HostModel>>);
+
+/// What happened to one host in a training pass.
+#[derive(Debug)]
+pub enum TrainOutcome {
+    /// A model was trained and saved.
+    Trained {
+        /// Training lines used.
+        lines: usize,
+        /// Malformed records skipped in the window.
+        malformed: usize,
+        /// Seconds spent training.
+        seconds: f64,
+        /// Notes from the model (e.g. a reduced k).
+        notes: Vec<String>,
+    },
+    /// Too little data: the host waits.
+    TooLittleData {
+        /// Lines in the window.
+        lines: usize,
+    },
+    /// Training failed.
+    Failed(String),
+}
+
+/// Trains and saves the model of every (source, host) in `hosts`, reading each training window
+/// `[now - TRAIN_TIME_SPAN, now)`; the models that were trained are returned with the outcome
+/// of every host.
+pub fn train(
+    config: &Config,
+    store: &mut Store,
+    hosts: &[(String, String)],
+    now_ms: i64,
+) -> Result<Vec<TrainResult>> {
+    let params = detector_params(config)?;
+    let from = now_ms.saturating_sub(config.train_time_span.as_millis() as i64);
+    // Read sequentially (one connection), train in parallel, PARALLELISM windows at a time so
+    // that memory stays bounded by that many windows.
+    let mut results = Vec::new();
+    for chunk in hosts.chunks(config.parallelism.get()) {
+        let mut windows = Vec::new();
+        for (source, host) in chunk {
+            let batch = store
+                .training_window(source, host, from, now_ms, config.train_max_entries)
+                .with_context(|| format!("reading the training window of {source}/{host}"))?;
+            windows.push(((source.clone(), host.clone()), batch));
+        }
+        let trained: Vec<_> = pool(config).install(|| {
+            windows
+                .into_par_iter()
+                .map(|(key, batch)| {
+                    let lines = batch.records.len();
+                    if lines < MIN_TRAINING_LINES {
+                        return (key, TrainOutcome::TooLittleData { lines }, None);
+                    }
+                    let started = std::time::Instant::now();
+                    let messages: Vec<&str> =
+                        batch.records.iter().map(|r| r.message.as_str()).collect();
+                    match HostModel::train(&messages, &params) {
+                        Ok(model) => {
+                            let outcome = TrainOutcome::Trained {
+                                lines,
+                                malformed: batch.malformed.len(),
+                                seconds: started.elapsed().as_secs_f64(),
+                                notes: model.notes().to_vec(),
+                            };
+                            (key, outcome, Some(Arc::new(model)))
+                        }
+                        Err(e) => (key, TrainOutcome::Failed(e.to_string()), None),
+                    }
+                })
+                .collect()
+        });
+        for (key, outcome, model) in trained {
+            if let Some(m) = &model {
+                models::save(&config.model_base_dir, &key.0, &key.1, m)
+                    .with_context(|| format!("saving the model of {}/{}", key.0, key.1))?;
+            }
+            results.push((key, outcome, model));
+        }
+    }
+    Ok(results)
+}
+
+fn pool(config: &Config) -> rayon::ThreadPool {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(config.parallelism.get())
+        .build()
+        .unwrap_or_else(|_| {
+            rayon::ThreadPoolBuilder::new()
+                .build()
+                .expect("a default thread pool can always be built")
+        })
+}
+
+/// Counts from scoring passes.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct DetectStats {
+    /// Records read.
+    pub read: u64,
+    /// Verdicts written.
+    pub scored: u64,
+    /// Of which anomalous.
+    pub flagged: u64,
+    /// Malformed records marked.
+    pub malformed: u64,
+    /// Batches processed.
+    pub batches: u64,
+}
+
+impl DetectStats {
+    /// Adds another pass's counts.
+    pub fn add(&mut self, o: DetectStats) {
+        self.read += o.read;
+        self.scored += o.scored;
+        self.flagged += o.flagged;
+        self.malformed += o.malformed;
+        self.batches += o.batches;
+    }
+}
+
+/// Scores one batch of at most INFER_MAX_ENTRIES unscored records of `source` whose host has a
+/// model, and writes the verdicts in one batch. Returns the counts; `read == 0` means the
+/// backlog of this source is empty.
+pub fn detect_batch(
+    config: &Config,
+    stores: &mut Stores,
+    source: &str,
+    models: &Models,
+) -> Result<DetectStats> {
+    let hosts: Vec<String> = models
+        .keys()
+        .filter(|(s, _)| s == source)
+        .map(|(_, h)| h.clone())
+        .collect();
+    if hosts.is_empty() {
+        return Ok(DetectStats::default());
+    }
+    let batch = stores
+        .source
+        .next_unscored(source, &hosts, config.infer_max_entries)
+        .with_context(|| format!("reading unscored records of {source}"))?;
+    let mut stats = DetectStats {
+        read: (batch.records.len() + batch.malformed.len()) as u64,
+        batches: 1,
+        ..DetectStats::default()
+    };
+    for bad in &batch.malformed {
+        stores
+            .source
+            .mark_malformed(source, &bad.id, &bad.reason)
+            .with_context(|| format!("marking malformed record {} of {source}", bad.id))?;
+        stats.malformed += 1;
+    }
+    let verdicts = score_records(config, source, &batch.records, models);
+    stats.flagged = verdicts.iter().filter(|v| v.is_anomaly).count() as u64;
+    stats.scored = stores
+        .sink()
+        .write_verdicts(source, &verdicts, &batch.records)
+        .with_context(|| format!("writing verdicts of {source}"))? as u64;
+    Ok(stats)
+}
+
+/// Scores records with their host's model, in parallel over hosts; the verdicts come back in
+/// the order of `records`. Records of a host without a model are left out.
+pub fn score_records(
+    config: &Config,
+    source: &str,
+    records: &[Record],
+    models: &Models,
+) -> Vec<Verdict> {
+    let mut by_host: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, r) in records.iter().enumerate() {
+        by_host.entry(r.host.as_str()).or_default().push(i);
+    }
+    let mut jobs: Vec<(&str, Vec<usize>)> = by_host.into_iter().collect();
+    jobs.sort_unstable_by_key(|(h, _)| *h);
+    let parts: Vec<Vec<(usize, Verdict)>> = pool(config).install(|| {
+        jobs.into_par_iter()
+            .map(|(host, idx)| {
+                let Some(model) = models.get(&(source.to_string(), host.to_string())) else {
+                    return Vec::new();
+                };
+                let mut scorer = model.scorer();
+                idx.into_iter()
+                    .map(|i| {
+                        let s = scorer.score(&records[i].message);
+                        (
+                            i,
+                            Verdict {
+                                id: records[i].id.clone(),
+                                is_anomaly: s.is_anomaly,
+                                score: s.score,
+                            },
+                        )
+                    })
+                    .collect()
+            })
+            .collect()
+    });
+    let mut all: Vec<(usize, Verdict)> = parts.into_iter().flatten().collect();
+    all.sort_unstable_by_key(|(i, _)| *i);
+    all.into_iter().map(|(_, v)| v).collect()
+}
+
+/// What one aggregation pass did for one input.
+#[derive(Debug)]
+pub struct AggregateOutcome {
+    /// Input source (collection / table).
+    pub input: String,
+    /// Where the aggregates went.
+    pub target: String,
+    /// Anomalies grouped.
+    pub anomalies: usize,
+    /// Aggregates created.
+    pub created: usize,
+}
+
+/// The (input, target) pairs to aggregate: the configured lists, or every source into
+/// `<source>_aggregated` for the embedded store and files.
+pub fn aggregation_pairs(config: &Config, store: &mut Store) -> Result<Vec<(String, String)>> {
+    if !config.aggregation_targets.is_empty() {
+        return Ok(config
+            .aggregation_targets
+            .iter()
+            .map(|t| (t.input.clone(), t.target.clone()))
+            .collect());
+    }
+    Ok(store
+        .list_sources()?
+        .into_iter()
+        .map(|s| {
+            let target = format!("{s}_aggregated");
+            (s, target)
+        })
+        .collect())
+}
+
+/// Groups the not yet aggregated anomalies of `[now - AGGR_TIME_SPAN, now)` of each input and
+/// writes one aggregate per group, linking its members.
+pub fn aggregate(
+    config: &Config,
+    stores: &mut Stores,
+    now_ms: i64,
+) -> Result<Vec<AggregateOutcome>> {
+    let pairs = aggregation_pairs(config, &mut stores.source)?;
+    let params = aggregate_params(config);
+    let from = now_ms.saturating_sub(config.aggr_time_span.as_millis() as i64);
+    let mut outcomes = Vec::new();
+    for (input, target) in pairs {
+        let anomalies: Vec<_> = stores
+            .sink()
+            .anomalies(&input, from, now_ms, config.aggr_max_entries)
+            .with_context(|| format!("reading anomalies of {input}"))?
+            .into_iter()
+            .filter(|a| a.aggregate_id.is_none())
+            .collect();
+        if anomalies.is_empty() {
+            outcomes.push(AggregateOutcome {
+                input,
+                target,
+                anomalies: 0,
+                created: 0,
+            });
+            continue;
+        }
+        let messages: Vec<&str> = anomalies
+            .iter()
+            .map(|a| a.record.message.as_str())
+            .collect();
+        let grouping = group(&messages, &params).context("grouping anomalies")?;
+        let mut members: Vec<Vec<usize>> = vec![Vec::new(); grouping.templates.len()];
+        for (i, &g) in grouping.labels.iter().enumerate() {
+            members[g].push(i);
+        }
+        let drafts: Vec<AggregateDraft> = members
+            .iter()
+            .zip(&grouping.templates)
+            .filter(|(m, _)| !m.is_empty())
+            .map(|(m, template)| {
+                let n = m.len() as f64;
+                let mut hosts: BTreeMap<&str, usize> = BTreeMap::new();
+                for &i in m {
+                    *hosts.entry(anomalies[i].record.host.as_str()).or_default() += 1;
+                }
+                // Most frequent host; ties go to the first name in order, deterministically.
+                let most = hosts
+                    .iter()
+                    .fold(
+                        ("", 0usize),
+                        |best, (h, c)| if *c > best.1 { (h, *c) } else { best },
+                    )
+                    .0
+                    .to_string();
+                AggregateDraft {
+                    message: template.clone(),
+                    total_logs: m.len() as u64,
+                    average_time_ms: (m
+                        .iter()
+                        .map(|&i| anomalies[i].record.time as f64)
+                        .sum::<f64>()
+                        / n)
+                        .round() as i64,
+                    average_anomaly_score: m.iter().map(|&i| anomalies[i].score).sum::<f64>() / n,
+                    most_frequent_hostname: most,
+                    was_added_at_ms: now_ms,
+                    member_ids: m.iter().map(|&i| anomalies[i].record.id.clone()).collect(),
+                }
+            })
+            .collect();
+        let created = stores
+            .sink()
+            .write_aggregates(&input, &target, &drafts)
+            .with_context(|| format!("writing aggregates of {input} to {target}"))?
+            .iter()
+            .filter(|id| id.is_some())
+            .count();
+        outcomes.push(AggregateOutcome {
+            input,
+            target,
+            anomalies: anomalies.len(),
+            created,
+        });
+    }
+    Ok(outcomes)
+}
+
+/// Loads the saved model of each (source, host); the ones that are missing or unusable are
+/// returned separately with the reason, for training.
+pub fn load_models(
+    config: &Config,
+    hosts: &[(String, String)],
+) -> (Models, Vec<(HostKey, models::ModelStoreError)>) {
+    let mut loaded = Models::new();
+    let mut missing = Vec::new();
+    for (source, host) in hosts {
+        match models::load(&config.model_base_dir, source, host) {
+            Ok(m) => {
+                loaded.insert((source.clone(), host.clone()), Arc::new(m));
+            }
+            Err(e) => missing.push(((source.clone(), host.clone()), e)),
+        }
+    }
+    (loaded, missing)
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> i64 {
+    let now = time::OffsetDateTime::now_utc();
+    (now.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// The (source, host) pairs of [`targets`], flattened.
+pub fn host_pairs(config: &Config, store: &mut Store) -> Result<Vec<(String, String)>> {
+    Ok(targets(config, store)?
+        .into_iter()
+        .flat_map(|(s, hosts)| hosts.into_iter().map(move |h| (s.clone(), h)))
+        .collect())
+}

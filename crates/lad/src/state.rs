@@ -1,0 +1,114 @@
+//! What the daemon knows about itself, shared with whoever reports it (logs now, the HTTP
+//! metrics and health endpoints): counters of lines read, scored and flagged, batches, errors by
+//! kind, scoring lag, per-host model state, aggregation runs. Plain atomics and small maps
+//! behind mutexes; recording never blocks scoring for long and never fails.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use crate::pipeline::{DetectStats, Models};
+
+/// Per-host model facts.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HostState {
+    /// Whether a model is loaded.
+    pub has_model: bool,
+    /// Unix milliseconds when the model in use was trained here (None if loaded from disk).
+    pub trained_at_ms: Option<i64>,
+    /// Seconds the last training took.
+    pub training_seconds: Option<f64>,
+}
+
+/// Counters and gauges of a running daemon.
+#[derive(Debug, Default)]
+pub struct State {
+    /// Records read from the store.
+    pub lines_read: AtomicU64,
+    /// Verdicts written.
+    pub lines_scored: AtomicU64,
+    /// Verdicts that were anomalies.
+    pub lines_flagged: AtomicU64,
+    /// Malformed records marked.
+    pub lines_malformed: AtomicU64,
+    /// Scoring batches.
+    pub batches: AtomicU64,
+    /// Aggregation passes.
+    pub aggregation_runs: AtomicU64,
+    lag_bits: AtomicU64,
+    store_ok: AtomicBool,
+    errors: Mutex<BTreeMap<&'static str, u64>>,
+    hosts: Mutex<BTreeMap<(String, String), HostState>>,
+}
+
+impl State {
+    /// Adds a scoring batch's counts.
+    pub fn record_batch(&self, s: &DetectStats) {
+        self.lines_read.fetch_add(s.read, Ordering::Relaxed);
+        self.lines_scored.fetch_add(s.scored, Ordering::Relaxed);
+        self.lines_flagged.fetch_add(s.flagged, Ordering::Relaxed);
+        self.lines_malformed
+            .fetch_add(s.malformed, Ordering::Relaxed);
+        self.batches.fetch_add(s.batches, Ordering::Relaxed);
+    }
+
+    /// Counts an error of a kind (a small fixed set: `store`, `retrain`, ...).
+    pub fn count_error(&self, kind: &'static str) {
+        if let Ok(mut e) = self.errors.lock() {
+            *e.entry(kind).or_default() += 1;
+        }
+    }
+
+    /// Errors by kind.
+    pub fn errors(&self) -> BTreeMap<&'static str, u64> {
+        self.errors.lock().map(|e| e.clone()).unwrap_or_default()
+    }
+
+    /// Counts an aggregation pass.
+    pub fn count_aggregation(&self) {
+        self.aggregation_runs.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Sets the age of the oldest unscored record, in seconds.
+    pub fn set_lag(&self, seconds: f64) {
+        self.lag_bits.store(seconds.to_bits(), Ordering::Relaxed);
+    }
+
+    /// The age of the oldest unscored record, in seconds.
+    pub fn lag(&self) -> f64 {
+        f64::from_bits(self.lag_bits.load(Ordering::Relaxed))
+    }
+
+    /// Whether the last pass reached the store.
+    pub fn set_store_ok(&self, ok: bool) {
+        self.store_ok.store(ok, Ordering::Relaxed);
+    }
+
+    /// Whether the last pass reached the store.
+    pub fn store_ok(&self) -> bool {
+        self.store_ok.load(Ordering::Relaxed)
+    }
+
+    /// Notes that (source, host) was trained just now in `seconds`.
+    pub fn record_training(&self, key: &(String, String), seconds: f64) {
+        if let Ok(mut h) = self.hosts.lock() {
+            let e = h.entry(key.clone()).or_default();
+            e.trained_at_ms = Some(crate::pipeline::now_ms());
+            e.training_seconds = Some(seconds);
+        }
+    }
+
+    /// Marks which hosts have a model.
+    pub fn set_models(&self, models: &Models) {
+        if let Ok(mut h) = self.hosts.lock() {
+            for k in models.keys() {
+                h.entry(k.clone()).or_default().has_model = true;
+            }
+        }
+    }
+
+    /// Every known (source, host) and its state.
+    pub fn hosts(&self) -> BTreeMap<(String, String), HostState> {
+        self.hosts.lock().map(|h| h.clone()).unwrap_or_default()
+    }
+}

@@ -1,0 +1,253 @@
+//! The one-shot commands over the configured store: `lad train`, `lad detect`,
+//! `lad aggregate`, `lad import` and `lad export`. Each is a thin loop around the passes of
+//! [`crate::pipeline`], with a summary on standard error.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use lad_store::parse::{parse_file, ParseOptions};
+use lad_store::timefmt::format_rfc3339_millis;
+use lad_store::{Aggregate, ExportRow, NewRecord};
+use serde_json::{json, Map, Value};
+use tracing::{info, warn};
+
+use crate::commands::{open_output, UsageError};
+use crate::config::Config;
+use crate::pipeline::{self, TrainOutcome};
+
+/// `lad train`: trains and saves the model of every configured (source, host), or of one host.
+pub fn train(config: &Config, only_host: Option<&str>) -> Result<()> {
+    config
+        .require_detection()
+        .map_err(|e| UsageError(e.to_string()))?;
+    let mut stores = pipeline::open_stores(config)?;
+    let mut hosts = pipeline::host_pairs(config, &mut stores.source)?;
+    if let Some(h) = only_host {
+        hosts.retain(|(_, host)| host == h);
+        if hosts.is_empty() {
+            return Err(UsageError(format!("host {h} is not among the configured hosts")).into());
+        }
+    }
+    if hosts.is_empty() {
+        bail!("nothing to train: the store holds no records (import some with `lad import`)");
+    }
+    let results = pipeline::train(config, &mut stores.source, &hosts, pipeline::now_ms())?;
+    let mut failures = 0;
+    for ((source, host), outcome, _) in &results {
+        log_train_outcome(source, host, outcome);
+        failures += usize::from(matches!(outcome, TrainOutcome::Failed(_)));
+    }
+    if failures > 0 {
+        bail!(
+            "{failures} of {} models could not be trained",
+            results.len()
+        );
+    }
+    Ok(())
+}
+
+/// Logs what happened to one host's training.
+pub fn log_train_outcome(source: &str, host: &str, outcome: &TrainOutcome) {
+    match outcome {
+        TrainOutcome::Trained {
+            lines,
+            malformed,
+            seconds,
+            notes,
+        } => {
+            info!(source, host, lines, malformed, seconds, "model trained");
+            for n in notes {
+                info!(source, host, "{n}");
+            }
+        }
+        TrainOutcome::TooLittleData { lines } => warn!(
+            source,
+            host,
+            lines,
+            needed = pipeline::MIN_TRAINING_LINES,
+            "too little data in the training window to train; waiting for more"
+        ),
+        TrainOutcome::Failed(reason) => warn!(source, host, %reason, "training failed"),
+    }
+}
+
+/// `lad detect`: scores every unscored record of the configured hosts with the saved models.
+pub fn detect(config: &Config) -> Result<()> {
+    config
+        .require_detection()
+        .map_err(|e| UsageError(e.to_string()))?;
+    let mut stores = pipeline::open_stores(config)?;
+    let hosts = pipeline::host_pairs(config, &mut stores.source)?;
+    let (models, missing) = pipeline::load_models(config, &hosts);
+    for ((source, host), why) in &missing {
+        warn!(source, host, %why, "no usable model; run `lad train` (its records stay unscored)");
+    }
+    let mut sources: Vec<&String> = models.keys().map(|(s, _)| s).collect();
+    sources.dedup();
+    let mut total = pipeline::DetectStats::default();
+    for source in sources {
+        loop {
+            let stats = pipeline::detect_batch(config, &mut stores, source, &models)?;
+            total.add(stats);
+            if stats.read == 0 {
+                break;
+            }
+        }
+    }
+    info!(
+        read = total.read,
+        scored = total.scored,
+        flagged = total.flagged,
+        malformed = total.malformed,
+        batches = total.batches,
+        "detect done"
+    );
+    Ok(())
+}
+
+/// `lad aggregate`: one aggregation pass.
+pub fn aggregate(config: &Config) -> Result<()> {
+    config
+        .require_aggregation()
+        .map_err(|e| UsageError(e.to_string()))?;
+    let mut stores = pipeline::open_stores(config)?;
+    for o in pipeline::aggregate(config, &mut stores, pipeline::now_ms())? {
+        info!(
+            input = %o.input,
+            target = %o.target,
+            anomalies = o.anomalies,
+            aggregates = o.created,
+            "aggregated"
+        );
+    }
+    Ok(())
+}
+
+/// `lad import`: loads files into `source` of the store.
+pub fn import(config: &Config, source: &str, files: &[PathBuf], skip_invalid: bool) -> Result<()> {
+    let mut stores = pipeline::open_stores(config)?;
+    let mut invalid = 0usize;
+    for file in files {
+        let options = ParseOptions {
+            fields: pipeline::field_names(config),
+            origin: file.display().to_string(),
+            reference_time_ms: reference_time(file),
+        };
+        let (format, items) = parse_file(file, &options)?;
+        let mut records: Vec<NewRecord> = Vec::with_capacity(items.len());
+        for item in items {
+            match item {
+                Ok(parsed) => records.push(parsed.record),
+                Err(e) => {
+                    invalid += 1;
+                    if invalid <= 20 {
+                        warn!("{e}");
+                    }
+                }
+            }
+        }
+        let summary = stores
+            .source
+            .import(source, &records)
+            .with_context(|| format!("importing {}", file.display()))?;
+        info!(
+            file = %file.display(),
+            format = ?format,
+            inserted = summary.inserted,
+            already_present = summary.duplicates,
+            "imported"
+        );
+    }
+    if invalid > 0 {
+        if skip_invalid {
+            warn!(invalid, "invalid lines were skipped");
+        } else {
+            bail!("{invalid} invalid lines were not imported (see above; --skip-invalid accepts the rest silently)");
+        }
+    }
+    Ok(())
+}
+
+/// RFC 3164 stamps have no year: read them against the file's modification time.
+fn reference_time(file: &Path) -> i64 {
+    std::fs::metadata(file)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or_else(pipeline::now_ms, |d| d.as_millis() as i64)
+}
+
+/// `lad export`: records with their verdicts, or the aggregates, as JSON Lines.
+pub fn export(
+    config: &Config,
+    output: Option<&Path>,
+    anomalies_only: bool,
+    aggregates: bool,
+) -> Result<()> {
+    let mut stores = pipeline::open_stores(config)?;
+    let mut out = open_output(output)?;
+    let store = stores.sink();
+    if aggregates {
+        for a in store.aggregates(None)? {
+            serde_json::to_writer(&mut out, &aggregate_json(&a))?;
+            out.write_all(b"\n")?;
+        }
+    } else {
+        let mut cursor = None;
+        loop {
+            let page = store.export_page(None, cursor, 10_000)?;
+            for row in &page.rows {
+                if anomalies_only && row.is_anomaly != Some(true) {
+                    continue;
+                }
+                serde_json::to_writer(&mut out, &record_json(row))?;
+                out.write_all(b"\n")?;
+            }
+            match page.next {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// The export shape of a record (SPEC section 6), with its other fields after lad's.
+pub fn record_json(row: &ExportRow) -> Value {
+    let r = &row.record;
+    let mut obj = Map::new();
+    obj.insert("_id".into(), json!(r.id.to_string()));
+    obj.insert("source".into(), json!(r.source));
+    obj.insert("hostname".into(), json!(r.host));
+    obj.insert("received_at".into(), json!(format_rfc3339_millis(r.time)));
+    obj.insert("message".into(), json!(r.message));
+    obj.insert("is_anomaly".into(), json!(row.is_anomaly.map(u8::from)));
+    obj.insert("anomaly_score".into(), json!(row.anomaly_score));
+    obj.insert(
+        "aggregated_message_id".into(),
+        json!(row.aggregate_id.as_ref().map(|id| id.to_string())),
+    );
+    for (k, v) in &r.extra {
+        obj.entry(k.clone()).or_insert_with(|| v.clone());
+    }
+    Value::Object(obj)
+}
+
+/// The export shape of an aggregate (SPEC section 5 fields plus its members).
+pub fn aggregate_json(a: &Aggregate) -> Value {
+    let d = &a.draft;
+    json!({
+        "_id": a.id.to_string(),
+        "source": a.input_source,
+        "target": a.target,
+        "message": d.message,
+        "total_logs": d.total_logs,
+        "average_datetime": format_rfc3339_millis(d.average_time_ms),
+        "average_anomaly_score": d.average_anomaly_score,
+        "most_frequent_hostname": d.most_frequent_hostname,
+        "was_added_at": format_rfc3339_millis(d.was_added_at_ms),
+        "members": d.member_ids.iter().map(|id| id.to_string()).collect::<Vec<_>>(),
+    })
+}
