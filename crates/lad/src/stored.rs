@@ -17,7 +17,7 @@ use crate::config::Config;
 use crate::pipeline::{self, TrainOutcome};
 
 /// `lad train`: trains and saves the model of every configured (source, host), or of one host.
-pub fn train(config: &Config, only_host: Option<&str>) -> Result<()> {
+pub fn train(config: &Config, only_host: Option<&str>, quiet: bool) -> Result<()> {
     config
         .require_detection()
         .map_err(|e| UsageError(e.to_string()))?;
@@ -32,7 +32,13 @@ pub fn train(config: &Config, only_host: Option<&str>) -> Result<()> {
     if hosts.is_empty() {
         bail!("nothing to train: the store holds no records (import some with `lad import`)");
     }
-    let results = pipeline::train(config, &mut stores.source, &hosts, pipeline::now_ms())?;
+    let bar = crate::telemetry::progress(hosts.len() as u64, "training", quiet);
+    let mut results = Vec::new();
+    for chunk in hosts.chunks(config.parallelism.get()) {
+        results.extend(pipeline::train(config, &mut stores.source, chunk, pipeline::now_ms())?);
+        bar.inc(chunk.len() as u64);
+    }
+    bar.finish_and_clear();
     let mut failures = 0;
     for ((source, host), outcome, _) in &results {
         log_train_outcome(source, host, outcome);
@@ -73,7 +79,7 @@ pub fn log_train_outcome(source: &str, host: &str, outcome: &TrainOutcome) {
 }
 
 /// `lad detect`: scores every unscored record of the configured hosts with the saved models.
-pub fn detect(config: &Config) -> Result<()> {
+pub fn detect(config: &Config, quiet: bool) -> Result<()> {
     config
         .require_detection()
         .map_err(|e| UsageError(e.to_string()))?;
@@ -85,16 +91,23 @@ pub fn detect(config: &Config) -> Result<()> {
     }
     let mut sources: Vec<&String> = models.keys().map(|(s, _)| s).collect();
     sources.dedup();
+    let mut backlog = 0;
+    for source in &sources {
+        backlog += stores.source.unscored_count(source)?;
+    }
+    let bar = crate::telemetry::progress(backlog, "scoring", quiet);
     let mut total = pipeline::DetectStats::default();
     for source in sources {
         loop {
             let stats = pipeline::detect_batch(config, &mut stores, source, &models)?;
             total.add(stats);
+            bar.inc(stats.read);
             if stats.read == 0 {
                 break;
             }
         }
     }
+    bar.finish_and_clear();
     info!(
         read = total.read,
         scored = total.scored,
