@@ -226,6 +226,14 @@ impl Daemon {
                 if stats.read == 0 {
                     break;
                 }
+                info!(
+                    source = %source,
+                    read = stats.read,
+                    scored = stats.scored,
+                    flagged = stats.flagged,
+                    malformed = stats.malformed,
+                    "batch scored"
+                );
             }
         }
         Ok(())
