@@ -172,32 +172,149 @@ fn finish<S: AsRef<str>>(messages: &[S], raw: &[usize]) -> Grouping {
 /// A template position: a literal token or a wildcard.
 type Slot = Option<u32>;
 
-/// Token strings interned as integers, so comparing templates is cheap.
+/// What a whitespace chunk holds, as far as grouping cares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ChunkKind {
+    /// Only placeholders (`1.2.3.4:22`, `03:40:59`, `(1.16`).
+    Variable,
+    /// Words and placeholders (`proxy.example.org:5070`): variable too, but it says more.
+    Mixed,
+    /// Words only, or `key=` pairs whose values are masked.
+    Literal,
+    /// A unit word (`KB`, `ms`), which after a number belongs to the number.
+    Unit,
+    /// No word at all (`()`, `-`, `[]`).
+    Wordless,
+}
+
+impl ChunkKind {
+    /// Variable chunks say nothing about which event a line is.
+    fn is_variable(self) -> bool {
+        matches!(self, Self::Variable | Self::Mixed)
+    }
+}
+
+/// Lowercase words that are units when they follow a number: sizes, rates, durations. A number
+/// with its unit is one value whether or not a space separates them (`512MB`, `512 MB`).
+const UNITS: &[&str] = &[
+    "b", "kb", "mb", "gb", "tb", "kib", "mib", "gib", "tib", "byte", "bytes", "bit", "bits", "bps",
+    "kbps", "mbps", "gbps", "pps", "hz", "khz", "mhz", "ghz", "ns", "us", "ms", "s", "sec", "secs",
+    "second", "seconds", "min", "mins", "minute", "minutes", "h", "hr", "hrs", "hour", "hours",
+];
+
+/// Chunk signatures interned as integers, so comparing templates is cheap.
 #[derive(Default)]
 struct Interner {
     ids: HashMap<String, u32>,
-    placeholder: Vec<bool>,
+    kinds: Vec<ChunkKind>,
 }
 
 impl Interner {
-    fn id(&mut self, token: &str) -> u32 {
-        if let Some(&id) = self.ids.get(token) {
+    fn id(&mut self, signature: &str, kind: ChunkKind) -> u32 {
+        if let Some(&id) = self.ids.get(signature) {
             return id;
         }
         let id = u32::try_from(self.ids.len()).unwrap_or(u32::MAX);
-        self.ids.insert(token.to_string(), id);
-        // A chunk holding any placeholder is variable.
-        self.placeholder.push(
-            token
-                .split(' ')
-                .any(|t| t.starts_with('<') && t.ends_with('>') && t.len() > 2),
-        );
+        self.ids.insert(signature.to_string(), id);
+        self.kinds.push(kind);
         id
     }
 
-    fn is_placeholder(&self, id: u32) -> bool {
-        self.placeholder.get(id as usize).copied().unwrap_or(false)
+    fn kind(&self, id: u32) -> ChunkKind {
+        self.kinds
+            .get(id as usize)
+            .copied()
+            .unwrap_or(ChunkKind::Literal)
     }
+
+    fn is_placeholder(&self, id: u32) -> bool {
+        self.kind(id).is_variable()
+    }
+}
+
+fn is_placeholder_token(token: &str) -> bool {
+    token.len() > 2 && token.starts_with('<') && token.ends_with('>')
+}
+
+/// The interned chunk sequence of one message. One position per whitespace chunk, so a variable
+/// with dots or colons inside (`proxy.example.org:5070`) fills one position whatever its shape.
+/// A run of placeholder-only chunks (`Mon Jun 20 03:40:59 2005`, a list of numbers) and the unit
+/// after a number (`1.16 KB`) fill one position too: such runs vary in length between lines of
+/// one event.
+fn signature(
+    message: &str,
+    tokenizer: &Tokenizer,
+    interner: &mut Interner,
+    buf: &mut Vec<String>,
+    sig: &mut String,
+) -> Vec<u32> {
+    let mut out = Vec::new();
+    let mut after_variable = false;
+    for chunk in message.split_ascii_whitespace() {
+        let kind = chunk_signature(chunk, tokenizer, buf, sig);
+        if after_variable && matches!(kind, ChunkKind::Variable | ChunkKind::Unit) {
+            continue;
+        }
+        after_variable = kind == ChunkKind::Variable;
+        out.push(interner.id(sig, kind));
+    }
+    out
+}
+
+/// Writes the signature of one chunk into `sig`: its masked tokens, with the value of every
+/// `key=value` pair masked as well (`ready=true,policy=3` gives `ready =* policy =*`), since
+/// values are what varies between lines of one event while keys name the event.
+fn chunk_signature(
+    chunk: &str,
+    tokenizer: &Tokenizer,
+    buf: &mut Vec<String>,
+    sig: &mut String,
+) -> ChunkKind {
+    sig.clear();
+    let (mut words, mut placeholders, mut pairs) = (0usize, 0usize, 0usize);
+    let mut rest = chunk;
+    loop {
+        let (head, value) = match rest.find('=') {
+            Some(eq) => (&rest[..eq], Some(&rest[eq + 1..])),
+            None => (rest, None),
+        };
+        tokenizer.tokenize_into(head, buf);
+        for token in buf.iter() {
+            if !sig.is_empty() {
+                sig.push(' ');
+            }
+            sig.push_str(token);
+            if is_placeholder_token(token) {
+                placeholders += 1;
+            } else {
+                words += 1;
+            }
+        }
+        let Some(value) = value else { break };
+        // A value ends at the next pair separator.
+        let end = value.find([',', ';', '&']).unwrap_or(value.len());
+        if !sig.is_empty() {
+            sig.push(' ');
+        }
+        sig.push_str(if end > 0 { "=*" } else { "=" });
+        pairs += 1;
+        rest = &value[end..];
+    }
+    if words + placeholders + pairs == 0 {
+        sig.push_str(chunk);
+        return ChunkKind::Wordless;
+    }
+    if placeholders > 0 {
+        return if words + pairs == 0 {
+            ChunkKind::Variable
+        } else {
+            ChunkKind::Mixed
+        };
+    }
+    if words == 1 && pairs == 0 && UNITS.contains(&sig.as_str()) {
+        return ChunkKind::Unit;
+    }
+    ChunkKind::Literal
 }
 
 struct Cluster {
@@ -209,29 +326,17 @@ fn template_tree<S: AsRef<str>>(messages: &[S], params: &AggregateParams) -> Vec
     let tokenizer = Tokenizer::new(TokenizerMode::Masked);
     let mut interner = Interner::default();
     let mut buf = Vec::new();
-    let mut signature = String::new();
-    // One position per whitespace chunk: a variable with dots or colons inside
-    // (`proxy.example.org:5070`) then still fills one position, whatever its shape.
+    let mut chunk_sig = String::new();
     let sequences: Vec<Vec<u32>> = messages
         .iter()
         .map(|m| {
-            m.as_ref()
-                .split_ascii_whitespace()
-                .map(|chunk| {
-                    tokenizer.tokenize_into(chunk, &mut buf);
-                    signature.clear();
-                    if buf.is_empty() {
-                        signature.push_str(chunk);
-                    }
-                    for (k, t) in buf.iter().enumerate() {
-                        if k > 0 {
-                            signature.push(' ');
-                        }
-                        signature.push_str(t);
-                    }
-                    interner.id(&signature)
-                })
-                .collect()
+            signature(
+                m.as_ref(),
+                &tokenizer,
+                &mut interner,
+                &mut buf,
+                &mut chunk_sig,
+            )
         })
         .collect();
 
@@ -261,7 +366,12 @@ fn template_tree<S: AsRef<str>>(messages: &[S], params: &AggregateParams) -> Vec
         leaf_of.push(key);
     }
 
-    let root = merge_variants(&mut clusters, params.merge_variants);
+    let root = merge_variants(
+        &mut clusters,
+        params.merge_variants,
+        params.prefix_depth,
+        &interner,
+    );
     for members in leaves.values_mut() {
         for c in members.iter_mut() {
             *c = root[*c];
@@ -271,6 +381,7 @@ fn template_tree<S: AsRef<str>>(messages: &[S], params: &AggregateParams) -> Vec
     for c in &mut c_first {
         *c = root.get(*c).copied().unwrap_or(*c);
     }
+    let same_words = merge_same_words(&clusters, &root, &interner);
 
     // Second pass: every message goes to the best final template of its leaf, so the result
     // does not depend on how early a template became general.
@@ -282,14 +393,53 @@ fn template_tree<S: AsRef<str>>(messages: &[S], params: &AggregateParams) -> Vec
             let leaf = leaves.get(key).map(Vec::as_slice).unwrap_or(&[]);
             most_specific_match(leaf, &clusters, seq).unwrap_or(first)
         })
+        .map(|c| same_words.get(c).copied().unwrap_or(c))
         .collect()
+}
+
+/// Joins clusters whose templates have the same word chunks in the same order, whatever their
+/// lengths: they differ only in variable or wordless parts, such as an optional `(1.16 KB)`, a
+/// host name that is sometimes missing (`()`) or a list of values of varying length. The words
+/// must say what the event is: at least `MIN_WORDS` of them. Returns the representative (the
+/// lowest index) of every cluster.
+fn merge_same_words(clusters: &[Cluster], root: &[usize], interner: &Interner) -> Vec<usize> {
+    const MIN_WORDS: usize = 2;
+    let mut first_with: HashMap<Vec<u32>, usize> = HashMap::new();
+    let mut out: Vec<usize> = (0..clusters.len()).collect();
+    for (c, cluster) in clusters.iter().enumerate() {
+        if root.get(c) != Some(&c) {
+            continue;
+        }
+        let words: Vec<u32> = cluster
+            .template
+            .iter()
+            .flatten()
+            .copied()
+            .filter(|&id| matches!(interner.kind(id), ChunkKind::Literal | ChunkKind::Unit))
+            .collect();
+        if words.len() < MIN_WORDS {
+            continue;
+        }
+        // Clusters are visited in index order, so the representative is the lowest index.
+        out[c] = *first_with.entry(words).or_insert(c);
+    }
+    out
 }
 
 /// Joins clusters of one length whose templates differ at a single position when at least
 /// `min_variants` of them do: many values at one place mark a variable (user names, host
 /// names), a few could be distinct events. Returns the representative of every cluster; the
 /// representative's template is widened to cover its members.
-fn merge_variants(clusters: &mut [Cluster], min_variants: usize) -> Vec<usize> {
+/// Word chunks among the first `prefix_depth` positions route messages in the tree and are kept:
+/// they name the event (`cupsd startup succeeded`, `sdpd startup succeeded`).
+fn merge_variants(
+    clusters: &mut [Cluster],
+    min_variants: usize,
+    prefix_depth: usize,
+    interner: &Interner,
+) -> Vec<usize> {
+    const MIN_WORDS: usize = 2;
+    const MIN_WORDS_ROUTING: usize = 3;
     let mut root: Vec<usize> = (0..clusters.len()).collect();
     if min_variants < 2 {
         return root;
@@ -305,15 +455,25 @@ fn merge_variants(clusters: &mut [Cluster], min_variants: usize) -> Vec<usize> {
     for k in 0..max_len {
         let mut buckets: HashMap<(usize, Vec<Slot>), Vec<usize>> = HashMap::new();
         for (i, c) in clusters.iter().enumerate() {
-            if k < c.template.len() && c.template[k].is_some() {
-                let mut key = c.template.clone();
-                key[k] = None;
-                // The rest must still say what the event is: two shared literals at least,
-                // and most of the line.
-                let literals = key.iter().filter(|s| s.is_some()).count();
-                if literals < 2 || 2 * literals < key.len() {
-                    continue;
-                }
+            let Some(Some(id)) = c.template.get(k).copied() else {
+                continue;
+            };
+            let mut key = c.template.clone();
+            key[k] = None;
+            // The rest must still say what the event is: two shared words at least, and most
+            // of the line. A routing word needs one more, since it usually names the event.
+            let words = key
+                .iter()
+                .flatten()
+                .filter(|&&t| interner.kind(t) == ChunkKind::Literal)
+                .count();
+            let literals = key.iter().filter(|s| s.is_some()).count();
+            let needed = if k < prefix_depth && !interner.is_placeholder(id) {
+                MIN_WORDS_ROUTING
+            } else {
+                MIN_WORDS
+            };
+            if words >= needed && 2 * literals >= key.len() {
                 buckets.entry((key.len(), key)).or_default().push(i);
             }
         }
