@@ -87,6 +87,9 @@ pub enum AggregateError {
         /// The value given.
         found: String,
     },
+    /// The Word2Vec settings derived for [`GroupingMethod::Dbscan`] are out of range.
+    #[error("aggregation by DBSCAN: {0}")]
+    Word2Vec(#[from] crate::word2vec::Word2VecError),
 }
 
 /// The result of [`group`].
@@ -127,6 +130,7 @@ impl AggregateParams {
             if self.window == 0 {
                 return invalid("window", "at least 1", "0".to_string());
             }
+            legacy::word2vec_params(self)?;
         }
         Ok(())
     }
@@ -143,7 +147,7 @@ pub fn group<S: AsRef<str>>(
     params.check()?;
     let raw = match params.method {
         GroupingMethod::Templates => template_tree(messages, params),
-        GroupingMethod::Dbscan => legacy::dbscan_labels(messages, params),
+        GroupingMethod::Dbscan => legacy::dbscan_labels(messages, params)?,
     };
     Ok(finish(messages, &raw))
 }
