@@ -597,6 +597,122 @@ fn merge(template: &mut [Slot], seq: &[u32]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::template::WILDCARD;
+    use proptest::prelude::*;
+
+    /// True when the literal tokens of `template` appear in order among the tokens of `message`.
+    fn matches_member(template: &str, message: &str) -> bool {
+        let mut tokens = message.split_ascii_whitespace();
+        template
+            .split_ascii_whitespace()
+            .filter(|t| *t != WILDCARD)
+            .all(|t| tokens.any(|m| m == t))
+    }
+
+    /// Messages built from log-like pieces, so that groups of several members form.
+    fn log_like() -> impl Strategy<Value = Vec<String>> {
+        let piece = prop::sample::select(vec![
+            "failed",
+            "password",
+            "for",
+            "user",
+            "root",
+            "admin",
+            "from",
+            "1.2.3.4",
+            "10.0.0.1:22",
+            "port",
+            "22",
+            "4096",
+            "(host.example.org)",
+            "()",
+            "uid=0",
+            "a=1,b=true",
+            "5",
+            "KB",
+            "ms",
+            "(1.5",
+            "MB)",
+            "***",
+            "Über",
+            "-",
+            "[x]",
+        ]);
+        proptest::collection::vec(
+            proptest::collection::vec(piece, 0..10).prop_map(|w| w.join(" ")),
+            0..40,
+        )
+    }
+
+    /// The invariants every grouping must meet.
+    fn check_grouping(messages: &[String], g: &Grouping) -> Result<(), TestCaseError> {
+        prop_assert_eq!(g.labels.len(), messages.len());
+        // Labels are numbered by first appearance: each new label is the next number.
+        let mut next = 0;
+        for &label in &g.labels {
+            prop_assert!(label <= next, "label {} before {}", label, next);
+            if label == next {
+                next += 1;
+            }
+        }
+        // Every label has a template and every template a member.
+        prop_assert_eq!(g.templates.len(), next);
+        for (message, &label) in messages.iter().zip(&g.labels) {
+            let template = &g.templates[label];
+            prop_assert!(
+                matches_member(template, message),
+                "template {:?} member {:?}",
+                template,
+                message
+            );
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics_on_arbitrary_messages(
+            messages in proptest::collection::vec(any::<String>(), 0..20)
+        ) {
+            let g = group(&messages, &AggregateParams::default()).expect("valid params");
+            check_grouping(&messages, &g)?;
+        }
+
+        #[test]
+        fn groupings_meet_their_invariants(messages in log_like()) {
+            let g = group(&messages, &AggregateParams::default()).expect("valid params");
+            check_grouping(&messages, &g)?;
+        }
+
+        #[test]
+        fn grouping_is_deterministic(messages in log_like()) {
+            let params = AggregateParams::default();
+            let a = group(&messages, &params).expect("valid params");
+            let b = group(&messages, &params).expect("valid params");
+            prop_assert_eq!(a, b);
+        }
+
+        #[test]
+        fn equal_messages_get_equal_labels(messages in log_like()) {
+            // The same messages given twice: the second copy is grouped like the first.
+            let twice: Vec<&String> = messages.iter().chain(&messages).collect();
+            let g = group(&twice, &AggregateParams::default()).expect("valid params");
+            let n = messages.len();
+            prop_assert_eq!(&g.labels[..n], &g.labels[n..]);
+        }
+
+        #[test]
+        fn dbscan_meets_the_invariants(messages in log_like()) {
+            let params = AggregateParams {
+                method: GroupingMethod::Dbscan,
+                ..AggregateParams::default()
+            };
+            let a = group(&messages, &params).expect("valid params");
+            check_grouping(&messages, &a)?;
+            let b = group(&messages, &params).expect("valid params");
+            prop_assert_eq!(a, b);
+        }
+    }
 
     #[test]
     fn groups_are_numbered_by_first_appearance() {
