@@ -206,11 +206,15 @@ const UNITS: &[&str] = &[
     "second", "seconds", "min", "mins", "minute", "minutes", "h", "hr", "hrs", "hour", "hours",
 ];
 
+/// Placeholder of the flags `true` and `false` in chunk signatures.
+const BOOL: &str = "<BOOL>";
+
 /// Chunk signatures interned as integers, so comparing templates is cheap.
 #[derive(Default)]
 struct Interner {
     ids: HashMap<String, u32>,
     kinds: Vec<ChunkKind>,
+    texts: Vec<String>,
 }
 
 impl Interner {
@@ -221,7 +225,12 @@ impl Interner {
         let id = u32::try_from(self.ids.len()).unwrap_or(u32::MAX);
         self.ids.insert(signature.to_string(), id);
         self.kinds.push(kind);
+        self.texts.push(signature.to_string());
         id
+    }
+
+    fn text(&self, id: u32) -> Option<&str> {
+        self.texts.get(id as usize).map(String::as_str)
     }
 
     fn kind(&self, id: u32) -> ChunkKind {
@@ -262,8 +271,28 @@ fn signature(
         after_variable = kind == ChunkKind::Variable;
         out.push(interner.id(sig, kind));
     }
+    // A line without a word chunk (`cancelNotification,index:0`) would match every other such
+    // line: its mixed chunks are what names its event, so they count as words.
+    if !out
+        .iter()
+        .any(|&id| matches!(interner.kind(id), ChunkKind::Literal | ChunkKind::Unit))
+    {
+        for id in &mut out {
+            if interner.kind(*id) == ChunkKind::Mixed {
+                sig.clear();
+                sig.push_str(WORD_TWIN);
+                if let Some(text) = interner.text(*id) {
+                    sig.push_str(text);
+                }
+                *id = interner.id(sig, ChunkKind::Literal);
+            }
+        }
+    }
     out
 }
+
+/// Prefix of the signature of a mixed chunk read as a word (a byte no token holds).
+const WORD_TWIN: &str = "\u{1}";
 
 /// Writes the signature of one chunk into `sig`: its masked tokens, with the value of every
 /// `key=value` pair masked as well (`ready=true,policy=3` gives `ready =* policy =*`), since
@@ -287,6 +316,12 @@ fn chunk_signature(
             if !sig.is_empty() {
                 sig.push(' ');
             }
+            // Flags are values, whatever their key (`overlap:false`, `enabled true`).
+            let token = if matches!(token.as_str(), "true" | "false") {
+                BOOL
+            } else {
+                token.as_str()
+            };
             sig.push_str(token);
             if is_placeholder_token(token) {
                 placeholders += 1;
