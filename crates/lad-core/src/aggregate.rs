@@ -1,11 +1,17 @@
 //! Aggregation: groups messages (normally the anomalies of a window) into templates. Main items:
 //! [`group`], [`AggregateParams`], [`GroupingMethod`], [`Grouping`].
 //!
-//! Two methods exist. [`GroupingMethod::Templates`] (the default) tokenises each message with the
-//! masked [`Tokenizer`] and groups it in a Drain-like parse tree: messages are routed by token
-//! count and their first tokens, then joined to the most similar template in their leaf, or start
-//! a new one. [`GroupingMethod::Dbscan`] is the old system's way (letters-only tokens, Word2Vec
-//! mean vectors, DBSCAN; noise points become groups of one), kept in [`legacy`].
+//! Two methods exist. [`GroupingMethod::Templates`] (the default) cuts each message into
+//! whitespace chunks, gives each chunk a signature from the masked [`Tokenizer`] (with the values
+//! of `key=value` pairs and the flags `true`/`false` masked too, a number and its unit as one
+//! value, and a run of variable chunks as one position) and groups the chunk sequences in a
+//! Drain-like parse tree: messages are routed by length and their first chunk, then joined to the
+//! most similar template in their leaf, or start a new one. Then templates of one length that
+//! differ at one position in many variants are joined, and so are templates with the same word
+//! chunks in the same order whatever their lengths (they differ only in variable or optional
+//! parts, such as a `(1.16 KB)` present in some lines only). [`GroupingMethod::Dbscan`] is the
+//! old system's way (letters-only tokens, Word2Vec mean vectors, DBSCAN; noise points become
+//! groups of one), kept in [`legacy`].
 //!
 //! Either way a group's text is [`build_template`] of its members. Group indices are ordered by
 //! the first message of each group, and the same input and parameters always give the same
@@ -766,6 +772,56 @@ mod tests {
                 "Connection closed by ***"
             ]
         );
+    }
+
+    fn labels(messages: &[&str]) -> Vec<usize> {
+        group(messages, &AggregateParams::default())
+            .expect("valid params")
+            .labels
+    }
+
+    #[test]
+    fn optional_sizes_and_units_do_not_split_an_event() {
+        let messages = [
+            "host1:443 close, 1190 bytes (1.16 KB) sent, 0 bytes received, lifetime 00:02",
+            "host2:443 close, 0 bytes sent, 0 bytes received, lifetime <1 sec",
+            "host3:80 close, 5 bytes sent, 10547 bytes (10.2 KB) received, lifetime 01:02",
+            "link down on port 4",
+        ];
+        assert_eq!(labels(&messages), [0, 0, 0, 1]);
+    }
+
+    #[test]
+    fn values_of_pairs_are_variables_but_keys_are_not() {
+        let messages = [
+            "ready=true,policy=3,mode=false",
+            "ready=false,policy=1,mode=false",
+            "setDiffTotalSteps=0",
+            "setWriteDBLastDataMinute=25233979",
+            "setDiffTotalSteps=12",
+        ];
+        assert_eq!(labels(&messages), [0, 0, 1, 2, 1]);
+    }
+
+    #[test]
+    fn an_empty_parenthesis_is_an_optional_part() {
+        let messages = [
+            "connection from 1.2.3.4 () at Mon Jun 20 03:40:59 2005",
+            "connection from 5.6.7.8 (host-5-6.example.net) at Fri Jun 17 07:07:00 2005",
+            "connection from 5.6.7.9 (dsl-10-2.example.org) at Fri Jun 17 07:08:00 2005",
+        ];
+        assert_eq!(labels(&messages), [0, 0, 0]);
+    }
+
+    #[test]
+    fn a_leading_word_names_the_event_in_short_lines() {
+        let messages = [
+            "cupsd startup succeeded",
+            "sdpd startup succeeded",
+            "klogd startup succeeded",
+            "cupsd startup succeeded",
+        ];
+        assert_eq!(labels(&messages), [0, 1, 2, 0]);
     }
 
     #[test]
