@@ -7,9 +7,10 @@
 //! value, and a run of variable chunks as one position) and groups the chunk sequences in a
 //! Drain-like parse tree: messages are routed by length and their first chunk, then joined to the
 //! most similar template in their leaf, or start a new one. Then templates of one length that
-//! differ at one position in many variants are joined, and so are templates with the same word
-//! chunks in the same order whatever their lengths (they differ only in variable or optional
-//! parts, such as a `(1.16 KB)` present in some lines only). [`GroupingMethod::Dbscan`] is the
+//! differ at one position in many variants are joined, a group whose members hold only a few
+//! recurring words at one position is split by them (`state Active` / `state Inactive`), and
+//! groups with the same word chunks in the same order are joined whatever their lengths (they
+//! differ only in variable or optional parts, such as a `(1.16 KB)` present in some lines only). [`GroupingMethod::Dbscan`] is the
 //! old system's way (letters-only tokens, Word2Vec mean vectors, DBSCAN; noise points become
 //! groups of one), kept in [`legacy`].
 //!
@@ -60,7 +61,8 @@ pub struct AggregateParams {
     /// Template tree: how many leading tokens route a message before similarity is compared.
     pub prefix_depth: usize,
     /// Template tree: when at least this many templates of one length differ only at one
-    /// position, that position is a variable and they become one group (0 turns this off).
+    /// position, that position is a variable and they become one group; fewer recurring words
+    /// at one position of a group are distinct events and split it (0 turns both off).
     pub merge_variants: usize,
 }
 
@@ -426,11 +428,10 @@ fn template_tree<S: AsRef<str>>(messages: &[S], params: &AggregateParams) -> Vec
     for c in &mut c_first {
         *c = root.get(*c).copied().unwrap_or(*c);
     }
-    let same_words = merge_same_words(&clusters, &root, &interner);
 
     // Second pass: every message goes to the best final template of its leaf, so the result
     // does not depend on how early a template became general.
-    sequences
+    let assigned: Vec<usize> = sequences
         .iter()
         .zip(&leaf_of)
         .zip(&c_first)
@@ -438,8 +439,85 @@ fn template_tree<S: AsRef<str>>(messages: &[S], params: &AggregateParams) -> Vec
             let leaf = leaves.get(key).map(Vec::as_slice).unwrap_or(&[]);
             most_specific_match(leaf, &clusters, seq).unwrap_or(first)
         })
-        .map(|c| same_words.get(c).copied().unwrap_or(c))
+        .collect();
+    let (split, templates) = split_few_words(&assigned, &sequences, &interner, params);
+    let same_words = merge_same_words(&templates, &interner);
+    split
+        .iter()
+        .map(|&g| same_words.get(g).copied().unwrap_or(g))
         .collect()
+}
+
+/// Splits clusters at positions where their members hold only a few distinct words (fewer than
+/// `merge_variants`): similarity joined lines that differ in one word, but a word with so few
+/// values is a state or a kind (`Active`/`Inactive`, `password`/`none`), which names an event,
+/// while a variable (a user or host name) shows many. Returns a group id per message (numbered
+/// by first appearance) and each group's template.
+fn split_few_words(
+    assigned: &[usize],
+    sequences: &[Vec<u32>],
+    interner: &Interner,
+    params: &AggregateParams,
+) -> (Vec<usize>, Vec<Vec<Slot>>) {
+    const MIN_SUPPORT: usize = 3;
+    let n_clusters = assigned.iter().max().map_or(0, |&c| c + 1);
+    let mut members: Vec<Vec<usize>> = vec![Vec::new(); n_clusters];
+    for (m, &c) in assigned.iter().enumerate() {
+        members[c].push(m);
+    }
+    // The positions to split each cluster at.
+    let mut split_at: Vec<Vec<usize>> = vec![Vec::new(); n_clusters];
+    if params.merge_variants >= 2 {
+        for (c, list) in members.iter().enumerate() {
+            let Some(&first) = list.first() else { continue };
+            for k in 0..sequences[first].len() {
+                let mut values: Vec<u32> = Vec::new();
+                let few_words = list.iter().all(|&m| {
+                    let Some(&t) = sequences[m].get(k) else {
+                        return false;
+                    };
+                    if !values.contains(&t) {
+                        values.push(t);
+                    }
+                    matches!(interner.kind(t), ChunkKind::Literal | ChunkKind::Unit)
+                        && values.len() < params.merge_variants
+                });
+                // Each value must recur: two lines with two user names are not two events.
+                let recurring = || {
+                    values.iter().all(|&v| {
+                        list.iter()
+                            .filter(|&&m| sequences[m].get(k) == Some(&v))
+                            .count()
+                            >= MIN_SUPPORT
+                    })
+                };
+                if few_words && values.len() > 1 && recurring() {
+                    split_at[c].push(k);
+                }
+            }
+        }
+    }
+    let mut ids: HashMap<(usize, Vec<u32>), usize> = HashMap::new();
+    let mut templates: Vec<Vec<Slot>> = Vec::new();
+    let groups = assigned
+        .iter()
+        .zip(sequences)
+        .map(|(&c, seq)| {
+            let key: Vec<u32> = split_at[c]
+                .iter()
+                .filter_map(|&k| seq.get(k).copied())
+                .collect();
+            let next = ids.len();
+            let g = *ids.entry((c, key)).or_insert(next);
+            if g == templates.len() {
+                templates.push(seq.iter().map(|&t| Some(t)).collect());
+            } else {
+                merge(&mut templates[g], seq);
+            }
+            g
+        })
+        .collect();
+    (groups, templates)
 }
 
 /// Joins clusters whose templates have the same word chunks in the same order, whatever their
@@ -447,16 +525,12 @@ fn template_tree<S: AsRef<str>>(messages: &[S], params: &AggregateParams) -> Vec
 /// host name that is sometimes missing (`()`) or a list of values of varying length. The words
 /// must say what the event is: at least `MIN_WORDS` of them. Returns the representative (the
 /// lowest index) of every cluster.
-fn merge_same_words(clusters: &[Cluster], root: &[usize], interner: &Interner) -> Vec<usize> {
+fn merge_same_words(templates: &[Vec<Slot>], interner: &Interner) -> Vec<usize> {
     const MIN_WORDS: usize = 2;
     let mut first_with: HashMap<Vec<u32>, usize> = HashMap::new();
-    let mut out: Vec<usize> = (0..clusters.len()).collect();
-    for (c, cluster) in clusters.iter().enumerate() {
-        if root.get(c) != Some(&c) {
-            continue;
-        }
-        let words: Vec<u32> = cluster
-            .template
+    let mut out: Vec<usize> = (0..templates.len()).collect();
+    for (c, template) in templates.iter().enumerate() {
+        let words: Vec<u32> = template
             .iter()
             .flatten()
             .copied()
@@ -822,6 +896,24 @@ mod tests {
             "cupsd startup succeeded",
         ];
         assert_eq!(labels(&messages), [0, 1, 2, 0]);
+    }
+
+    #[test]
+    fn a_recurring_word_with_few_values_names_the_event() {
+        let mut messages = Vec::new();
+        for _ in 0..3 {
+            messages.push("Location icon should now be in state 'Active'");
+            messages.push("Location icon should now be in state 'Inactive'");
+        }
+        assert_eq!(labels(&messages), [0, 1, 0, 1, 0, 1]);
+        // Many values are a variable.
+        let users = ["root", "admin", "guest", "oracle", "test", "root"];
+        let lines: Vec<String> = users
+            .iter()
+            .map(|u| format!("Failed password for {u} from 1.2.3.4 port 22 ssh2"))
+            .collect();
+        let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+        assert_eq!(labels(&lines), [0; 6]);
     }
 
     #[test]
