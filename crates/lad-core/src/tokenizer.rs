@@ -189,11 +189,15 @@ fn masked(message: &str, sink: &mut Sink<'_>) {
         while i < bytes.len() && !bytes[i].is_ascii_whitespace() {
             i += 1;
         }
-        let next = bytes[i..]
-            .iter()
-            .find(|b| !b.is_ascii_whitespace())
-            .copied();
-        if is_calendar_word(&bytes[start..i], next) {
+        // Only three-letter chunks can be calendar words; look ahead for those alone.
+        let is_date = i - start == 3 && {
+            let next = bytes[i..]
+                .iter()
+                .find(|b| !b.is_ascii_whitespace())
+                .copied();
+            is_calendar_word(&bytes[start..i], next)
+        };
+        if is_date {
             sink.push(DATE);
             continue;
         }
@@ -232,7 +236,11 @@ fn pieces(message: &str, start: usize, end: usize, sink: &mut Sink<'_>, first_to
 
 /// Where a `scheme://` starts inside `chunk`, if it holds one.
 fn find_scheme(chunk: &[u8]) -> Option<usize> {
-    let pos = chunk.windows(3).position(|w| w == b"://")?;
+    // Most chunks hold no `:` at all; look for `//` only after one.
+    let pos = chunk
+        .iter()
+        .enumerate()
+        .position(|(k, &b)| b == b':' && chunk.get(k + 1..k + 3) == Some(b"//"))?;
     let mut start = pos;
     while start > 0 && chunk[start - 1].is_ascii_alphabetic() {
         start -= 1;
@@ -266,6 +274,11 @@ fn piece(message: &str, start: usize, end: usize, sink: &mut Sink<'_>, first_tok
         return;
     }
     let p = &bytes[start..end];
+    // Most pieces are plain words: nothing to classify.
+    if p.iter().all(|&b| is_word_byte(b) && !b.is_ascii_digit()) {
+        words(message, start, end, sink);
+        return;
+    }
     if let Some(placeholder) = structured(p) {
         push_placeholder(sink, placeholder, first_token);
         return;
@@ -407,6 +420,10 @@ fn is_number_with_unit(p: &[u8]) -> bool {
 
 /// The placeholder for a piece with a recognisable structure, if it has one.
 fn structured(p: &[u8]) -> Option<&'static str> {
+    // Plain integers are the most common variable: settle them before any split.
+    if !p.is_empty() && p.iter().all(u8::is_ascii_digit) {
+        return Some(NUM);
+    }
     let p_no_slash = p.strip_prefix(b"/").unwrap_or(p);
     if is_ipv4(p_no_slash) {
         return Some(IP);
@@ -479,6 +496,10 @@ fn digit_groups(p: &[u8], sep: u8, out: &mut [usize; 8]) -> Option<usize> {
 }
 
 fn is_ipv4(p: &[u8]) -> bool {
+    // Cheap first check: an address has three dots and at least seven bytes.
+    if p.len() < 7 || p.iter().filter(|&&b| b == b'.').count() < 3 {
+        return false;
+    }
     let (addr, port) = match p.iter().position(|&b| b == b':') {
         Some(at) => (&p[..at], Some(&p[at + 1..])),
         None => (p, None),

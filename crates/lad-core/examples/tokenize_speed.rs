@@ -1,0 +1,49 @@
+//! Tokenizer throughput: `tokenize_speed FILE [letters]` tokenises every line of FILE repeatedly
+//! (at least 500,000 lines in all) and prints lines per second and a checksum of the tokens, so
+//! that a faster tokenizer can be checked to give the same output.
+#![allow(missing_docs)]
+use std::hash::{Hash, Hasher};
+use std::time::Instant;
+
+use lad_core::tokenizer::{Tokenizer, TokenizerMode};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let path = std::env::args()
+        .nth(1)
+        .ok_or("usage: tokenize_speed FILE [letters]")?;
+    let mode = match std::env::args().nth(2).as_deref() {
+        Some("letters") => TokenizerMode::LettersOnly,
+        _ => TokenizerMode::Masked,
+    };
+    let text = std::fs::read_to_string(path)?;
+    let lines: Vec<&str> = text.lines().collect();
+    if lines.is_empty() {
+        return Err("empty input".into());
+    }
+    let rounds = 500_000usize.div_ceil(lines.len());
+    let tokenizer = Tokenizer::new(mode);
+    let mut buf = Vec::new();
+    // The checksum covers one round, so it does not depend on the number of rounds.
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    for line in &lines {
+        tokenizer.tokenize_into(line, &mut buf);
+        buf.hash(&mut hasher);
+    }
+    let started = Instant::now();
+    let mut tokens = 0usize;
+    for _ in 0..rounds {
+        for line in &lines {
+            tokenizer.tokenize_into(line, &mut buf);
+            tokens += buf.len();
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let n = rounds * lines.len();
+    println!(
+        "{:.0} lines/s, {:.1} tokens/line, checksum {:016x}",
+        n as f64 / secs,
+        tokens as f64 / n as f64,
+        hasher.finish()
+    );
+    Ok(())
+}
