@@ -47,7 +47,9 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Score(args) => score(args, quiet),
         Command::Templates(args) => templates(args, quiet),
         Command::CheckConfig { config } => check_config(&config),
-        Command::Train { config, host } => stored::train(&load_config(&config)?, host.as_deref(), quiet),
+        Command::Train { config, host } => {
+            stored::train(&load_config(&config)?, host.as_deref(), quiet)
+        }
         Command::Detect { config, once: _ } => stored::detect(&load_config(&config)?, quiet),
         Command::Aggregate { config } => stored::aggregate(&load_config(&config)?),
         Command::Import {

@@ -35,7 +35,12 @@ pub fn train(config: &Config, only_host: Option<&str>, quiet: bool) -> Result<()
     let bar = crate::telemetry::progress(hosts.len() as u64, "training", quiet);
     let mut results = Vec::new();
     for chunk in hosts.chunks(config.parallelism.get()) {
-        results.extend(pipeline::train(config, &mut stores.source, chunk, pipeline::now_ms())?);
+        results.extend(pipeline::train(
+            config,
+            &mut stores.source,
+            chunk,
+            pipeline::now_ms(),
+        )?);
         bar.inc(chunk.len() as u64);
     }
     bar.finish_and_clear();
