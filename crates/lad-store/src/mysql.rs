@@ -17,9 +17,12 @@
 //!   `message`, `time`, `host`, `anomaly_score`, `aggr_msg_id`) where each anomaly is inserted
 //!   once; aggregation target tables (`aggr_msg_id`, `message`, `total_logs`, `average_datetime`,
 //!   `hostname`, `average_anomaly_score`, `was_added_at`); and lad's bookkeeping, all `lad_*`:
-//!   `lad_records` (one row per input row seen: time, host, state, verdict, malformed reason,
-//!   aggregate), `lad_sources` (the scan high-water mark per source), `lad_aggregates` (which input
-//!   source each aggregate came from), `lad_counters` and `lad_feedback`.
+//!   `lad_records` (one row per input row seen: time, host, state = unscored / normal / anomaly /
+//!   malformed / deleted, score, malformed reason; one secondary index `(source, state, time, key)`
+//!   serves both "next unscored" and "anomalies of a window", so a verdict touches one index
+//!   entry), `lad_links` (record to aggregate, only for aggregated anomalies), `lad_sources` (the
+//!   scan high-water mark per source), `lad_aggregates` (which input source each aggregate came
+//!   from), `lad_counters` and `lad_feedback`.
 //!
 //! # What "unscored" means here
 //!
@@ -65,7 +68,7 @@ const BACKEND: &str = "mysql";
 /// How many keys below the high-water mark every scan checks again for late commits.
 pub const RECHECK_KEYS: i64 = 10_000;
 /// How many times a transient failure is retried before [`StoreError::Unavailable`].
-pub const RETRIES: u32 = 5;
+pub const RETRIES: u32 = 3;
 const BACKOFF_START: Duration = Duration::from_millis(200);
 const SCAN_CHUNK: i64 = 20_000;
 const FETCH_CHUNK: usize = 10_000;
@@ -74,11 +77,12 @@ const INSERT_CHUNK: usize = 500;
 const MAX_HOST_CHARS: usize = 255;
 
 const STATE_UNSCORED: i64 = 0;
-const STATE_SCORED: i64 = 1;
+const STATE_NORMAL: i64 = 1;
+const STATE_ANOMALY: i64 = 4;
 const STATE_MALFORMED: i64 = 2;
 const STATE_GONE: i64 = 3;
 
-const BOOKKEEPING: [&str; 5] = [
+const BOOKKEEPING: [&str; 6] = [
     "CREATE TABLE IF NOT EXISTS lad_sources (
         source VARCHAR(64) NOT NULL PRIMARY KEY,
         scanned_id BIGINT NULL
@@ -89,14 +93,17 @@ const BOOKKEEPING: [&str; 5] = [
         time_ms BIGINT NULL,
         host VARCHAR(255) NULL,
         state TINYINT NOT NULL DEFAULT 0,
-        is_anomaly TINYINT NULL,
         anomaly_score DOUBLE NULL,
         malformed TEXT NULL,
-        aggr_msg_id BIGINT NULL,
         PRIMARY KEY (source, logid),
-        KEY lad_unscored (source, state, time_ms, logid),
-        KEY lad_anomalies (source, is_anomaly, time_ms, logid),
-        KEY lad_aggregate (source, aggr_msg_id)
+        KEY lad_state_time (source, state, time_ms, logid)
+    ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+    "CREATE TABLE IF NOT EXISTS lad_links (
+        source VARCHAR(64) NOT NULL,
+        logid BIGINT NOT NULL,
+        aggr_msg_id BIGINT NOT NULL,
+        PRIMARY KEY (source, logid),
+        KEY lad_by_aggregate (source, aggr_msg_id)
     ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
     "CREATE TABLE IF NOT EXISTS lad_aggregates (
         target VARCHAR(64) NOT NULL,
@@ -310,7 +317,7 @@ impl Fail {
 
 type Res<T> = Result<T, Fail>;
 
-/// `is_anomaly`, `anomaly_score`, `malformed`, `aggr_msg_id` of a `lad_records` row.
+/// `state`, `anomaly_score`, `malformed` of a `lad_records` row and its `lad_links.aggr_msg_id`.
 type Marks = (Option<i64>, Option<f64>, Option<String>, Option<i64>);
 
 /// Facts about an input table, read from `information_schema`.
@@ -460,7 +467,7 @@ impl MysqlStore {
         let pool_options = || {
             MySqlPoolOptions::new()
                 .max_connections(2)
-                .acquire_timeout(Duration::from_secs(10))
+                .acquire_timeout(Duration::from_secs(3))
         };
         // The pools spawn their maintenance tasks on the runtime they are made in.
         let guard = rt.enter();
@@ -808,6 +815,44 @@ impl MysqlStore {
                     }
                 })?;
             Ok::<(), Fail>(())
+        })
+    }
+}
+
+impl MysqlStore {
+    /// Runs a query on the input or target database and returns every cell as text (`None` for
+    /// NULL; cast numbers with `CAST(.. AS CHAR)`); for tests that check the stored tables.
+    #[doc(hidden)]
+    pub fn query_raw(
+        &mut self,
+        sql: &str,
+        on_target: bool,
+    ) -> Result<Vec<Vec<Option<String>>>, StoreError> {
+        let sql = sql.to_owned();
+        run!(self, "run a raw query", |ctx| {
+            let pool = if on_target { &ctx.target } else { &ctx.input };
+            let wrap = |e| {
+                if on_target {
+                    Fail::Target(e)
+                } else {
+                    Fail::Input(e)
+                }
+            };
+            let rows = pool
+                .fetch_all(AssertSqlSafe(sql.clone()))
+                .await
+                .map_err(wrap)?;
+            rows.iter()
+                .map(|r| {
+                    (0..r.len())
+                        .map(|i| {
+                            r.try_get::<Option<Vec<u8>>, _>(i)
+                                .map(|c| c.map(|b| String::from_utf8_lossy(&b).into_owned()))
+                        })
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(wrap)
         })
     }
 }
@@ -1525,11 +1570,12 @@ impl Ctx {
         .map_err(Fail::Target)?;
         let written = q("UPDATE lad_records r JOIN JSON_TABLE(?, '$[*]' COLUMNS \
               (k BIGINT PATH '$[0]', a TINYINT PATH '$[1]', s DOUBLE PATH '$[2]')) j ON r.logid = j.k \
-              SET r.state = ?, r.is_anomaly = j.a, r.anomaly_score = j.s \
+              SET r.state = IF(j.a = 1, ?, ?), r.anomaly_score = j.s \
               WHERE r.source = ? AND r.state = ?"
             .into())
         .bind(Value::Array(all).to_string())
-        .bind(STATE_SCORED)
+        .bind(STATE_ANOMALY)
+        .bind(STATE_NORMAL)
         .bind(source)
         .bind(STATE_UNSCORED)
         .execute(&mut *tx)
@@ -1583,11 +1629,15 @@ impl Ctx {
         let Some(info) = self.table(source).await? else {
             return Ok(Vec::new());
         };
-        let rows = q("SELECT logid, anomaly_score, aggr_msg_id FROM lad_records \
-                      WHERE source = ? AND is_anomaly = 1 AND time_ms >= ? AND time_ms < ? \
-                      ORDER BY time_ms DESC, logid DESC LIMIT ?"
-            .into())
+        let rows = q(
+            "SELECT r.logid, r.anomaly_score, l.aggr_msg_id FROM lad_records r \
+                      LEFT JOIN lad_links l ON l.source = r.source AND l.logid = r.logid \
+                      WHERE r.source = ? AND r.state = ? AND r.time_ms >= ? AND r.time_ms < ? \
+                      ORDER BY r.time_ms DESC, r.logid DESC LIMIT ?"
+                .into(),
+        )
         .bind(source)
+        .bind(STATE_ANOMALY)
         .bind(from_ms)
         .bind(to_ms)
         .bind(i64::try_from(max).unwrap_or(i64::MAX))
@@ -1663,8 +1713,9 @@ impl Ctx {
         let mut out = Vec::with_capacity(drafts.len());
         for (draft, ids) in drafts.iter().zip(members) {
             let current: HashMap<i64, Option<i64>> =
-                q("SELECT r.logid, r.aggr_msg_id FROM lad_records r \
+                q("SELECT r.logid, l.aggr_msg_id FROM lad_records r \
                   JOIN JSON_TABLE(?, '$[*]' COLUMNS (k BIGINT PATH '$')) j ON r.logid = j.k \
+                  LEFT JOIN lad_links l ON l.source = r.source AND l.logid = r.logid \
                   WHERE r.source = ? FOR UPDATE"
                     .into())
                 .bind(ids_json(ids))
@@ -1737,14 +1788,12 @@ impl Ctx {
             .execute(&mut *tx)
             .await
             .map_err(Fail::Target)?;
-            q(
-                "UPDATE lad_records r JOIN JSON_TABLE(?, '$[*]' COLUMNS (k BIGINT PATH '$')) j \
-               ON r.logid = j.k SET r.aggr_msg_id = ? WHERE r.source = ? AND r.aggr_msg_id IS NULL"
-                    .into(),
-            )
-            .bind(ids_json(&free))
-            .bind(id)
+            q("INSERT IGNORE INTO lad_links (source, logid, aggr_msg_id) \
+                 SELECT ?, j.k, ? FROM JSON_TABLE(?, '$[*]' COLUMNS (k BIGINT PATH '$')) j"
+                .into())
             .bind(input_source)
+            .bind(id)
+            .bind(ids_json(&free))
             .execute(&mut *tx)
             .await
             .map_err(Fail::Target)?;
@@ -1829,7 +1878,7 @@ impl Ctx {
                 continue; // deleted from the target table by someone else
             };
             draft.member_ids = q(
-                "SELECT logid FROM lad_records WHERE source = ? AND aggr_msg_id = ? ORDER BY logid"
+                "SELECT logid FROM lad_links WHERE source = ? AND aggr_msg_id = ? ORDER BY logid"
                     .into(),
             )
             .bind(&source)
@@ -1968,9 +2017,10 @@ impl Ctx {
             .collect::<Result<_, _>>()
             .map_err(Fail::Input)?;
         let marks: HashMap<i64, Marks> = q(
-            "SELECT r.logid, r.is_anomaly, r.anomaly_score, r.malformed, r.aggr_msg_id \
+            "SELECT r.logid, r.state, r.anomaly_score, r.malformed, l.aggr_msg_id \
                FROM lad_records r JOIN JSON_TABLE(?, '$[*]' COLUMNS (k BIGINT PATH '$')) j \
-               ON r.logid = j.k WHERE r.source = ?"
+               ON r.logid = j.k LEFT JOIN lad_links l ON l.source = r.source AND l.logid = r.logid \
+               WHERE r.source = ?"
                 .into(),
         )
         .bind(ids_json(&ids))
@@ -1992,7 +2042,11 @@ impl Ctx {
             match (r, mark.and_then(|m| m.2.clone())) {
                 (Ok(record), None) => page.rows.push(ExportRow {
                     record,
-                    is_anomaly: mark.and_then(|m| m.0).map(|v| v != 0),
+                    is_anomaly: match mark.and_then(|m| m.0) {
+                        Some(STATE_NORMAL) => Some(false),
+                        Some(STATE_ANOMALY) => Some(true),
+                        _ => None,
+                    },
                     anomaly_score: mark.and_then(|m| m.1),
                     aggregate_id: mark.and_then(|m| m.3).map(RecordId::Int),
                 }),
