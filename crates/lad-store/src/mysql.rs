@@ -36,10 +36,12 @@
 //! (`... WHERE state = unscored`), so the first verdict stands and nothing is scored twice.
 //!
 //! Auto-increment keys are allocated at insert but committed in any order, so a key below the
-//! mark may appear after the scan passed it. Two guards: every scan re-checks the last
-//! [`RECHECK_KEYS`] keys below the mark, and the first scan of a source in each process compares
-//! the key counts below the mark on both sides and, when they differ, re-checks the whole range.
-//! A row committed more than [`RECHECK_KEYS`] keys late is therefore found at the next start.
+//! mark may appear after the scan passed it. Two guards, both comparing key counts on the two
+//! sides first (cheap) and the keys themselves only when the counts differ: every scan checks
+//! the last [`RECHECK_KEYS`] keys below the mark, and the first scan of a source in each process
+//! checks the whole range below it. A row committed more than [`RECHECK_KEYS`] keys late is
+//! therefore found at the next start. (A deletion and a late commit in the same range cancel
+//! out in the counts; deleting input rows while lad runs is not supported.)
 //!
 //! Aggregate ids come from `lad_counters` (bumped past the target table's largest id in the same
 //! transaction), so they are never reused across runs or targets, even if rows are deleted.
@@ -1151,29 +1153,17 @@ impl Ctx {
             .and_then(|r| r.try_get(0))
             .map_err(Fail::Target)?;
         if let Some(mark) = mark {
+            // Counting keys on both sides is cheap; rows are compared only when counts differ.
             if !self.reconciled.contains(source) {
-                let sql = format!("SELECT COUNT(*) FROM {} WHERE {} <= ?", info.table, info.pk);
-                let on_input: i64 = q(sql)
-                    .bind(mark)
-                    .fetch_one(&self.input)
-                    .await
-                    .and_then(|r| r.try_get(0))
-                    .map_err(Fail::Input)?;
-                let on_target: i64 =
-                    q("SELECT COUNT(*) FROM lad_records WHERE source = ? AND logid <= ?".into())
-                        .bind(source)
-                        .bind(mark)
-                        .fetch_one(&self.target)
-                        .await
-                        .and_then(|r| r.try_get(0))
-                        .map_err(Fail::Target)?;
-                if on_input != on_target {
+                if self.counts_differ(source, &info, i64::MIN, mark).await? {
                     self.recheck(source, &info, i64::MIN, mark).await?;
                 }
                 self.reconciled.insert(source.to_owned());
             } else if recheck {
-                self.recheck(source, &info, mark.saturating_sub(RECHECK_KEYS), mark)
-                    .await?;
+                let after = mark.saturating_sub(RECHECK_KEYS);
+                if self.counts_differ(source, &info, after, mark).await? {
+                    self.recheck(source, &info, after, mark).await?;
+                }
             }
         }
         let mut after = mark.unwrap_or(i64::MIN);
@@ -1198,6 +1188,39 @@ impl Ctx {
             }
         }
         Ok(Some(info))
+    }
+
+    /// Whether the input and `lad_records` hold different numbers of keys in `(after, upto]`.
+    async fn counts_differ(
+        &self,
+        source: &str,
+        info: &TableInfo,
+        after: i64,
+        upto: i64,
+    ) -> Res<bool> {
+        let sql = format!(
+            "SELECT COUNT(*) FROM {} WHERE {pk} > ? AND {pk} <= ?",
+            info.table,
+            pk = info.pk
+        );
+        let on_input: i64 = q(sql)
+            .bind(after)
+            .bind(upto)
+            .fetch_one(&self.input)
+            .await
+            .and_then(|r| r.try_get(0))
+            .map_err(Fail::Input)?;
+        let on_target: i64 = q(
+            "SELECT COUNT(*) FROM lad_records WHERE source = ? AND logid > ? AND logid <= ?".into(),
+        )
+        .bind(source)
+        .bind(after)
+        .bind(upto)
+        .fetch_one(&self.target)
+        .await
+        .and_then(|r| r.try_get(0))
+        .map_err(Fail::Target)?;
+        Ok(on_input != on_target)
     }
 
     /// `(key, host, time)` of input rows with `after < key <= upto`, by key.
