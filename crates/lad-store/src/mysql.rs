@@ -10,8 +10,9 @@
 //!   host columns named by `MESSAGE_INDEX`, `DATETIME_INDEX`, `HOSTNAME_INDEX`, an integer primary
 //!   key (the record id) and any other columns (returned as `extra`). The time column must be
 //!   `DATETIME`, `TIMESTAMP` or `DATE`; it is read as UTC (the session `time_zone` is `+00:00`).
-//!   Tables created by `lad import` also have `lad_original_id` (unique, makes imports idempotent)
-//!   and `lad_extra` (the JSON of fields that have no column).
+//!   Tables created by `lad import` also have `lad_original_id` (unique, makes imports idempotent),
+//!   `lad_extra` (the JSON of fields that have no column) and an index on (host, time), which
+//!   training windows need; lad does not add that index to a user's table.
 //! - Target (`MYSQL_TARGET_*`, possibly another server): per source an anomaly table
 //!   (`MYSQL_TARGET_TABLE`, default `<source>_anomalies`: `logid` primary key = the input key,
 //!   `message`, `time`, `host`, `anomaly_score`, `aggr_msg_id`) where each anomaly is inserted

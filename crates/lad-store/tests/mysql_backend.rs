@@ -315,3 +315,58 @@ fn rows_committed_below_the_scan_mark_are_still_scored() {
     assert_eq!(got, ["much later commit", "late commit"]);
     assert_eq!(store.unscored_count("src").expect("count"), 2);
 }
+
+/// A `TIMESTAMP` column written by a client in another time zone is read as UTC.
+#[test]
+fn timestamp_columns_are_read_as_utc() {
+    let Some(mut h) = harness() else { return };
+    let db = h.config.input.database.clone();
+    let create = format!(
+        "CREATE TABLE `{db}`.ts_logs (id BIGINT AUTO_INCREMENT PRIMARY KEY, \
+         received_at TIMESTAMP(3) NULL, hostname VARCHAR(60), message TEXT)"
+    );
+    let insert = format!(
+        "INSERT INTO `{db}`.ts_logs (received_at, hostname, message) \
+         VALUES ('2024-01-05 17:00:00.250', 'a', 'five hours east')"
+    );
+    lad_store::mysql::execute_admin(
+        &server(&db),
+        &[&create, "SET time_zone = '+05:00'", &insert],
+    )
+    .expect("insert from a +05:00 session");
+    let store = h.store.as_mut().expect("open");
+    let batch = store.next_unscored("ts_logs", &[], 10).expect("unscored");
+    assert_eq!(batch.records.len(), 1, "{batch:?}");
+    assert_eq!(batch.records[0].time, T0 + 250);
+}
+
+/// Connections killed by the server (a restart, a timeout) are replaced without an error.
+#[test]
+fn killed_connections_are_replaced() {
+    let Some(mut h) = harness() else { return };
+    let store = h.store.as_mut().expect("open");
+    store.import("src", &[rec("a", T0, "one")]).expect("import");
+    let db = h.config.input.database.clone();
+    let ids = h
+        .mysql()
+        .query_raw(
+            &format!(
+                "SELECT CAST(ID AS CHAR) FROM information_schema.PROCESSLIST WHERE DB = '{db}'"
+            ),
+            false,
+        )
+        .expect("list connections");
+    assert!(!ids.is_empty());
+    let kills: Vec<String> = ids
+        .iter()
+        .filter_map(|r| r[0].clone())
+        .map(|id| format!("KILL CONNECTION {id}"))
+        .collect();
+    let refs: Vec<&str> = kills.iter().map(String::as_str).collect();
+    lad_store::mysql::execute_admin(&server("test"), &refs).expect("kill connections");
+    let store = h.store.as_mut().expect("open");
+    let batch = store
+        .next_unscored("src", &[], 10)
+        .expect("works after reconnecting");
+    assert_eq!(batch.records.len(), 1);
+}
