@@ -2145,6 +2145,12 @@ mod tests {
     }
 
     #[test]
+    fn the_store_can_move_to_another_thread() {
+        fn assert_send<T: Send>() {}
+        assert_send::<MysqlStore>();
+    }
+
+    #[test]
     fn quoting_doubles_backticks() {
         assert_eq!(quote("a`b"), "`a``b`");
     }

@@ -43,16 +43,26 @@ fn hostile_log_lines_round_trip_unchanged() {
     let records: Vec<NewRecord> = lines
         .iter()
         .enumerate()
-        .map(|(i, m)| rec("h'1", T0 + i as i64, m))
+        .map(|(i, m)| rec("h'1🦀", T0 + i as i64, m))
         .collect();
     let store = h.store.as_mut().expect("open");
     store.import("src", &records).expect("import");
     let batch = store
-        .next_unscored("src", &["h'1".to_owned()], 100)
+        .next_unscored("src", &["h'1🦀".to_owned()], 100)
         .expect("next unscored");
     let got: Vec<&str> = batch.records.iter().map(|r| r.message.as_str()).collect();
     assert_eq!(got, lines);
-    assert!(batch.records.iter().all(|r| r.host == "h'1"));
+    assert!(batch.records.iter().all(|r| r.host == "h'1🦀"));
+    let mirrored = h
+        .mysql()
+        .query_raw("SELECT DISTINCT host FROM lad_records", true)
+        .expect("read bookkeeping");
+    assert_eq!(
+        mirrored,
+        [[Some("h'1🦀".to_owned())]],
+        "the host filter sees the host"
+    );
+    let store = h.store.as_mut().expect("open");
     let verdicts: Vec<Verdict> = batch
         .records
         .iter()
