@@ -74,6 +74,28 @@ pub enum StoreError {
         /// What was expected and what was found.
         reason: String,
     },
+    /// A MySQL/MariaDB statement failed for a reason retrying will not fix (a missing right, a
+    /// table of the wrong shape, a constraint).
+    #[error("mysql store {address}: {operation} failed: {source}")]
+    Mysql {
+        /// `host:port/database` of the server that failed.
+        address: String,
+        /// What the store was doing, e.g. "write verdicts".
+        operation: &'static str,
+        /// The driver's error.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// The database server cannot be reached or dropped the connection; worth retrying later.
+    #[error("{backend} store: server {address} is unavailable: {reason}")]
+    Unavailable {
+        /// The backend name.
+        backend: &'static str,
+        /// `host:port` (and database) of the server.
+        address: String,
+        /// What happened, with the operation that was attempted.
+        reason: String,
+    },
     /// The configuration handed to `open` cannot work (e.g. an input path that does not exist).
     #[error("{backend} store: invalid configuration: {reason}")]
     Config {
@@ -88,5 +110,11 @@ impl StoreError {
     /// True when the error says the operation is not offered by the backend (as opposed to failing).
     pub fn is_unsupported(&self) -> bool {
         matches!(self, StoreError::Unsupported { .. })
+    }
+
+    /// True when the error is likely to go away by itself (a server that is down or restarting):
+    /// the daemon retries with backoff instead of giving up.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StoreError::Unavailable { .. })
     }
 }

@@ -1,0 +1,382 @@
+//! MySQL-specific tests on the MariaDB at 127.0.0.1:3306: hostile log content round-trips through
+//! bound parameters, bad identifiers in the config are refused, an unreachable server gives a
+//! transient error naming it, the old table layouts are read and written without altering the
+//! input table, and rows committed late below the scan mark are still scored.
+
+mod mysql_common;
+
+use lad_store::{
+    AggregateDraft, BackendConfig, FieldNames, MysqlConfig, MysqlEndpoint, NewRecord, RecordId,
+    Store, StoreError, Verdict,
+};
+use mysql_common::{server, MysqlHarness};
+use serde_json::{json, Map};
+
+const T0: i64 = 1_704_456_000_000;
+
+fn rec(host: &str, time: i64, message: &str) -> NewRecord {
+    NewRecord {
+        original_id: None,
+        host: host.into(),
+        time,
+        message: message.into(),
+        extra: Map::new(),
+    }
+}
+
+fn harness() -> Option<MysqlHarness> {
+    MysqlHarness::new(false)
+}
+
+#[test]
+fn hostile_log_lines_round_trip_unchanged() {
+    let Some(mut h) = harness() else { return };
+    let lines = [
+        "it's a \"quote\"",
+        "back\\slash \\' \\\\ end\\",
+        "'; DROP TABLE x; --",
+        "x'); DROP TABLE `src`; -- ",
+        "nul\0byte\0",
+        "emoji 🦀🔥 and 𝔘𝔫𝔦𝔠𝔬𝔡𝔢",
+        "%s %d ? ?? :1 $1",
+    ];
+    let records: Vec<NewRecord> = lines
+        .iter()
+        .enumerate()
+        .map(|(i, m)| rec("h'1🦀", T0 + i as i64, m))
+        .collect();
+    let store = h.store.as_mut().expect("open");
+    store.import("src", &records).expect("import");
+    let batch = store
+        .next_unscored("src", &["h'1🦀".to_owned()], 100)
+        .expect("next unscored");
+    let got: Vec<&str> = batch.records.iter().map(|r| r.message.as_str()).collect();
+    assert_eq!(got, lines);
+    assert!(batch.records.iter().all(|r| r.host == "h'1🦀"));
+    let mirrored = h
+        .mysql()
+        .query_raw("SELECT DISTINCT host FROM lad_records", true)
+        .expect("read bookkeeping");
+    assert_eq!(
+        mirrored,
+        [[Some("h'1🦀".to_owned())]],
+        "the host filter sees the host"
+    );
+    let store = h.store.as_mut().expect("open");
+    let verdicts: Vec<Verdict> = batch
+        .records
+        .iter()
+        .map(|r| Verdict {
+            id: r.id.clone(),
+            is_anomaly: true,
+            score: 2.5,
+        })
+        .collect();
+    assert_eq!(
+        store
+            .write_verdicts("src", &verdicts, &batch.records)
+            .expect("verdicts"),
+        lines.len()
+    );
+    let anomalies = store.anomalies("src", 0, i64::MAX, 100).expect("anomalies");
+    let got: Vec<&str> = anomalies
+        .iter()
+        .map(|a| a.record.message.as_str())
+        .collect();
+    assert_eq!(got, lines);
+    // The copies in the anomaly table are byte-identical too.
+    let stored = h
+        .mysql()
+        .query_raw("SELECT message FROM src_anomalies ORDER BY logid", true)
+        .expect("read anomaly table");
+    let stored: Vec<String> = stored
+        .into_iter()
+        .map(|r| r[0].clone().unwrap_or_default())
+        .collect();
+    assert_eq!(stored, lines);
+    let tables = h
+        .mysql()
+        .query_raw(
+            "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() \
+             AND TABLE_NAME = 'src'",
+            false,
+        )
+        .expect("list tables");
+    assert_eq!(tables.len(), 1, "the input table still exists");
+}
+
+#[test]
+fn bad_identifiers_in_the_config_are_refused() {
+    let mut config = MysqlConfig {
+        input: server("test"),
+        target: server("test"),
+        fields: FieldNames::default(),
+        anomaly_tables: [("logs".to_owned(), "logs; DROP TABLE x".to_owned())].into(),
+        sources: vec!["logs".into()],
+    };
+    let err = Store::open(&BackendConfig::Mysql(Box::new(config.clone())))
+        .expect_err("a bad table name is refused");
+    assert!(matches!(err, StoreError::Config { .. }), "{err}");
+    assert!(err.to_string().contains("MYSQL_TARGET_TABLE"), "{err}");
+    assert!(err.to_string().contains("logs; DROP TABLE x"), "{err}");
+    config.anomaly_tables.clear();
+    config.fields.message = "msg`".into();
+    let err = Store::open(&BackendConfig::Mysql(Box::new(config.clone())))
+        .expect_err("a bad column name is refused");
+    assert!(err.to_string().contains("MESSAGE_INDEX"), "{err}");
+    config.fields = FieldNames::default();
+    config.sources = vec!["logs; DROP TABLE x".into()];
+    let err = Store::open(&BackendConfig::Mysql(Box::new(config)))
+        .expect_err("a bad source name is refused");
+    assert!(err.to_string().contains("LOG_SOURCES"), "{err}");
+}
+
+#[test]
+fn a_bad_source_name_at_call_time_is_refused() {
+    let Some(mut h) = harness() else { return };
+    let store = h.store.as_mut().expect("open");
+    let err = store
+        .next_unscored("logs; DROP TABLE x", &[], 10)
+        .expect_err("refused");
+    assert!(matches!(err, StoreError::Config { .. }), "{err}");
+    let err = store
+        .write_aggregates("src", "aggr`x", &[])
+        .expect_err("refused");
+    assert!(err.to_string().contains("MYSQL_TARGET_TABLES"), "{err}");
+}
+
+#[test]
+fn an_unreachable_server_is_a_transient_error_naming_it() {
+    let mut endpoint = MysqlEndpoint::new("test");
+    endpoint.host = "127.0.0.1".into();
+    endpoint.port = 1; // nothing listens there
+    let config = MysqlConfig {
+        input: endpoint.clone(),
+        target: endpoint,
+        fields: FieldNames::default(),
+        anomaly_tables: Default::default(),
+        sources: Vec::new(),
+    };
+    let err = Store::open(&BackendConfig::Mysql(Box::new(config))).expect_err("no server");
+    assert!(err.is_transient(), "{err:?}");
+    assert!(err.to_string().contains("127.0.0.1:1"), "{err}");
+}
+
+/// An rsyslog-style table made by someone else: unsigned key, other column names, extra columns.
+#[test]
+fn old_layout_is_read_and_the_input_table_is_not_altered() {
+    let Some(mut h) = harness() else { return };
+    let create = "CREATE TABLE SystemEvents (ID INT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY, \
+                  ReceivedAt DATETIME NULL, FromHost VARCHAR(60) NULL, Message TEXT, Facility SMALLINT)";
+    h.mysql().execute_raw(create, false).expect("create");
+    h.mysql()
+        .execute_raw(
+            "INSERT INTO SystemEvents (ReceivedAt, FromHost, Message, Facility) VALUES \
+             ('2024-01-05 12:00:02', 'r1', 'second', 3), ('2024-01-05 12:00:01', 'r1', 'first', 4), \
+             (NULL, 'r1', 'no time', 5)",
+            false,
+        )
+        .expect("insert");
+    let shape = |h: &mut MysqlHarness| {
+        h.mysql()
+            .query_raw("SHOW CREATE TABLE SystemEvents", false)
+            .expect("show create")
+    };
+    let before = shape(&mut h);
+    let mut config = h.config.clone();
+    config.fields = FieldNames {
+        message: "Message".into(),
+        time: "ReceivedAt".into(),
+        host: "FromHost".into(),
+    };
+    config.anomaly_tables = [("SystemEvents".to_owned(), "Anomalies".to_owned())].into();
+    h.store = Some(Store::open(&BackendConfig::Mysql(Box::new(config))).expect("open"));
+    let store = h.store.as_mut().expect("open");
+    let batch = store
+        .next_unscored("SystemEvents", &[], 100)
+        .expect("unscored");
+    let got: Vec<(&str, i64)> = batch
+        .records
+        .iter()
+        .map(|r| (r.message.as_str(), r.time))
+        .collect();
+    assert_eq!(got, [("first", T0 + 1000), ("second", T0 + 2000)]);
+    assert_eq!(batch.records[0].extra.get("Facility"), Some(&json!(4)));
+    assert_eq!(batch.malformed.len(), 1, "the NULL time is reported");
+    let v: Vec<Verdict> = batch
+        .records
+        .iter()
+        .map(|r| Verdict {
+            id: r.id.clone(),
+            is_anomaly: r.message == "second",
+            score: 1.25,
+        })
+        .collect();
+    store
+        .write_verdicts("SystemEvents", &v, &batch.records)
+        .expect("verdicts");
+    let id = batch.records[1].id.clone();
+    let made = store
+        .write_aggregates(
+            "SystemEvents",
+            "AggregatedMessages",
+            &[AggregateDraft {
+                message: "second".into(),
+                total_logs: 1,
+                average_time_ms: T0 + 2000,
+                average_anomaly_score: 1.25,
+                most_frequent_hostname: "r1".into(),
+                was_added_at_ms: T0 + 5000,
+                member_ids: vec![id.clone()],
+            }],
+        )
+        .expect("aggregate");
+    let Some(RecordId::Int(aggr)) = made[0].clone() else {
+        panic!("expected an aggregate, got {made:?}")
+    };
+    let anomalies = h
+        .mysql()
+        .query_raw(
+            "SELECT CAST(logid AS CHAR), message, CAST(time AS CHAR), host, \
+             CAST(anomaly_score AS CHAR), CAST(aggr_msg_id AS CHAR) FROM Anomalies",
+            true,
+        )
+        .expect("read anomalies");
+    assert_eq!(
+        anomalies,
+        [[
+            Some(id.to_string()),
+            Some("second".into()),
+            Some("2024-01-05 12:00:02.000".into()),
+            Some("r1".into()),
+            Some("1.25".into()),
+            Some(aggr.to_string()),
+        ]]
+    );
+    let aggregated = h
+        .mysql()
+        .query_raw(
+            "SELECT CAST(aggr_msg_id AS CHAR), message, CAST(total_logs AS CHAR), \
+             CAST(average_datetime AS CHAR), hostname, CAST(was_added_at AS CHAR) FROM AggregatedMessages",
+            true,
+        )
+        .expect("read aggregates");
+    assert_eq!(
+        aggregated,
+        [[
+            Some(aggr.to_string()),
+            Some("second".into()),
+            Some("1".into()),
+            Some("2024-01-05 12:00:02.000".into()),
+            Some("r1".into()),
+            Some("2024-01-05 12:00:05.000".into()),
+        ]]
+    );
+    assert_eq!(shape(&mut h), before, "the input table is not altered");
+}
+
+/// Auto-increment keys commit out of order: a row that appears below the scan mark is found by
+/// the re-check of recent keys, and by the full count check of a new process.
+#[test]
+fn rows_committed_below_the_scan_mark_are_still_scored() {
+    let Some(mut h) = harness() else { return };
+    let store = h.store.as_mut().expect("open");
+    store
+        .import("src", &[rec("a", T0, "one"), rec("a", T0 + 1000, "two")])
+        .expect("import");
+    let first = store.next_unscored("src", &[], 100).expect("unscored");
+    assert_eq!(first.records.len(), 2);
+    let v: Vec<Verdict> = first
+        .records
+        .iter()
+        .map(|r| Verdict {
+            id: r.id.clone(),
+            is_anomaly: false,
+            score: 0.0,
+        })
+        .collect();
+    store
+        .write_verdicts("src", &v, &first.records)
+        .expect("verdicts");
+    // A key below the mark, as a transaction that took a low key and committed late would leave.
+    h.mysql()
+        .execute_raw(
+            "INSERT INTO src (id, hostname, received_at, message) VALUES \
+             (-1, 'a', '2024-01-01 00:00:00', 'late commit')",
+            false,
+        )
+        .expect("insert late row");
+    let store = h.store.as_mut().expect("open");
+    let late = store.next_unscored("src", &[], 100).expect("unscored");
+    let got: Vec<&str> = late.records.iter().map(|r| r.message.as_str()).collect();
+    assert_eq!(got, ["late commit"]);
+    // Another one, seen first by a fresh process (its first scan compares key counts).
+    h.mysql()
+        .execute_raw(
+            "INSERT INTO src (id, hostname, received_at, message) VALUES \
+             (-50000, 'a', '2024-01-01 00:00:00', 'much later commit')",
+            false,
+        )
+        .expect("insert late row");
+    lad_store::conformance::Harness::reopen(&mut h);
+    let store = h.store.as_mut().expect("open");
+    let late = store.next_unscored("src", &[], 100).expect("unscored");
+    let got: Vec<&str> = late.records.iter().map(|r| r.message.as_str()).collect();
+    assert_eq!(got, ["much later commit", "late commit"]);
+    assert_eq!(store.unscored_count("src").expect("count"), 2);
+}
+
+/// A `TIMESTAMP` column written by a client in another time zone is read as UTC.
+#[test]
+fn timestamp_columns_are_read_as_utc() {
+    let Some(mut h) = harness() else { return };
+    let db = h.config.input.database.clone();
+    let create = format!(
+        "CREATE TABLE `{db}`.ts_logs (id BIGINT AUTO_INCREMENT PRIMARY KEY, \
+         received_at TIMESTAMP(3) NULL, hostname VARCHAR(60), message TEXT)"
+    );
+    let insert = format!(
+        "INSERT INTO `{db}`.ts_logs (received_at, hostname, message) \
+         VALUES ('2024-01-05 17:00:00.250', 'a', 'five hours east')"
+    );
+    lad_store::mysql::execute_admin(
+        &server(&db),
+        &[&create, "SET time_zone = '+05:00'", &insert],
+    )
+    .expect("insert from a +05:00 session");
+    let store = h.store.as_mut().expect("open");
+    let batch = store.next_unscored("ts_logs", &[], 10).expect("unscored");
+    assert_eq!(batch.records.len(), 1, "{batch:?}");
+    assert_eq!(batch.records[0].time, T0 + 250);
+}
+
+/// Connections killed by the server (a restart, a timeout) are replaced without an error.
+#[test]
+fn killed_connections_are_replaced() {
+    let Some(mut h) = harness() else { return };
+    let store = h.store.as_mut().expect("open");
+    store.import("src", &[rec("a", T0, "one")]).expect("import");
+    let db = h.config.input.database.clone();
+    let ids = h
+        .mysql()
+        .query_raw(
+            &format!(
+                "SELECT CAST(ID AS CHAR) FROM information_schema.PROCESSLIST WHERE DB = '{db}'"
+            ),
+            false,
+        )
+        .expect("list connections");
+    assert!(!ids.is_empty());
+    let kills: Vec<String> = ids
+        .iter()
+        .filter_map(|r| r[0].clone())
+        .map(|id| format!("KILL CONNECTION {id}"))
+        .collect();
+    let refs: Vec<&str> = kills.iter().map(String::as_str).collect();
+    lad_store::mysql::execute_admin(&server("test"), &refs).expect("kill connections");
+    let store = h.store.as_mut().expect("open");
+    let batch = store
+        .next_unscored("src", &[], 10)
+        .expect("works after reconnecting");
+    assert_eq!(batch.records.len(), 1);
+}
