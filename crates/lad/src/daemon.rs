@@ -37,7 +37,11 @@ pub fn run(config: Config) -> Result<()> {
         signal_hook::flag::register(signal, Arc::clone(&stop))?;
     }
     let state = Arc::new(State::default());
+    let http = crate::http::spawn(&config, Arc::clone(&state), Arc::clone(&stop))?;
     Daemon::new(config, state, stop).run();
+    if http.join().is_err() {
+        error!("the HTTP server thread panicked");
+    }
     info!("stopped");
     Ok(())
 }

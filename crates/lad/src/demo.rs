@@ -19,11 +19,29 @@ pub const DEMO_SOURCE: &str = "syslog";
 
 /// Runs the demo in `dir` (created; a previous demo there is replaced).
 pub fn run(dir: &Path, serve: bool, quiet: bool) -> Result<()> {
-    let config = demo_config(dir)?;
+    let mut config = demo_config(dir)?;
+    if serve {
+        // The demo has no config file: the server's address and token come from the
+        // environment, as every key can.
+        if let Ok(addr) = std::env::var("LAD_HTTP_ADDR") {
+            config.http_addr = addr.parse().with_context(|| {
+                format!("LAD_HTTP_ADDR: expected a socket address, found {addr:?}")
+            })?;
+        }
+        if let Ok(token) = std::env::var("LAD_HTTP_TOKEN") {
+            config.http_token = Some(crate::config::Secret::new(token));
+        }
+    }
     let report = fill_and_run(&config, pipeline::now_ms(), quiet)?;
     print!("{report}");
     if serve {
-        anyhow::bail!("--serve: the web interface is not part of this build yet");
+        // The daemon over the demo store: it loads the demo's models, scores whatever arrives
+        // and serves the page and the API on HTTP_ADDR until Ctrl-C.
+        println!(
+            "\nServing the web interface on http://{} (Ctrl-C to stop)",
+            config.http_addr
+        );
+        return crate::daemon::run(config);
     }
     Ok(())
 }

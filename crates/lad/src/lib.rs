@@ -7,6 +7,8 @@ pub mod config;
 pub mod daemon;
 pub mod demo;
 pub mod demo_data;
+pub mod feedback;
+pub mod http;
 pub mod models;
 pub mod offline;
 pub mod pipeline;

@@ -243,9 +243,10 @@ pub fn train(
     for chunk in hosts.chunks(config.parallelism.get()) {
         let mut windows = Vec::new();
         for (source, host) in chunk {
-            let batch = store
+            let mut batch = store
                 .training_window(source, host, from, now_ms, config.train_max_entries)
                 .with_context(|| format!("reading the training window of {source}/{host}"))?;
+            add_feedback_lines(store, source, host, now_ms, &mut batch)?;
             windows.push(((source.clone(), host.clone()), batch));
         }
         let trained: Vec<_> = pool(config).install(|| {
@@ -285,6 +286,31 @@ pub fn train(
     Ok(results)
 }
 
+/// Feedback says these lines are normal: each active mark of (source, host) adds its message
+/// to the training lines once more, so it is learnt even when it fell out of the window.
+fn add_feedback_lines(
+    store: &mut Store,
+    source: &str,
+    host: &str,
+    now_ms: i64,
+    batch: &mut lad_store::Batch,
+) -> Result<()> {
+    let marks = store
+        .list_feedback(Some(source), false)
+        .with_context(|| format!("reading the feedback of {source}"))?;
+    for f in marks.into_iter().filter(|f| f.mark.host == host) {
+        batch.records.push(Record {
+            id: lad_store::RecordId::Text(format!("feedback:{}", f.id)),
+            source: source.to_string(),
+            host: host.to_string(),
+            time: now_ms,
+            message: f.mark.message,
+            extra: serde_json::Map::new(),
+        });
+    }
+    Ok(())
+}
+
 fn pool(config: &Config) -> rayon::ThreadPool {
     rayon::ThreadPoolBuilder::new()
         .num_threads(config.parallelism.get())
@@ -309,6 +335,8 @@ pub struct DetectStats {
     pub malformed: u64,
     /// Batches processed.
     pub batches: u64,
+    /// Would-be anomalies marked normal because of feedback.
+    pub suppressed: u64,
 }
 
 impl DetectStats {
@@ -319,6 +347,7 @@ impl DetectStats {
         self.flagged += o.flagged;
         self.malformed += o.malformed;
         self.batches += o.batches;
+        self.suppressed += o.suppressed;
     }
 }
 
@@ -355,13 +384,62 @@ pub fn detect_batch(
             .with_context(|| format!("marking malformed record {} of {source}", bad.id))?;
         stats.malformed += 1;
     }
-    let verdicts = score_records(config, source, &batch.records, models);
+    let mut verdicts = score_records(config, source, &batch.records, models);
+    stats.suppressed = apply_feedback(
+        config,
+        &mut stores.source,
+        source,
+        &batch.records,
+        &mut verdicts,
+    )?;
     stats.flagged = verdicts.iter().filter(|v| v.is_anomaly).count() as u64;
     stats.scored = stores
         .sink()
         .write_verdicts(source, &verdicts, &batch.records)
         .with_context(|| format!("writing verdicts of {source}"))? as u64;
     Ok(stats)
+}
+
+/// The tokenizer the configuration asks for (also what feedback matches "same template" with).
+pub fn tokenizer_mode(config: &Config) -> TokenizerMode {
+    match config.tokenizer {
+        TokenizerKind::Masked => TokenizerMode::Masked,
+        TokenizerKind::Letters => TokenizerMode::LettersOnly,
+    }
+}
+
+/// Turns the anomalies among `verdicts` that active feedback of `source` covers into normal
+/// verdicts (SPEC section 7); returns how many. The marks are read from `store` every batch,
+/// so a mark or an undo counts from the next batch on.
+pub fn apply_feedback(
+    config: &Config,
+    store: &mut Store,
+    source: &str,
+    records: &[Record],
+    verdicts: &mut [Verdict],
+) -> Result<u64> {
+    if !verdicts.iter().any(|v| v.is_anomaly) {
+        return Ok(0);
+    }
+    let marks = store
+        .list_feedback(Some(source), false)
+        .with_context(|| format!("reading the feedback of {source}"))?;
+    let suppressions = crate::feedback::Suppressions::new(&marks, tokenizer_mode(config));
+    if suppressions.is_empty() {
+        return Ok(0);
+    }
+    let by_id: HashMap<&lad_store::RecordId, &Record> =
+        records.iter().map(|r| (&r.id, r)).collect();
+    let mut n = 0;
+    for v in verdicts.iter_mut().filter(|v| v.is_anomaly) {
+        if let Some(r) = by_id.get(&v.id) {
+            if suppressions.suppresses(&r.host, &r.message) {
+                v.is_anomaly = false;
+                n += 1;
+            }
+        }
+    }
+    Ok(n)
 }
 
 /// Scores records with their host's model, in parallel over hosts; the verdicts come back in

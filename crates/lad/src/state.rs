@@ -31,6 +31,8 @@ pub struct State {
     pub lines_flagged: AtomicU64,
     /// Malformed records marked.
     pub lines_malformed: AtomicU64,
+    /// Would-be anomalies that feedback turned into normal verdicts.
+    pub lines_suppressed: AtomicU64,
     /// Scoring batches.
     pub batches: AtomicU64,
     /// Aggregation passes.
@@ -50,6 +52,8 @@ impl State {
         self.lines_malformed
             .fetch_add(s.malformed, Ordering::Relaxed);
         self.batches.fetch_add(s.batches, Ordering::Relaxed);
+        self.lines_suppressed
+            .fetch_add(s.suppressed, Ordering::Relaxed);
     }
 
     /// Counts an error of a kind (a small fixed set: `store`, `retrain`, ...).

@@ -1,0 +1,283 @@
+//! The HTTP side of `lad run` (SPEC section 7): `/metrics`, `/healthz`, `/readyz`, the JSON API
+//! under `/api/` and the web page at `/`. Main items: [`router`] (a plain function, so tests
+//! drive it with `oneshot` and no socket), [`spawn`] (serves it on its own thread and tokio
+//! runtime until the daemon's stop flag is set) and [`AppState`].
+//!
+//! The daemon loop owns its own store connection; this module opens its own (sqlite allows
+//! several; the file is in WAL mode) and uses it from blocking tasks behind a mutex, reopening
+//! it after an error. Write endpoints check `HTTP_TOKEN` when it is set, and [`spawn`] refuses a
+//! non-loopback address without one. This module never scores, trains or aggregates: feedback
+//! it stores takes effect in the daemon's next scoring pass ([`crate::feedback`]).
+
+mod api;
+pub mod metrics;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::json;
+use tracing::{error, info};
+
+use crate::config::Config;
+use crate::pipeline::{self, Stores};
+use crate::state::State;
+
+/// The web page: one file, inline CSS and JS, no external assets.
+const PAGE: &str = include_str!("http/page.html");
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    config: Arc<Config>,
+    state: Arc<State>,
+    stores: Arc<Mutex<Option<Stores>>>,
+}
+
+impl AppState {
+    /// Handlers over `config`'s store and the daemon's `state`; the store is opened on first use.
+    pub fn new(config: Config, state: Arc<State>) -> Self {
+        AppState {
+            config: Arc::new(config),
+            state,
+            stores: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// Runs `f` on the store in a blocking task; an error closes the connection so the next
+    /// request reopens it.
+    async fn with_stores<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Config, &mut Stores) -> Result<T, ApiError> + Send + 'static,
+    {
+        let stores = Arc::clone(&self.stores);
+        let config = Arc::clone(&self.config);
+        tokio::task::spawn_blocking(move || {
+            let mut guard = stores
+                .lock()
+                .map_err(|_| ApiError::unavailable("the store connection was poisoned"))?;
+            if guard.is_none() {
+                *guard = Some(pipeline::open_stores(&config).map_err(|e| {
+                    ApiError::unavailable(format!("the store cannot be opened: {e:#}"))
+                })?);
+            }
+            let s = guard.as_mut().expect("opened just above");
+            let out = f(&config, s);
+            if matches!(&out, Err(e) if e.status == StatusCode::SERVICE_UNAVAILABLE) {
+                *guard = None;
+            }
+            out
+        })
+        .await
+        .map_err(|e| ApiError::internal(format!("a store task failed: {e}")))?
+    }
+
+    /// Fails unless the request carries the configured token (when there is one).
+    fn authorize(&self, headers: &HeaderMap) -> Result<(), ApiError> {
+        let Some(token) = &self.config.http_token else {
+            return Ok(());
+        };
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .or_else(|| headers.get("x-lad-token").and_then(|v| v.to_str().ok()));
+        match given {
+            Some(g) if constant_time_eq(g.as_bytes(), token.expose().as_bytes()) => Ok(()),
+            Some(_) => Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "the token does not match HTTP_TOKEN",
+            )),
+            None => Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "write endpoints need HTTP_TOKEN: send `Authorization: Bearer <token>`",
+            )),
+        }
+    }
+}
+
+/// Compares without stopping at the first difference, so timing says nothing about the token.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// An API error: a status and a message, sent as `{"error": message}`.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            message: message.into(),
+        }
+    }
+    fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+    fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, message)
+    }
+    fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, message)
+    }
+    fn internal(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, message)
+    }
+    /// A store error: the store is unreachable or refused the operation.
+    fn store(e: impl std::fmt::Display) -> Self {
+        Self::unavailable(format!("store error: {e}"))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(json!({ "error": self.message }))).into_response()
+    }
+}
+
+/// The whole HTTP surface over `app`.
+pub fn router(app: AppState) -> Router {
+    Router::new()
+        .route("/", get(page))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_handler))
+        .route("/api/hosts", get(api::hosts))
+        .route("/api/anomalies", get(api::anomalies))
+        .route("/api/timeline", get(api::timeline))
+        .route("/api/aggregates", get(api::aggregates))
+        .route("/api/aggregates/{id}", get(api::aggregate))
+        .route(
+            "/api/feedback",
+            get(api::list_feedback).post(api::add_feedback),
+        )
+        .route("/api/feedback/{id}/undo", post(api::undo_feedback))
+        .with_state(app)
+}
+
+async fn page() -> impl IntoResponse {
+    ([(header::CACHE_CONTROL, "no-cache")], Html(PAGE))
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// Ready when the daemon's last pass reached the store, at least one model is in use, and this
+/// server's own connection answers.
+async fn readyz(axum::extract::State(app): axum::extract::State<AppState>) -> Response {
+    let models = app.state.hosts().values().filter(|h| h.has_model).count();
+    let daemon_store = app.state.store_ok();
+    let own_store = app
+        .with_stores(|_, s| s.source.list_sources().map_err(ApiError::store))
+        .await
+        .map_err(|e| e.message);
+    let mut reasons = Vec::new();
+    if models == 0 {
+        reasons.push("no model is loaded yet".to_string());
+    }
+    if !daemon_store {
+        reasons.push("the daemon has not reached the store yet (or lost it)".to_string());
+    }
+    if let Err(e) = &own_store {
+        reasons.push(e.clone());
+    }
+    let ready = reasons.is_empty();
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(json!({ "ready": ready, "models_loaded": models, "reasons": reasons })),
+    )
+        .into_response()
+}
+
+async fn metrics_handler(axum::extract::State(app): axum::extract::State<AppState>) -> Response {
+    let active = app
+        .with_stores(|_, s| {
+            s.source
+                .list_feedback(None, false)
+                .map(|f| f.len() as u64)
+                .map_err(ApiError::store)
+        })
+        .await
+        .ok();
+    let text = metrics::render(&app.state, &app.config, active);
+    ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], text).into_response()
+}
+
+/// Fails when `addr` is reachable from other machines and no token protects the writes.
+pub fn check_exposure(addr: SocketAddr, config: &Config) -> Result<()> {
+    if !addr.ip().is_loopback() && config.http_token.is_none() {
+        bail!(
+            "refusing to listen on {addr}: it is reachable from other machines and HTTP_TOKEN is \
+             not set (set HTTP_TOKEN, or use a loopback HTTP_ADDR such as 127.0.0.1:9184)"
+        );
+    }
+    Ok(())
+}
+
+/// Binds HTTP_ADDR now (so a busy port fails the start) and serves [`router`] on a thread of its
+/// own until `stop` is set.
+pub fn spawn(config: &Config, state: Arc<State>, stop: Arc<AtomicBool>) -> Result<JoinHandle<()>> {
+    let addr = config.http_addr;
+    check_exposure(addr, config)?;
+    let listener = std::net::TcpListener::bind(addr)
+        .with_context(|| format!("cannot listen on HTTP_ADDR {addr}"))?;
+    listener.set_nonblocking(true)?;
+    let local = listener.local_addr()?;
+    let app = AppState::new(config.clone(), state);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(4)
+        .enable_io()
+        .enable_time()
+        .thread_name("lad-http")
+        .build()
+        .context("cannot start the HTTP runtime")?;
+    info!(addr = %local, "HTTP server listening");
+    let handle = std::thread::Builder::new()
+        .name("lad-http".into())
+        .spawn(move || {
+            runtime.block_on(async move {
+                let listener = match tokio::net::TcpListener::from_std(listener) {
+                    Ok(l) => l,
+                    Err(e) => {
+                        error!(error = %e, "HTTP listener unusable");
+                        return;
+                    }
+                };
+                let shutdown = async move {
+                    while !stop.load(Ordering::Relaxed) {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                };
+                if let Err(e) = axum::serve(listener, router(app))
+                    .with_graceful_shutdown(shutdown)
+                    .await
+                {
+                    error!(error = %e, "HTTP server failed");
+                }
+            });
+        })
+        .context("cannot start the HTTP thread")?;
+    Ok(handle)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,490 @@
+//! The JSON API handlers: hosts and model state, anomalies (filtered and paged), the per-host
+//! timeline the page draws, aggregates with their members, and feedback (create, list, undo).
+//! Shapes are those of `lad export` ([`crate::stored::record_json`], [`aggregate_json`]) plus
+//! a few fields; docs/http.md documents them.
+//!
+//! Anomalies are read with [`lad_store::Store::anomalies`] (newest [`SCAN_LIMIT`] of the window)
+//! and filtered here; a response says `truncated` when the cap was hit.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::Json;
+use lad_store::timefmt::{format_rfc3339_millis, parse_time_str};
+use lad_store::{Anomaly, ExportRow, Feedback, NewFeedback, RecordId};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{ApiError, AppState};
+use crate::config::Config;
+use crate::feedback::Suppressions;
+use crate::pipeline::{self, Stores};
+use crate::stored::{aggregate_json, record_json};
+
+/// Most anomalies one request reads from the store (per source).
+pub const SCAN_LIMIT: usize = 100_000;
+/// Default and largest page sizes.
+const DEFAULT_LIMIT: usize = 50;
+const MAX_LIMIT: usize = 1000;
+/// Default timeline span and bucket count.
+const DEFAULT_SPAN_MS: i64 = 24 * 3_600_000;
+const DEFAULT_BUCKETS: usize = 48;
+const MAX_BUCKETS: usize = 500;
+
+/// Reads a time parameter: unix milliseconds or RFC 3339.
+fn parse_time(name: &str, text: &str) -> Result<i64, ApiError> {
+    if let Ok(ms) = text.trim().parse::<i64>() {
+        return Ok(ms);
+    }
+    parse_time_str(text).map_err(|e| ApiError::bad_request(format!("parameter {name}: {e}")))
+}
+
+fn opt_time(name: &str, text: &Option<String>) -> Result<Option<i64>, ApiError> {
+    text.as_deref()
+        .filter(|t| !t.is_empty())
+        .map(|t| parse_time(name, t))
+        .transpose()
+}
+
+/// The sources to read: the one asked for, or all of them.
+fn sources(stores: &mut Stores, source: &Option<String>) -> Result<Vec<String>, ApiError> {
+    match source.as_deref().filter(|s| !s.is_empty()) {
+        Some(s) => Ok(vec![s.to_string()]),
+        None => stores.source.list_sources().map_err(ApiError::store),
+    }
+}
+
+/// Anomalies of the sources in `[from, to)`, newest first, with whether feedback covers each;
+/// the flag says whether a source hit [`SCAN_LIMIT`].
+fn read_anomalies(
+    config: &Config,
+    stores: &mut Stores,
+    sources: &[String],
+    from: i64,
+    to: i64,
+) -> Result<(Vec<(Anomaly, bool)>, bool), ApiError> {
+    let mut out = Vec::new();
+    let mut truncated = false;
+    for source in sources {
+        let marks = stores
+            .source
+            .list_feedback(Some(source), false)
+            .map_err(ApiError::store)?;
+        let suppressions = Suppressions::new(&marks, pipeline::tokenizer_mode(config));
+        let found = stores
+            .sink()
+            .anomalies(source, from, to, SCAN_LIMIT)
+            .map_err(ApiError::store)?;
+        truncated |= found.len() >= SCAN_LIMIT;
+        out.extend(found.into_iter().map(|a| {
+            let covered = suppressions.suppresses(&a.record.host, &a.record.message);
+            (a, covered)
+        }));
+    }
+    out.sort_by(|(a, _), (b, _)| (b.record.time, &b.record.id).cmp(&(a.record.time, &a.record.id)));
+    Ok((out, truncated))
+}
+
+fn anomaly_json(a: &Anomaly, covered: bool) -> Value {
+    let mut v = record_json(&ExportRow {
+        record: a.record.clone(),
+        is_anomaly: Some(true),
+        anomaly_score: Some(a.score),
+        aggregate_id: a.aggregate_id.clone(),
+    });
+    if let Value::Object(o) = &mut v {
+        o.insert("time_ms".into(), json!(a.record.time));
+        o.insert("feedback".into(), json!(covered));
+    }
+    v
+}
+
+/// `GET /api/hosts`.
+pub async fn hosts(State(app): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let pairs = app
+        .with_stores(|config, s| {
+            pipeline::host_pairs(config, &mut s.source).map_err(ApiError::store)
+        })
+        .await?;
+    let known = app.state.hosts();
+    let mut all: BTreeSet<(String, String)> = pairs.into_iter().collect();
+    all.extend(known.keys().cloned());
+    let now = pipeline::now_ms();
+    let items: Vec<Value> = all
+        .into_iter()
+        .map(|(source, host)| {
+            let h = known
+                .get(&(source.clone(), host.clone()))
+                .cloned()
+                .unwrap_or_default();
+            let made =
+                super::metrics::model_time_ms(&h, &app.config.model_base_dir, &source, &host);
+            json!({
+                "source": source,
+                "host": host,
+                "has_model": h.has_model,
+                "model_time": made.map(format_rfc3339_millis),
+                "model_age_seconds": made.map(|t| (now - t).max(0) as f64 / 1000.0),
+                "training_seconds": h.training_seconds,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "hosts": items })))
+}
+
+/// Query of `GET /api/anomalies`.
+#[derive(Debug, Deserialize)]
+pub struct AnomalyQuery {
+    source: Option<String>,
+    host: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    min_score: Option<f64>,
+    max_score: Option<f64>,
+    limit: Option<usize>,
+    offset: Option<usize>,
+}
+
+/// `GET /api/anomalies`: newest first, filtered, paged.
+pub async fn anomalies(
+    State(app): State<AppState>,
+    Query(q): Query<AnomalyQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let from = opt_time("from", &q.from)?.unwrap_or(i64::MIN);
+    let to = opt_time("to", &q.to)?.unwrap_or(i64::MAX);
+    let limit = q.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
+    let offset = q.offset.unwrap_or(0);
+    app.with_stores(move |config, s| {
+        let srcs = sources(s, &q.source)?;
+        let (all, truncated) = read_anomalies(config, s, &srcs, from, to)?;
+        let host = q.host.as_deref().filter(|h| !h.is_empty());
+        let matching: Vec<&(Anomaly, bool)> = all
+            .iter()
+            .filter(|(a, _)| host.is_none_or(|h| a.record.host == h))
+            .filter(|(a, _)| q.min_score.is_none_or(|m| a.score >= m))
+            .filter(|(a, _)| q.max_score.is_none_or(|m| a.score <= m))
+            .collect();
+        let items: Vec<Value> = matching
+            .iter()
+            .skip(offset)
+            .take(limit)
+            .map(|(a, c)| anomaly_json(a, *c))
+            .collect();
+        Ok(Json(json!({
+            "total": matching.len(),
+            "offset": offset,
+            "limit": limit,
+            "truncated": truncated,
+            "items": items,
+        })))
+    })
+    .await
+}
+
+/// Query of `GET /api/timeline`.
+#[derive(Debug, Deserialize)]
+pub struct TimelineQuery {
+    source: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    buckets: Option<usize>,
+}
+
+/// `GET /api/timeline`: anomaly counts per host in equal time buckets.
+pub async fn timeline(
+    State(app): State<AppState>,
+    Query(q): Query<TimelineQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let to = opt_time("to", &q.to)?.unwrap_or_else(pipeline::now_ms);
+    let from = opt_time("from", &q.from)?.unwrap_or(to - DEFAULT_SPAN_MS);
+    if from >= to {
+        return Err(ApiError::bad_request(format!(
+            "expected from before to, found from={from} to={to}"
+        )));
+    }
+    let n = q.buckets.unwrap_or(DEFAULT_BUCKETS).clamp(1, MAX_BUCKETS);
+    let width = ((to - from) as f64 / n as f64).ceil().max(1.0) as i64;
+    app.with_stores(move |config, s| {
+        let srcs = sources(s, &q.source)?;
+        let (all, truncated) = read_anomalies(config, s, &srcs, from, to)?;
+        let mut series: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+        for host in pipeline::host_pairs(config, &mut s.source)
+            .map_err(ApiError::store)?
+            .into_iter()
+            .filter(|(src, _)| srcs.contains(src))
+            .map(|(_, h)| h)
+        {
+            series.entry(host).or_insert_with(|| vec![0; n]);
+        }
+        for (a, _) in &all {
+            let i = (((a.record.time - from) / width) as usize).min(n - 1);
+            series.entry(a.record.host.clone()).or_insert_with(|| vec![0; n])[i] += 1;
+        }
+        let starts: Vec<i64> = (0..n as i64).map(|i| from + i * width).collect();
+        Ok(Json(json!({
+            "from": format_rfc3339_millis(from),
+            "to": format_rfc3339_millis(to),
+            "from_ms": from,
+            "to_ms": to,
+            "bucket_seconds": width as f64 / 1000.0,
+            "bucket_starts_ms": starts,
+            "truncated": truncated,
+            "series": series.into_iter().map(|(host, counts)| json!({"host": host, "counts": counts})).collect::<Vec<_>>(),
+        })))
+    })
+    .await
+}
+
+/// Query of `GET /api/aggregates`.
+#[derive(Debug, Deserialize)]
+pub struct AggregateQuery {
+    source: Option<String>,
+    limit: Option<usize>,
+    offset: Option<usize>,
+}
+
+/// `GET /api/aggregates`: newest first, paged, with member ids.
+pub async fn aggregates(
+    State(app): State<AppState>,
+    Query(q): Query<AggregateQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let limit = q.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
+    let offset = q.offset.unwrap_or(0);
+    app.with_stores(move |_, s| {
+        let source = q.source.as_deref().filter(|s| !s.is_empty());
+        let mut all = s.sink().aggregates(source).map_err(ApiError::store)?;
+        all.reverse();
+        let items: Vec<Value> = all
+            .iter()
+            .skip(offset)
+            .take(limit)
+            .map(aggregate_json)
+            .collect();
+        Ok(Json(json!({
+            "total": all.len(),
+            "offset": offset,
+            "limit": limit,
+            "items": items,
+        })))
+    })
+    .await
+}
+
+/// `GET /api/aggregates/{id}`: one aggregate with its member records.
+pub async fn aggregate(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    app.with_stores(move |config, s| {
+        let (a, members) = aggregate_members(config, s, &id)?;
+        let mut v = aggregate_json(&a);
+        if let Value::Object(o) = &mut v {
+            o.insert(
+                "member_records".into(),
+                Value::Array(members.iter().map(|(m, c)| anomaly_json(m, *c)).collect()),
+            );
+        }
+        Ok(Json(v))
+    })
+    .await
+}
+
+/// An aggregate and its members as anomalies (with whether feedback covers each).
+fn aggregate_members(
+    config: &Config,
+    s: &mut Stores,
+    id: &str,
+) -> Result<(lad_store::Aggregate, Vec<(Anomaly, bool)>), ApiError> {
+    let wanted = RecordId::parse(id);
+    let a = s
+        .sink()
+        .aggregates(None)
+        .map_err(ApiError::store)?
+        .into_iter()
+        .find(|a| a.id == wanted)
+        .ok_or_else(|| ApiError::not_found(format!("no aggregate with id {id}")))?;
+    let ids: BTreeSet<&RecordId> = a.draft.member_ids.iter().collect();
+    let (all, _) = read_anomalies(
+        config,
+        s,
+        std::slice::from_ref(&a.input_source),
+        i64::MIN,
+        i64::MAX,
+    )?;
+    let members = all
+        .into_iter()
+        .filter(|(m, _)| ids.contains(&m.record.id))
+        .collect();
+    Ok((a, members))
+}
+
+/// Query of `GET /api/feedback`.
+#[derive(Debug, Deserialize)]
+pub struct FeedbackQuery {
+    source: Option<String>,
+    include_undone: Option<bool>,
+}
+
+fn feedback_json(f: &Feedback) -> Value {
+    json!({
+        "id": f.id,
+        "source": f.mark.source,
+        "host": f.mark.host,
+        "record_id": f.mark.record_id.as_ref().map(ToString::to_string),
+        "message": f.mark.message,
+        "template": f.mark.template,
+        "who": f.mark.who,
+        "at": format_rfc3339_millis(f.mark.at_ms),
+        "undone_at": f.undone_at_ms.map(format_rfc3339_millis),
+    })
+}
+
+/// `GET /api/feedback`: active marks, oldest first (`include_undone=true` adds undone ones).
+pub async fn list_feedback(
+    State(app): State<AppState>,
+    Query(q): Query<FeedbackQuery>,
+) -> Result<Json<Value>, ApiError> {
+    app.with_stores(move |_, s| {
+        let source = q.source.as_deref().filter(|s| !s.is_empty());
+        let marks = s
+            .source
+            .list_feedback(source, q.include_undone.unwrap_or(false))
+            .map_err(ApiError::store)?;
+        Ok(Json(
+            json!({ "items": marks.iter().map(feedback_json).collect::<Vec<_>>() }),
+        ))
+    })
+    .await
+}
+
+/// Body of `POST /api/feedback`: a record (`record_id`, optionally its `source`) or an
+/// aggregate (`aggregate_id`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeedbackBody {
+    source: Option<String>,
+    record_id: Option<String>,
+    aggregate_id: Option<String>,
+    who: Option<String>,
+}
+
+/// `POST /api/feedback`: marks a line or an aggregate "not an anomaly". Answers 201 with the
+/// marks created (an aggregate gives one per host among its members).
+pub async fn add_feedback(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Json(body): Json<FeedbackBody>,
+) -> Result<impl IntoResponse, ApiError> {
+    app.authorize(&headers)?;
+    let who = body
+        .who
+        .clone()
+        .filter(|w| !w.trim().is_empty())
+        .unwrap_or_else(|| "web".to_string());
+    let who: String = who.chars().take(200).collect();
+    let created = app
+        .with_stores(move |config, s| {
+            let now = pipeline::now_ms();
+            let marks: Vec<NewFeedback> = match (&body.record_id, &body.aggregate_id) {
+                (Some(rid), None) => {
+                    let srcs = sources(s, &body.source)?;
+                    let wanted = RecordId::parse(rid);
+                    let (all, _) = read_anomalies(config, s, &srcs, i64::MIN, i64::MAX)?;
+                    let (a, _) = all
+                        .into_iter()
+                        .find(|(a, _)| a.record.id == wanted)
+                        .ok_or_else(|| {
+                            ApiError::not_found(format!(
+                                "record {rid} is not among the anomalies of {}",
+                                srcs.join(", ")
+                            ))
+                        })?;
+                    let template =
+                        lad_core::tokenizer::Tokenizer::new(pipeline::tokenizer_mode(config))
+                            .tokenize(&a.record.message)
+                            .join(" ");
+                    vec![NewFeedback {
+                        source: a.record.source.clone(),
+                        host: a.record.host.clone(),
+                        record_id: Some(a.record.id.clone()),
+                        message: a.record.message.clone(),
+                        template: Some(template),
+                        who: who.clone(),
+                        at_ms: now,
+                    }]
+                }
+                (None, Some(aid)) => {
+                    let (agg, members) = aggregate_members(config, s, aid)?;
+                    // One mark per host: its first member's message, and the aggregate's text.
+                    let mut per_host: BTreeMap<String, String> = BTreeMap::new();
+                    for (m, _) in &members {
+                        per_host
+                            .entry(m.record.host.clone())
+                            .or_insert_with(|| m.record.message.clone());
+                    }
+                    if per_host.is_empty() {
+                        return Err(ApiError::not_found(format!(
+                            "aggregate {aid} has no member among the anomalies of {}",
+                            agg.input_source
+                        )));
+                    }
+                    per_host
+                        .into_iter()
+                        .map(|(host, message)| NewFeedback {
+                            source: agg.input_source.clone(),
+                            host,
+                            record_id: None,
+                            message,
+                            template: Some(agg.draft.message.clone()),
+                            who: who.clone(),
+                            at_ms: now,
+                        })
+                        .collect()
+                }
+                _ => {
+                    return Err(ApiError::bad_request(
+                        "expected a JSON body with exactly one of record_id and aggregate_id",
+                    ))
+                }
+            };
+            let mut created = Vec::new();
+            for m in marks {
+                let id = s.source.add_feedback(&m).map_err(ApiError::store)?;
+                created.push(Feedback {
+                    id,
+                    mark: m,
+                    undone_at_ms: None,
+                });
+            }
+            Ok(created)
+        })
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "created": created.iter().map(feedback_json).collect::<Vec<_>>() })),
+    ))
+}
+
+/// `POST /api/feedback/{id}/undo`.
+pub async fn undo_feedback(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Result<Json<Value>, ApiError> {
+    app.authorize(&headers)?;
+    app.with_stores(move |_, s| {
+        if s.source
+            .undo_feedback(id, pipeline::now_ms())
+            .map_err(ApiError::store)?
+        {
+            Ok(Json(json!({ "undone": id })))
+        } else {
+            Err(ApiError::not_found(format!(
+                "no active feedback mark with id {id}"
+            )))
+        }
+    })
+    .await
+}

@@ -1,0 +1,305 @@
+//! `GET /metrics`: the daemon's [`State`] in the Prometheus text format (version 0.0.4),
+//! encoded with the official `prometheus-client` crate. Every name starts with `lad_`, says its
+//! unit (`_seconds`, `_total` for counters) and takes labels only from bounded sets: the error
+//! kinds the daemon counts (a fixed list of `&'static str`) and the configured (source, host)
+//! pairs. Values are read from the shared state on each scrape; nothing here touches the store.
+
+use std::sync::Arc;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::{Registry, Unit};
+
+use crate::config::Config;
+use crate::pipeline;
+use crate::state::State;
+
+/// The `Content-Type` of the exposition.
+pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
+
+/// Every metric family lad exports (full names as they appear in the exposition), for the
+/// dashboard test and the docs.
+pub const METRIC_NAMES: &[&str] = &[
+    "lad_lines_read_total",
+    "lad_lines_scored_total",
+    "lad_lines_flagged_total",
+    "lad_lines_suppressed_total",
+    "lad_lines_malformed_total",
+    "lad_batches_total",
+    "lad_errors_total",
+    "lad_aggregation_runs_total",
+    "lad_scoring_lag_seconds",
+    "lad_store_up",
+    "lad_models_loaded",
+    "lad_model_loaded",
+    "lad_training_duration_seconds",
+    "lad_model_age_seconds",
+    "lad_feedback_active",
+];
+
+/// The state and what the scrape adds from outside it.
+#[derive(Debug)]
+struct StateCollector {
+    state: Arc<State>,
+    model_base_dir: std::path::PathBuf,
+    /// Active feedback marks, when the store could be asked.
+    feedback_active: Option<u64>,
+    now_ms: i64,
+}
+
+fn counter(e: &mut DescriptorEncoder, name: &str, help: &str, v: u64) -> std::fmt::Result {
+    let c = ConstCounter::new(v);
+    c.encode(e.encode_descriptor(name, help, None, c.metric_type())?)
+}
+
+fn gauge(
+    e: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    unit: Option<&Unit>,
+    v: f64,
+) -> std::fmt::Result {
+    let g = ConstGauge::new(v);
+    g.encode(e.encode_descriptor(name, help, unit, g.metric_type())?)
+}
+
+/// A gauge whose value is a count (encoded without a decimal point).
+fn count_gauge(e: &mut DescriptorEncoder, name: &str, help: &str, v: u64) -> std::fmt::Result {
+    let g = ConstGauge::new(i64::try_from(v).unwrap_or(i64::MAX));
+    g.encode(e.encode_descriptor(name, help, None, g.metric_type())?)
+}
+
+impl Collector for StateCollector {
+    fn encode(&self, mut e: DescriptorEncoder) -> std::fmt::Result {
+        use std::sync::atomic::Ordering::Relaxed;
+        let s = &self.state;
+        counter(
+            &mut e,
+            "lad_lines_read",
+            "Records read from the store for scoring.",
+            s.lines_read.load(Relaxed),
+        )?;
+        counter(
+            &mut e,
+            "lad_lines_scored",
+            "Verdicts written.",
+            s.lines_scored.load(Relaxed),
+        )?;
+        counter(
+            &mut e,
+            "lad_lines_flagged",
+            "Verdicts that flagged an anomaly.",
+            s.lines_flagged.load(Relaxed),
+        )?;
+        counter(
+            &mut e,
+            "lad_lines_suppressed",
+            "Would-be anomalies written as normal because of \"not an anomaly\" feedback.",
+            s.lines_suppressed.load(Relaxed),
+        )?;
+        counter(
+            &mut e,
+            "lad_lines_malformed",
+            "Malformed records marked and skipped.",
+            s.lines_malformed.load(Relaxed),
+        )?;
+        counter(
+            &mut e,
+            "lad_batches",
+            "Scoring batches processed.",
+            s.batches.load(Relaxed),
+        )?;
+        counter(
+            &mut e,
+            "lad_aggregation_runs",
+            "Aggregation passes run.",
+            s.aggregation_runs.load(Relaxed),
+        )?;
+        {
+            let mut m = e.encode_descriptor(
+                "lad_errors",
+                "Errors by kind (store, retrain, ...).",
+                None,
+                MetricType::Counter,
+            )?;
+            for (kind, n) in s.errors() {
+                ConstCounter::new(n).encode(m.encode_family(&[("kind", kind)])?)?;
+            }
+        }
+        gauge(
+            &mut e,
+            "lad_scoring_lag",
+            "Age of the oldest unscored record.",
+            Some(&Unit::Seconds),
+            s.lag(),
+        )?;
+        count_gauge(
+            &mut e,
+            "lad_store_up",
+            "1 when the last pass reached the store, else 0.",
+            u64::from(s.store_ok()),
+        )?;
+        let hosts = s.hosts();
+        count_gauge(
+            &mut e,
+            "lad_models_loaded",
+            "(source, host) pairs with a model in use.",
+            hosts.values().filter(|h| h.has_model).count() as u64,
+        )?;
+        {
+            let mut m = e.encode_descriptor(
+                "lad_model_loaded",
+                "1 when the (source, host) has a model in use.",
+                None,
+                MetricType::Gauge,
+            )?;
+            for ((source, host), h) in &hosts {
+                let labels = [("source", source.as_str()), ("host", host.as_str())];
+                ConstGauge::new(i64::from(h.has_model)).encode(m.encode_family(&labels)?)?;
+            }
+        }
+        {
+            let mut m = e.encode_descriptor(
+                "lad_training_duration",
+                "How long the last training of the (source, host) took.",
+                Some(&Unit::Seconds),
+                MetricType::Gauge,
+            )?;
+            for ((source, host), h) in &hosts {
+                if let Some(t) = h.training_seconds {
+                    let labels = [("source", source.as_str()), ("host", host.as_str())];
+                    ConstGauge::new(t).encode(m.encode_family(&labels)?)?;
+                }
+            }
+        }
+        {
+            let mut m = e.encode_descriptor(
+                "lad_model_age",
+                "Time since the model in use was trained (or saved, when loaded from disk).",
+                Some(&Unit::Seconds),
+                MetricType::Gauge,
+            )?;
+            for ((source, host), h) in &hosts {
+                if let Some(at) = model_time_ms(h, &self.model_base_dir, source, host) {
+                    let labels = [("source", source.as_str()), ("host", host.as_str())];
+                    let age = (self.now_ms - at).max(0) as f64 / 1000.0;
+                    ConstGauge::new(age).encode(m.encode_family(&labels)?)?;
+                }
+            }
+        }
+        if let Some(n) = self.feedback_active {
+            count_gauge(
+                &mut e,
+                "lad_feedback_active",
+                "Active \"not an anomaly\" feedback marks.",
+                n,
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// When the model of (source, host) in use was made: trained here, or the saved file's time.
+pub fn model_time_ms(
+    h: &crate::state::HostState,
+    model_base_dir: &std::path::Path,
+    source: &str,
+    host: &str,
+) -> Option<i64> {
+    if !h.has_model {
+        return None;
+    }
+    h.trained_at_ms.or_else(|| {
+        crate::models::saved_at(model_base_dir, source, host)
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_millis() as i64)
+    })
+}
+
+/// The exposition text for the current state.
+pub fn render(state: &Arc<State>, config: &Config, feedback_active: Option<u64>) -> String {
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(StateCollector {
+        state: Arc::clone(state),
+        model_base_dir: config.model_base_dir.clone(),
+        feedback_active,
+        now_ms: pipeline::now_ms(),
+    }));
+    let mut out = String::new();
+    // Writing into a String cannot fail; an encoder error would be a bug in a name above.
+    if let Err(e) = prometheus_client::encoding::prometheus_text::encode(&mut out, &registry) {
+        tracing::error!(error = %e, "encoding metrics failed");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::DetectStats;
+
+    fn names_in(text: &str) -> std::collections::BTreeSet<String> {
+        text.lines()
+            .filter(|l| l.starts_with("# TYPE "))
+            .filter_map(|l| l.split_whitespace().nth(2).map(str::to_owned))
+            .collect()
+    }
+
+    #[test]
+    fn exposition_holds_every_declared_family_and_the_counts() {
+        let state = Arc::new(State::default());
+        state.record_batch(&DetectStats {
+            read: 7,
+            scored: 6,
+            flagged: 2,
+            malformed: 1,
+            batches: 1,
+            suppressed: 3,
+        });
+        state.count_error("store");
+        let key = ("syslog".to_string(), "web-1".to_string());
+        state.record_training(&key, 1.5);
+        let mut models = pipeline::Models::new();
+        models.insert(
+            key,
+            Arc::new(
+                lad_core::detector::HostModel::train(
+                    &[
+                        "a b c", "a b d", "a c d", "b c d", "x y z", "a b c", "a b c", "b b c",
+                        "c c d", "d d d", "e e e",
+                    ],
+                    &lad_core::detector::DetectorParams {
+                        lof_neighbors: 3,
+                        ..Default::default()
+                    },
+                )
+                .expect("a tiny model trains"),
+            ),
+        );
+        state.set_models(&models);
+        let config = Config::embedded_default().expect("the embedded default is valid");
+        let text = render(&state, &config, Some(4));
+        let names = names_in(&text);
+        let declared: std::collections::BTreeSet<String> =
+            METRIC_NAMES.iter().map(|s| s.to_string()).collect();
+        assert_eq!(names, declared, "{text}");
+        assert!(text.contains("lad_lines_read_total 7\n"), "{text}");
+        assert!(text.contains("lad_lines_suppressed_total 3\n"), "{text}");
+        assert!(
+            text.contains("lad_errors_total{kind=\"store\"} 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("lad_training_duration_seconds{source=\"syslog\",host=\"web-1\"} 1.5\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("lad_model_age_seconds{source=\"syslog\",host=\"web-1\"} "),
+            "{text}"
+        );
+        assert!(text.contains("lad_feedback_active 4\n"), "{text}");
+    }
+}

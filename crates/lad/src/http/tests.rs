@@ -1,0 +1,430 @@
+//! The router driven with `oneshot`, no socket: a temporary sqlite store with hand-made
+//! verdicts and aggregates, so every expected value below is computed from the inserted rows.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use lad_store::{AggregateDraft, NewRecord, RecordId, Verdict};
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+use super::*;
+use crate::config::Secret;
+
+const SOURCE: &str = "syslog";
+const T0: i64 = 1_700_000_000_000;
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    config: Config,
+    /// (id, host, time, message, is_anomaly, score) of every record.
+    rows: Vec<(RecordId, String, i64, String, bool, f64)>,
+}
+
+/// 40 records on two hosts in turn, one a minute; every 3rd is an anomaly (so both hosts have
+/// some) with a score that grows.
+fn fixture(token: Option<&str>) -> Fixture {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let mut config = Config::embedded_default().expect("the embedded default is valid");
+    config.sqlite_path = dir.path().join("lad.db");
+    config.model_base_dir = dir.path().join("models");
+    config.http_token = token.map(Secret::new);
+    let mut stores = pipeline::open_stores(&config).expect("the store opens");
+    let new: Vec<NewRecord> = (0..40)
+        .map(|i| NewRecord {
+            original_id: None,
+            host: if i % 2 == 0 { "web-1" } else { "db-1" }.into(),
+            time: T0 + i * 60_000,
+            message: if i % 3 == 0 {
+                format!("disk quota exceeded for user {i} on /dev/sd{i}")
+            } else {
+                format!("session opened for user {i}")
+            },
+            extra: serde_json::Map::new(),
+        })
+        .collect();
+    stores.source.import(SOURCE, &new).expect("import");
+    let page = stores
+        .source
+        .export_page(Some(SOURCE), None, 100)
+        .expect("export");
+    let mut rows = Vec::new();
+    let mut verdicts = Vec::new();
+    let mut records = Vec::new();
+    for (i, row) in page.rows.iter().enumerate() {
+        let r = &row.record;
+        let anomalous = r.message.starts_with("disk");
+        let score = if anomalous {
+            0.5 + i as f64 / 100.0
+        } else {
+            0.1
+        };
+        verdicts.push(Verdict {
+            id: r.id.clone(),
+            is_anomaly: anomalous,
+            score,
+        });
+        records.push(r.clone());
+        rows.push((
+            r.id.clone(),
+            r.host.clone(),
+            r.time,
+            r.message.clone(),
+            anomalous,
+            score,
+        ));
+    }
+    stores
+        .source
+        .write_verdicts(SOURCE, &verdicts, &records)
+        .expect("verdicts");
+    // One aggregate of the first four anomalies (both hosts).
+    let members: Vec<RecordId> = rows
+        .iter()
+        .filter(|r| r.4)
+        .take(4)
+        .map(|r| r.0.clone())
+        .collect();
+    stores
+        .source
+        .write_aggregates(
+            SOURCE,
+            "syslog_aggregated",
+            &[AggregateDraft {
+                message: "disk quota exceeded for user *** on ***".into(),
+                total_logs: members.len() as u64,
+                average_time_ms: T0,
+                average_anomaly_score: 0.5,
+                most_frequent_hostname: "web-1".into(),
+                was_added_at_ms: T0,
+                member_ids: members,
+            }],
+        )
+        .expect("aggregates");
+    Fixture {
+        _dir: dir,
+        config,
+        rows,
+    }
+}
+
+fn app(f: &Fixture) -> Router {
+    router(AppState::new(f.config.clone(), Arc::new(State::default())))
+}
+
+/// Sends one request and returns the status and the body (as JSON when it parses).
+fn call(
+    router: &Router,
+    method: &str,
+    uri: &str,
+    body: Option<Value>,
+    token: Option<&str>,
+) -> (StatusCode, Value, String) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a test runtime");
+    runtime.block_on(async {
+        let mut req = Request::builder().method(method).uri(uri);
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        let req = match body {
+            Some(b) => req
+                .header("content-type", "application/json")
+                .body(Body::from(b.to_string())),
+            None => req.body(Body::empty()),
+        }
+        .expect("a valid request");
+        let resp = router
+            .clone()
+            .oneshot(req)
+            .await
+            .expect("the router answers");
+        let status = resp.status();
+        let ctype = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let bytes = resp.into_body().collect().await.expect("a body").to_bytes();
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+        (status, json, format!("{ctype}\n{text}"))
+    })
+}
+
+#[test]
+fn health_metrics_and_page() {
+    let f = fixture(None);
+    let r = app(&f);
+    assert_eq!(call(&r, "GET", "/healthz", None, None).0, StatusCode::OK);
+    let (status, _, text) = call(&r, "GET", "/metrics", None, None);
+    assert_eq!(status, StatusCode::OK);
+    assert!(text.starts_with("text/plain; version=0.0.4"), "{text}");
+    assert!(text.contains("\nlad_lines_read_total 0\n"), "{text}");
+    assert!(text.contains("\nlad_feedback_active 0\n"), "{text}");
+    let (status, _, page) = call(&r, "GET", "/", None, None);
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.starts_with("text/html"));
+    // No external assets: nothing is loaded from another origin.
+    assert!(
+        !page.contains("src=\"http") && !page.contains("href=\"http"),
+        "the page loads an external asset"
+    );
+}
+
+#[test]
+fn readyz_wants_models_and_a_store() {
+    let f = fixture(None);
+    let state = Arc::new(State::default());
+    let r = router(AppState::new(f.config.clone(), Arc::clone(&state)));
+    let (status, body, _) = call(&r, "GET", "/readyz", None, None);
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(body["ready"], json!(false));
+    assert_eq!(body["reasons"].as_array().map(Vec::len), Some(2), "{body}");
+    state.set_store_ok(true);
+    let (status, body, _) = call(&r, "GET", "/readyz", None, None);
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(body["reasons"].as_array().map(Vec::len), Some(1), "{body}");
+}
+
+#[test]
+fn anomalies_are_filtered_and_paged_newest_first() {
+    let f = fixture(None);
+    let r = app(&f);
+    let expected: Vec<&(RecordId, String, i64, String, bool, f64)> = {
+        let mut v: Vec<_> = f.rows.iter().filter(|r| r.4).collect();
+        v.sort_by_key(|r| std::cmp::Reverse(r.2));
+        v
+    };
+    let (status, body, _) = call(&r, "GET", "/api/anomalies?limit=3", None, None);
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["total"], json!(expected.len()));
+    let ids: Vec<String> = body["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|i| i["_id"].as_str().unwrap_or_default().to_string())
+        .collect();
+    let want: Vec<String> = expected.iter().take(3).map(|r| r.0.to_string()).collect();
+    assert_eq!(ids, want);
+    // Second page.
+    let (_, body, _) = call(&r, "GET", "/api/anomalies?limit=3&offset=3", None, None);
+    assert_eq!(body["items"][0]["_id"], json!(expected[3].0.to_string()));
+
+    // Host, score and time filters.
+    let min = expected[expected.len() / 2].5;
+    let from = T0 + 10 * 60_000;
+    let to = T0 + 30 * 60_000;
+    let uri = format!(
+        "/api/anomalies?host=web-1&min_score={min}&from={from}&to=2023-11-14T22:43:20Z&limit=1000"
+    );
+    assert_eq!(
+        to,
+        lad_store::timefmt::parse_time_str("2023-11-14T22:43:20Z").expect("time")
+    );
+    let (status, body, _) = call(&r, "GET", &uri, None, None);
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let want = expected
+        .iter()
+        .filter(|r| r.1 == "web-1" && r.5 >= min && r.2 >= from && r.2 < to)
+        .count();
+    assert!(want > 0);
+    assert_eq!(body["total"], json!(want), "{body}");
+    for item in body["items"].as_array().expect("items") {
+        assert_eq!(item["hostname"], json!("web-1"));
+        assert_eq!(item["is_anomaly"], json!(1));
+    }
+    let (status, body, _) = call(&r, "GET", "/api/anomalies?from=yesterday", None, None);
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body["error"].as_str().unwrap_or("").contains("from"),
+        "{body}"
+    );
+}
+
+#[test]
+fn timeline_counts_every_anomaly_of_the_range_once() {
+    let f = fixture(None);
+    let r = app(&f);
+    let to = T0 + 40 * 60_000;
+    let (status, body, _) = call(
+        &r,
+        "GET",
+        &format!("/api/timeline?from={T0}&to={to}&buckets=7"),
+        None,
+        None,
+    );
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let series = body["series"].as_array().expect("series");
+    assert_eq!(series.len(), 2);
+    for s in series {
+        let host = s["host"].as_str().expect("host");
+        let counts: Vec<u64> = s["counts"]
+            .as_array()
+            .expect("counts")
+            .iter()
+            .filter_map(Value::as_u64)
+            .collect();
+        assert_eq!(counts.len(), 7);
+        let want = f.rows.iter().filter(|r| r.4 && r.1 == host).count() as u64;
+        assert_eq!(counts.iter().sum::<u64>(), want, "{host}");
+    }
+}
+
+#[test]
+fn aggregates_come_with_their_members() {
+    let f = fixture(None);
+    let r = app(&f);
+    let (_, body, _) = call(&r, "GET", "/api/aggregates", None, None);
+    assert_eq!(body["total"], json!(1));
+    let id = body["items"][0]["_id"].as_str().expect("id").to_string();
+    assert_eq!(
+        body["items"][0]["members"].as_array().map(Vec::len),
+        Some(4)
+    );
+    let (status, one, _) = call(&r, "GET", &format!("/api/aggregates/{id}"), None, None);
+    assert_eq!(status, StatusCode::OK);
+    let msgs: Vec<&str> = one["member_records"]
+        .as_array()
+        .expect("member records")
+        .iter()
+        .filter_map(|m| m["message"].as_str())
+        .collect();
+    assert_eq!(msgs.len(), 4);
+    assert!(msgs.iter().all(|m| m.starts_with("disk quota exceeded")));
+    assert_eq!(
+        call(&r, "GET", "/api/aggregates/999", None, None).0,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[test]
+fn feedback_needs_the_token_marks_same_template_lines_and_undoes() {
+    let f = fixture(Some("s3cret"));
+    let r = app(&f);
+    let target = f
+        .rows
+        .iter()
+        .find(|r| r.4 && r.1 == "web-1")
+        .expect("an anomaly");
+    let body = json!({ "source": SOURCE, "record_id": target.0.to_string(), "who": "ops" });
+    assert_eq!(
+        call(&r, "POST", "/api/feedback", Some(body.clone()), None).0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        call(
+            &r,
+            "POST",
+            "/api/feedback",
+            Some(body.clone()),
+            Some("nope")
+        )
+        .0,
+        StatusCode::UNAUTHORIZED
+    );
+    let (status, created, _) = call(&r, "POST", "/api/feedback", Some(body), Some("s3cret"));
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let mark = &created["created"][0];
+    assert_eq!(mark["host"], json!("web-1"));
+    assert_eq!(mark["who"], json!("ops"));
+    let id = mark["id"].as_i64().expect("id");
+
+    // Every web-1 anomaly has the same template (numbers and paths masked); db-1's are untouched.
+    let (_, page, _) = call(&r, "GET", "/api/anomalies?limit=1000", None, None);
+    for item in page["items"].as_array().expect("items") {
+        let want = item["hostname"] == json!("web-1");
+        assert_eq!(item["feedback"], json!(want), "{item}");
+    }
+    let (_, list, _) = call(&r, "GET", "/api/feedback", None, None);
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(1));
+    let (_, _, metrics) = call(&r, "GET", "/metrics", None, None);
+    assert!(metrics.contains("\nlad_feedback_active 1\n"), "{metrics}");
+
+    let undo = format!("/api/feedback/{id}/undo");
+    assert_eq!(
+        call(&r, "POST", &undo, None, None).0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        call(&r, "POST", &undo, None, Some("s3cret")).0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        call(&r, "POST", &undo, None, Some("s3cret")).0,
+        StatusCode::NOT_FOUND
+    );
+    let (_, list, _) = call(&r, "GET", "/api/feedback", None, None);
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(0));
+    let (_, list, _) = call(&r, "GET", "/api/feedback?include_undone=true", None, None);
+    assert!(list["items"][0]["undone_at"].is_string(), "{list}");
+    let (_, page, _) = call(&r, "GET", "/api/anomalies?limit=1000", None, None);
+    assert!(page["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .all(|i| i["feedback"] == json!(false)));
+}
+
+#[test]
+fn feedback_on_an_aggregate_marks_each_member_host() {
+    let f = fixture(None);
+    let r = app(&f);
+    let (_, aggs, _) = call(&r, "GET", "/api/aggregates", None, None);
+    let id = aggs["items"][0]["_id"].as_str().expect("id").to_string();
+    let (status, created, _) = call(
+        &r,
+        "POST",
+        "/api/feedback",
+        Some(json!({ "aggregate_id": id })),
+        None,
+    );
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let hosts: Vec<&str> = created["created"]
+        .as_array()
+        .expect("created")
+        .iter()
+        .filter_map(|m| m["host"].as_str())
+        .collect();
+    assert_eq!(hosts, ["db-1", "web-1"]);
+    assert_eq!(
+        created["created"][0]["template"],
+        json!("disk quota exceeded for user *** on ***")
+    );
+    let (status, _, _) = call(
+        &r,
+        "POST",
+        "/api/feedback",
+        Some(json!({ "record_id": "1", "aggregate_id": id })),
+        None,
+    );
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _, _) = call(
+        &r,
+        "POST",
+        "/api/feedback",
+        Some(json!({ "record_id": "999999" })),
+        None,
+    );
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[test]
+fn an_open_address_needs_a_token() {
+    let mut config = Config::embedded_default().expect("the embedded default is valid");
+    let open: std::net::SocketAddr = "0.0.0.0:9184".parse().expect("an address");
+    assert!(check_exposure(open, &config).is_err());
+    assert!(check_exposure("127.0.0.1:9184".parse().expect("an address"), &config).is_ok());
+    config.http_token = Some(Secret::new("t"));
+    assert!(check_exposure(open, &config).is_ok());
+    // spawn refuses too, before binding anything.
+    config.http_token = None;
+    config.http_addr = open;
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    assert!(spawn(&config, Arc::new(State::default()), stop).is_err());
+}
