@@ -74,6 +74,32 @@ pub enum StoreError {
         /// What was expected and what was found.
         reason: String,
     },
+    /// No usable server: it is down, unreachable, or refuses the TLS handshake. Transient: the
+    /// daemon retries with backoff.
+    #[error("{backend} store: cannot {operation}: server {address} unavailable: {reason}")]
+    Unavailable {
+        /// The backend name.
+        backend: &'static str,
+        /// `host:port`.
+        address: String,
+        /// What the store was doing, e.g. "read records".
+        operation: &'static str,
+        /// The driver's account of it.
+        reason: String,
+    },
+    /// A MongoDB command failed (refused, unauthorised, bad credentials, ...).
+    #[error("mg store {address}: {operation} failed: {source}")]
+    Mongo {
+        /// `host:port` (and the user, for authentication failures).
+        address: String,
+        /// What the store was doing, e.g. "write verdicts".
+        operation: &'static str,
+        /// Whether trying again later may succeed.
+        transient: bool,
+        /// The driver's error.
+        #[source]
+        source: Box<mongodb::error::Error>,
+    },
     /// The configuration handed to `open` cannot work (e.g. an input path that does not exist).
     #[error("{backend} store: invalid configuration: {reason}")]
     Config {
@@ -88,5 +114,18 @@ impl StoreError {
     /// True when the error says the operation is not offered by the backend (as opposed to failing).
     pub fn is_unsupported(&self) -> bool {
         matches!(self, StoreError::Unsupported { .. })
+    }
+
+    /// True when trying again later may succeed (a server away or restarting), so the daemon
+    /// should back off and retry rather than stop.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Unavailable { .. }
+                | StoreError::Mongo {
+                    transient: true,
+                    ..
+                }
+        )
     }
 }

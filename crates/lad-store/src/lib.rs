@@ -1,7 +1,7 @@
 //! `lad-store` is the storage contract of lad and its backends. It knows nothing of models or
 //! of the YAML config: the binary fills plain config structs ([`BackendConfig`]) and gets a
-//! [`Store`], a closed enum of backends dispatched by `match` (`sqlite`, `local`, `stdout`;
-//! MongoDB and MySQL become more variants).
+//! [`Store`], a closed enum of backends dispatched by `match` (`sqlite`, `local`, `stdout`,
+//! `mg` for MongoDB; MySQL becomes one more variant).
 //!
 //! # The contract
 //!
@@ -34,6 +34,7 @@
 pub mod conformance;
 mod error;
 pub mod local;
+pub mod mongo;
 pub mod parse;
 pub mod record;
 pub mod sqlite;
@@ -42,6 +43,7 @@ pub mod timefmt;
 
 pub use error::StoreError;
 pub use local::{LocalConfig, LocalStore};
+pub use mongo::{MongoConfig, MongoStore};
 pub use record::*;
 pub use sqlite::{SqliteConfig, SqliteStore};
 pub use stdout::{StdoutConfig, StdoutSink};
@@ -55,6 +57,8 @@ pub enum BackendConfig {
     Local(LocalConfig),
     /// Standard output (a sink).
     Stdout(StdoutConfig),
+    /// MongoDB (`mg`).
+    Mongo(MongoConfig),
 }
 
 /// An open store: one of the backends.
@@ -66,6 +70,8 @@ pub enum Store {
     Local(Box<LocalStore>),
     /// See [`StdoutSink`].
     Stdout(StdoutSink),
+    /// See [`MongoStore`] (boxed: it is much larger than the others).
+    Mongo(Box<MongoStore>),
 }
 
 /// Calls the same method on whichever backend; `stdout` answers `Unsupported`.
@@ -75,6 +81,7 @@ macro_rules! dispatch {
             Store::Sqlite(s) => s.$method($($arg),*),
             Store::Local(s) => s.$method($($arg),*),
             Store::Stdout(_) => StdoutSink::unsupported($op),
+            Store::Mongo(s) => s.$method($($arg),*),
         }
     };
 }
@@ -86,6 +93,7 @@ impl Store {
             BackendConfig::Sqlite(c) => Store::Sqlite(SqliteStore::open(c)?),
             BackendConfig::Local(c) => Store::Local(Box::new(LocalStore::open(c)?)),
             BackendConfig::Stdout(c) => Store::Stdout(StdoutSink::open(c)),
+            BackendConfig::Mongo(c) => Store::Mongo(Box::new(MongoStore::open(c)?)),
         })
     }
 
@@ -95,6 +103,7 @@ impl Store {
             Store::Sqlite(_) => "sqlite",
             Store::Local(_) => "local",
             Store::Stdout(_) => "stdout",
+            Store::Mongo(_) => "mg",
         }
     }
 
@@ -158,6 +167,7 @@ impl Store {
             Store::Sqlite(s) => s.write_verdicts(source, verdicts),
             Store::Local(s) => s.write_verdicts(source, verdicts),
             Store::Stdout(s) => s.write_verdicts(source, verdicts, records),
+            Store::Mongo(s) => s.write_verdicts(source, verdicts),
         }
     }
 
@@ -203,6 +213,7 @@ impl Store {
             Store::Sqlite(s) => s.write_aggregates(input_source, target, drafts),
             Store::Local(s) => s.write_aggregates(input_source, target, drafts),
             Store::Stdout(s) => s.write_aggregates(input_source, target, drafts),
+            Store::Mongo(s) => s.write_aggregates(input_source, target, drafts),
         }
     }
 
