@@ -133,6 +133,7 @@ fn tls_right_ca_connects_wrong_ca_fails_and_no_verify_connects() {
 
     let unverified = MongoConfig {
         verify_cert: false,
+        db: testserver::unique_db("lad_connect"),
         ..wrong.clone()
     };
     let mut store =

@@ -7,7 +7,8 @@
 //! Schema (SPEC section 2, the old system's "MongoDB Schema Design"): a source is a collection of
 //! `db`; a record is a document with `_id`, the message, time and host fields named by
 //! [`FieldNames`]; the time is a BSON date (ISO strings and epoch numbers are read too, with a
-//! notice, but only BSON dates match time-window queries). Verdicts are `$set` of `is_anomaly`
+//! notice, but only BSON dates match time-window queries, and mixed types sort in MongoDB's BSON
+//! order, numbers before strings before dates). Verdicts are `$set` of `is_anomaly`
 //! (int 0/1) and `anomaly_score` (double) on the document; aggregates are documents
 //! `{_id: ObjectId, message, total_logs, average_datetime: date, average_anomaly_score,
 //! most_frequent_hostname, was_added_at: date}` in the target collection of `target_db`, and
