@@ -26,11 +26,11 @@
 //! restriction is kept by this code, not checked by the tests.
 //!
 //! Indexes: on first use of a collection, `lad_host_time` `{host: 1, time: 1}` (training windows)
-//! and `lad_unscored` `{is_anomaly: 1, time: 1, _id: 1}` are created if the user has the right; a
-//! partial index on `is_anomaly: {$exists: false}` would be smaller, but MongoDB 5.0 does not
-//! accept `$exists: false` in a `partialFilterExpression`. The "missing" bucket of the plain index
-//! (bounds `[null, null]`) serves both the unscored query and its `(time, _id)` sort, and
-//! `is_anomaly: 1` serves the anomalies query. What was created or refused is reported through
+//! is created if the user has the right. No index serves "unscored": a partial index on
+//! `is_anomaly: {$exists: false}` is refused by MongoDB 5.0 (`$exists: false` is not allowed in a
+//! `partialFilterExpression`), and a plain `{is_anomaly: 1, time: 1, _id: 1}` index, measured on
+//! the test server with 80,000 documents, made verdict writes 3x slower (every verdict rewrites its
+//! entry) and reads no faster. What was created or refused is reported through
 //! [`MongoStore::take_notices`].
 
 #[doc(hidden)]
@@ -67,6 +67,10 @@ const COUNTERS: &str = "lad_counters";
 /// below far under the 16 MB message limit.
 const MAX_STATEMENTS: usize = 10_000;
 const MAX_COMMAND_BYTES: usize = 8 * 1024 * 1024;
+/// Large updates are split into this many concurrent commands...
+const PARALLEL_COMMANDS: usize = 4;
+/// ...of at least this many statements each.
+const MIN_PARALLEL_STATEMENTS: usize = 1_000;
 /// Member ids per link statement of `write_aggregates` (keeps one statement well under 16 MB).
 const MAX_IDS_PER_STATEMENT: usize = 50_000;
 /// Export cursors pack (source index, offset) into one i64: the offset takes the low 40 bits.
@@ -283,7 +287,6 @@ impl MongoStore {
             "createIndexes": source,
             "indexes": [
                 { "key": { &f.host: 1, &f.time: 1 }, "name": "lad_host_time" },
-                { "key": { "is_anomaly": 1, &f.time: 1, "_id": 1 }, "name": "lad_unscored" },
             ],
         };
         match self.db.run_command(command).run() {
@@ -293,9 +296,8 @@ impl MongoStore {
                 if let (Some(b), Some(a)) = (before, after) {
                     if a > b {
                         self.notices.push(format!(
-                            "mg: created indexes lad_host_time {{{}: 1, {}: 1}} and lad_unscored \
-                             {{is_anomaly: 1, {}: 1, _id: 1}} on {}.{source}",
-                            f.host, f.time, f.time, self.config.db
+                            "mg: created index lad_host_time {{{}: 1, {}: 1}} on {}.{source}",
+                            f.host, f.time, self.config.db
                         ));
                     }
                 }
@@ -605,21 +607,51 @@ impl MongoStore {
         statements: Vec<Bson>,
         operation: &'static str,
     ) -> Result<usize, StoreError> {
-        let mut matched = 0;
-        for chunk in chunks(statements) {
-            let reply = db
-                .run_command(doc! { "update": collection, "updates": chunk, "ordered": false })
-                .run()
-                .map_err(self.fail(operation))?;
-            if let Some((code, message)) = write_errors(&reply).first() {
-                return Err(self.command_error(
-                    operation,
-                    format!("update refused (code {code}): {message}"),
-                ));
-            }
-            matched += number(reply.get("n")).unwrap_or(0) as usize;
+        // Statements are independent (each names its own `_id`), so large batches go out as a
+        // few commands at once, which the server may apply in parallel.
+        let parts = if statements.len() >= 2 * MIN_PARALLEL_STATEMENTS {
+            PARALLEL_COMMANDS.min(statements.len() / MIN_PARALLEL_STATEMENTS)
+        } else {
+            1
+        };
+        let per_part = statements.len().div_ceil(parts.max(1)).max(1);
+        let mut groups: Vec<Vec<Vec<Bson>>> = Vec::new();
+        let mut rest = statements;
+        while !rest.is_empty() {
+            let tail = rest.split_off(per_part.min(rest.len()));
+            groups.push(chunks(rest));
+            rest = tail;
         }
-        Ok(matched)
+        let run = |group: Vec<Vec<Bson>>| -> Result<usize, StoreError> {
+            let mut matched = 0;
+            for chunk in group {
+                let reply = db
+                    .run_command(doc! { "update": collection, "updates": chunk, "ordered": false })
+                    .run()
+                    .map_err(self.fail(operation))?;
+                if let Some((code, message)) = write_errors(&reply).first() {
+                    return Err(self.command_error(
+                        operation,
+                        format!("update refused (code {code}): {message}"),
+                    ));
+                }
+                matched += number(reply.get("n")).unwrap_or(0) as usize;
+            }
+            Ok(matched)
+        };
+        if groups.len() <= 1 {
+            return groups.into_iter().map(run).sum();
+        }
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = groups.into_iter().map(|g| scope.spawn(|| run(g))).collect();
+            let mut matched = 0;
+            for h in handles {
+                matched += h.join().map_err(|_| {
+                    self.command_error(operation, "an update thread panicked".into())
+                })??;
+            }
+            Ok(matched)
+        })
     }
 
     /// See [`crate::Store::mark_malformed`]: `$set: {lad_malformed: reason}`.
@@ -890,7 +922,7 @@ impl MongoStore {
                 ));
             }
         }
-        out.sort_by(|a, b| a.0.bytes().cmp(&b.0.bytes()));
+        out.sort_by_key(|a| a.0.bytes());
         Ok(out.into_iter().map(|(_, a)| a).collect())
     }
 
@@ -935,11 +967,9 @@ impl MongoStore {
                 offset += got as u64;
             }
         }
-        page.next = (taken == limit && limit > 0 && index < sources.len()).then(|| {
-            ExportCursor(
-                ((index as i64) << OFFSET_BITS) | (offset as i64 & ((1 << OFFSET_BITS) - 1)),
-            )
-        });
+        page.next = (taken == limit && limit > 0 && index < sources.len()).then_some(ExportCursor(
+            ((index as i64) << OFFSET_BITS) | (offset as i64 & ((1 << OFFSET_BITS) - 1)),
+        ));
         Ok(page)
     }
 
@@ -1289,7 +1319,7 @@ fn read_time(doc: &RawDocument, field: &str) -> Result<(i64, bool), String> {
 }
 
 /// A record id from a document's `_id`: ObjectId, integer, string; anything else as its Extended
-/// JSON text (which [`id_to_bson`] reads back).
+/// canonical Extended JSON text (which [`id_to_bson`] reads back).
 fn raw_to_id(value: RawBsonRef<'_>) -> RecordId {
     match value {
         RawBsonRef::ObjectId(oid) => RecordId::ObjectId(oid.to_hex()),
@@ -1297,7 +1327,7 @@ fn raw_to_id(value: RawBsonRef<'_>) -> RecordId {
         RawBsonRef::Int64(n) => RecordId::Int(n),
         RawBsonRef::String(s) => RecordId::Text(s.to_owned()),
         other => match Bson::try_from(other.to_raw_bson()) {
-            Ok(b) => RecordId::Text(b.into_relaxed_extjson().to_string()),
+            Ok(b) => RecordId::Text(b.into_canonical_extjson().to_string()),
             Err(_) => RecordId::Text("(unreadable _id)".into()),
         },
     }
