@@ -86,15 +86,31 @@ pub enum StoreError {
         #[source]
         source: sqlx::Error,
     },
-    /// The database server cannot be reached or dropped the connection; worth retrying later.
-    #[error("{backend} store: server {address} is unavailable: {reason}")]
+    /// No usable server: it is down, unreachable, or refuses the TLS handshake. Transient: the
+    /// daemon retries with backoff.
+    #[error("{backend} store: cannot {operation}: server {address} unavailable: {reason}")]
     Unavailable {
         /// The backend name.
         backend: &'static str,
-        /// `host:port` (and database) of the server.
+        /// `host:port`.
         address: String,
-        /// What happened, with the operation that was attempted.
+        /// What the store was doing, e.g. "read records".
+        operation: &'static str,
+        /// The driver's account of it.
         reason: String,
+    },
+    /// A MongoDB command failed (refused, unauthorised, bad credentials, ...).
+    #[error("mg store {address}: {operation} failed: {source}")]
+    Mongo {
+        /// `host:port` (and the user, for authentication failures).
+        address: String,
+        /// What the store was doing, e.g. "write verdicts".
+        operation: &'static str,
+        /// Whether trying again later may succeed.
+        transient: bool,
+        /// The driver's error.
+        #[source]
+        source: Box<mongodb::error::Error>,
     },
     /// The configuration handed to `open` cannot work (e.g. an input path that does not exist).
     #[error("{backend} store: invalid configuration: {reason}")]
@@ -112,9 +128,16 @@ impl StoreError {
         matches!(self, StoreError::Unsupported { .. })
     }
 
-    /// True when the error is likely to go away by itself (a server that is down or restarting):
-    /// the daemon retries with backoff instead of giving up.
+    /// True when trying again later may succeed (a server away or restarting), so the daemon
+    /// should back off and retry rather than stop.
     pub fn is_transient(&self) -> bool {
-        matches!(self, StoreError::Unavailable { .. })
+        matches!(
+            self,
+            StoreError::Unavailable { .. }
+                | StoreError::Mongo {
+                    transient: true,
+                    ..
+                }
+        )
     }
 }

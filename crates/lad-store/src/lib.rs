@@ -1,7 +1,7 @@
 //! `lad-store` is the storage contract of lad and its backends. It knows nothing of models or
 //! of the YAML config: the binary fills plain config structs ([`BackendConfig`]) and gets a
-//! [`Store`], a closed enum of backends dispatched by `match` (`sqlite`, `local`, `stdout`;
-//! `mysql`; MongoDB becomes another variant).
+//! [`Store`], a closed enum of backends dispatched by `match` (`sqlite`, `local`, `stdout`,
+//! `mg` for MongoDB, `mysql` for MySQL and MariaDB).
 //!
 //! # The contract
 //!
@@ -35,6 +35,7 @@ pub mod conformance;
 mod error;
 pub mod local;
 pub mod mysql;
+pub mod mongo;
 pub mod parse;
 pub mod record;
 pub mod sqlite;
@@ -44,6 +45,7 @@ pub mod timefmt;
 pub use error::StoreError;
 pub use local::{LocalConfig, LocalStore};
 pub use mysql::{MysqlConfig, MysqlEndpoint, MysqlStore, MysqlTls};
+pub use mongo::{MongoConfig, MongoStore};
 pub use record::*;
 pub use sqlite::{SqliteConfig, SqliteStore};
 pub use stdout::{StdoutConfig, StdoutSink};
@@ -59,6 +61,8 @@ pub enum BackendConfig {
     Stdout(StdoutConfig),
     /// MySQL or MariaDB (boxed: two endpoints make it much larger than the others).
     Mysql(Box<MysqlConfig>),
+    /// MongoDB (`mg`).
+    Mongo(MongoConfig),
 }
 
 /// An open store: one of the backends.
@@ -72,6 +76,8 @@ pub enum Store {
     Stdout(StdoutSink),
     /// See [`MysqlStore`] (boxed: it holds a runtime and two pools).
     Mysql(Box<MysqlStore>),
+    /// See [`MongoStore`] (boxed: it is much larger than the others).
+    Mongo(Box<MongoStore>),
 }
 
 /// Calls the same method on whichever backend; `stdout` answers `Unsupported`.
@@ -82,6 +88,7 @@ macro_rules! dispatch {
             Store::Local(s) => s.$method($($arg),*),
             Store::Stdout(_) => StdoutSink::unsupported($op),
             Store::Mysql(s) => s.$method($($arg),*),
+            Store::Mongo(s) => s.$method($($arg),*),
         }
     };
 }
@@ -94,6 +101,7 @@ impl Store {
             BackendConfig::Local(c) => Store::Local(Box::new(LocalStore::open(c)?)),
             BackendConfig::Stdout(c) => Store::Stdout(StdoutSink::open(c)),
             BackendConfig::Mysql(c) => Store::Mysql(Box::new(MysqlStore::open(c)?)),
+            BackendConfig::Mongo(c) => Store::Mongo(Box::new(MongoStore::open(c)?)),
         })
     }
 
@@ -104,6 +112,7 @@ impl Store {
             Store::Local(_) => "local",
             Store::Stdout(_) => "stdout",
             Store::Mysql(_) => "mysql",
+            Store::Mongo(_) => "mg",
         }
     }
 
@@ -168,6 +177,7 @@ impl Store {
             Store::Local(s) => s.write_verdicts(source, verdicts),
             Store::Stdout(s) => s.write_verdicts(source, verdicts, records),
             Store::Mysql(s) => s.write_verdicts(source, verdicts),
+            Store::Mongo(s) => s.write_verdicts(source, verdicts),
         }
     }
 
@@ -214,6 +224,7 @@ impl Store {
             Store::Local(s) => s.write_aggregates(input_source, target, drafts),
             Store::Stdout(s) => s.write_aggregates(input_source, target, drafts),
             Store::Mysql(s) => s.write_aggregates(input_source, target, drafts),
+            Store::Mongo(s) => s.write_aggregates(input_source, target, drafts),
         }
     }
 

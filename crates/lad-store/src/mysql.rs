@@ -886,6 +886,7 @@ pub fn execute_admin(endpoint: &MysqlEndpoint, statements: &[&str]) -> Result<()
             StoreError::Unavailable {
                 backend: BACKEND,
                 address: format!("{}:{}", endpoint.host, endpoint.port),
+                operation: "connect",
                 reason: e.to_string(),
             }
         } else {
@@ -909,7 +910,8 @@ impl Ctx {
             StoreError::Unavailable {
                 backend: BACKEND,
                 address: endpoint.address(),
-                reason: format!("{operation}: {source} (retried {RETRIES} times)"),
+                operation,
+                reason: format!("{source} (retried {RETRIES} times)"),
             }
         } else {
             StoreError::Mysql {

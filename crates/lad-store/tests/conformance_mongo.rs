@@ -1,0 +1,113 @@
+//! Runs the shared conformance suite against the `mg` backend: one database per test on a
+//! `secantusd-rs` server (see `lad_store::mongo::testserver` for where it comes from; without one
+//! the tests fail unless `LAD_SKIP_MONGO=1`).
+//!
+//! The server reports version 8.2, so it cannot catch commands newer than MongoDB 5.0; the
+//! backend restricts itself to the 5.0 command set by construction (no client-level bulkWrite).
+
+use bson::{doc, DateTime};
+use lad_store::conformance::Harness;
+use lad_store::mongo::testserver;
+use lad_store::{BackendConfig, MongoConfig, Store};
+
+struct MongoHarness {
+    config: BackendConfig,
+    store: Option<Store>,
+}
+
+impl MongoHarness {
+    /// `None` when the caller asked to skip MongoDB tests.
+    fn new() -> Option<MongoHarness> {
+        if testserver::skip_requested() {
+            eprintln!("LAD_SKIP_MONGO=1: skipping a MongoDB test");
+            return None;
+        }
+        let (host, port) = match testserver::shared_server() {
+            Ok(hp) => hp,
+            Err(e) => panic!("{e}"),
+        };
+        let config = BackendConfig::Mongo(MongoConfig {
+            host,
+            port,
+            db: testserver::unique_db("lad_conf"),
+            ..MongoConfig::default()
+        });
+        let store = Store::open(&config).unwrap_or_else(|e| panic!("open mg store: {e}"));
+        Some(MongoHarness {
+            config,
+            store: Some(store),
+        })
+    }
+}
+
+impl Harness for MongoHarness {
+    fn store(&mut self) -> &mut Store {
+        self.store.as_mut().expect("store is open")
+    }
+
+    fn reopen(&mut self) {
+        self.store = None;
+        self.store = Some(Store::open(&self.config).expect("reopen mg store"));
+    }
+
+    fn inject_malformed(&mut self, source: &str, host: &str, time_ms: i64) {
+        let Store::Mongo(s) = self.store() else {
+            panic!("not mg")
+        };
+        // A message that is a number, not a string.
+        s.database()
+            .collection::<bson::Document>(source)
+            .insert_one(doc! {
+                "hostname": host,
+                "received_at": DateTime::from_millis(time_ms),
+                "message": 42,
+            })
+            .run()
+            .expect("insert a malformed document");
+    }
+}
+
+/// Runs one case unless skipping was asked for.
+struct Maybe(Option<MongoHarness>);
+
+impl Harness for Maybe {
+    fn store(&mut self) -> &mut Store {
+        self.0.as_mut().expect("harness").store()
+    }
+    fn reopen(&mut self) {
+        self.0.as_mut().expect("harness").reopen();
+    }
+    fn inject_malformed(&mut self, source: &str, host: &str, time_ms: i64) {
+        self.0
+            .as_mut()
+            .expect("harness")
+            .inject_malformed(source, host, time_ms);
+    }
+}
+
+macro_rules! mongo_conformance {
+    ($($case:ident),*) => {
+        $(
+            #[test]
+            fn $case() {
+                let mut harness = Maybe(MongoHarness::new());
+                if harness.0.is_some() {
+                    lad_store::conformance::$case(&mut harness);
+                }
+            }
+        )*
+    };
+}
+
+// The same cases as `conformance_tests!`, each skipped only on explicit request.
+mongo_conformance!(
+    training_window,
+    unscored_order_and_late_insert,
+    exactly_once,
+    malformed_reported_and_skippable,
+    anomalies_window,
+    aggregates_link_and_rerun,
+    export_pages_and_extra_fields,
+    sources_hosts_and_idempotent_import,
+    feedback_crud
+);
