@@ -57,8 +57,8 @@ read -r SECS RSS_KIB < "$WORK/time.txt"
 sed -i 's/\x1b\[[0-9;]*m//g' "$WORK/detect.log"
 grep 'detect done' "$WORK/detect.log" >&2 || true
 SCORED=$(grep -o 'scored=[0-9]*' "$WORK/detect.log" | tail -1 | cut -d= -f2)
-awk -v n="$SCORED" -v s="$SECS" -v rss="$RSS_KIB" -v load="$(cut -d' ' -f1-3 /proc/loadavg)" 'BEGIN {
+awk -v n="$SCORED" -v s="$SECS" -v rss="$RSS_KIB" -v la="$(cut -d' ' -f1-3 /proc/loadavg)" 'BEGIN {
   printf "scored %d records in %.2f s: %.0f records/s; peak RSS %.0f MiB (load average %s)\n",
-    n, s, n / s, rss / 1024, load
+    n, s, n / s, rss / 1024, la
   if (n / s < 50000 || rss > 1048576) { print "BELOW TARGET (>= 50000 records/s, < 1024 MiB)"; exit 1 }
 }'
