@@ -485,3 +485,53 @@ fn malformed_records_are_marked_counted_and_never_block_the_rest() {
         "export leaves malformed records out"
     );
 }
+
+#[test]
+fn local_files_with_malformed_records_are_scored_around_them() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let input = dir.path().join("in.jsonl");
+    let output = dir.path().join("out.jsonl");
+    let mut d = docs(60, &["h1"], 60, 0, now_ms() - 60_000);
+    d[20].as_object_mut().expect("object").remove("message");
+    d[30]["message"] = json!(7);
+    d[40]["message"] = json!("x".repeat(70_000));
+    write_json_lines(&input, &d);
+    let config = dir.path().join("lad.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "STORAGE_DATASOURCE: local\nSTORAGE_DATASINK: local\nLS_INPUT_PATH: '{}'\n\
+             LS_OUTPUT_PATH: '{}'\nMODEL_BASE_DIR: '{}'\nLOF_NEIGHBORS: 10\nINFER_MAX_ENTRIES: 7\n",
+            input.display(),
+            output.display(),
+            dir.path().join("models").display()
+        ),
+    )
+    .expect("write config");
+    lad_expect(&["train", "--config", s(&config)], None, 0);
+    let out = lad_expect(&["detect", "--config", s(&config)], None, 0);
+    let err = stderr(&out);
+    assert!(
+        err.contains("scored=57") && err.contains("malformed=3"),
+        "{err}"
+    );
+    let verdicts = json_lines(&std::fs::read(&output).expect("verdicts written"));
+    assert_eq!(verdicts.len(), 57);
+    let good: Vec<&Value> = d
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| ![20, 30, 40].contains(i))
+        .map(|(_, v)| v)
+        .collect();
+    for (v, doc) in verdicts.iter().zip(good) {
+        assert_eq!(v["message"], doc["message"], "in input order");
+        assert!(v["is_anomaly"] == 0 || v["is_anomaly"] == 1, "{v}");
+    }
+    // The malformed records are remembered: a second pass reads nothing.
+    let out = lad_expect(&["detect", "--config", s(&config)], None, 0);
+    assert!(stderr(&out).contains("read=0"), "{}", stderr(&out));
+    assert_eq!(
+        json_lines(&std::fs::read(&output).expect("verdicts")).len(),
+        57
+    );
+}
