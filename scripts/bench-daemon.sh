@@ -7,7 +7,8 @@
 # trains one model per host, then times `lad detect` over the whole backlog (the same batch loop
 # `lad run` runs) with /usr/bin/time, pinned to 2 cores. Prints records/s and peak RSS.
 #
-# Usage: scripts/bench-daemon.sh [WORK_DIR]   (env: RECORDS, HOSTS, RAW_DIR, CORES, PERF=1)
+# Usage: scripts/bench-daemon.sh [WORK_DIR]   (env: RECORDS, HOSTS, RAW_DIR, CORES;
+# PERF=1 profiles the scoring run with perf instead; PHASES=1 times each phase of every batch)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -46,6 +47,12 @@ echo "training" >&2
 
 echo "scoring the backlog on cores $CORES" >&2
 DETECT=(taskset -c "$CORES" "$LAD" detect -c "$WORK/bench.yaml")
+if [ "${PHASES:-0}" = 1 ]; then
+  # The same batch loop with a timer around each phase (store read, scoring, verdict write).
+  cargo build --release -p lad --example detect_phases --manifest-path "$ROOT/Cargo.toml" >&2
+  taskset -c "$CORES" "$TARGET/release/examples/detect_phases" "$WORK/bench.yaml"
+  exit 0
+fi
 if [ "${PERF:-0}" = 1 ]; then
   perf record -g -o "$WORK/perf.data" -- "${DETECT[@]}" 2> "$WORK/detect.log"
   perf report -i "$WORK/perf.data" --no-children --percent-limit 1.5 --stdio 2>/dev/null | head -120
