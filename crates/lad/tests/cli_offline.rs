@@ -347,13 +347,15 @@ fn check_golden(name: &str, actual: &[u8]) {
 
 #[test]
 fn golden_score_and_templates() {
+    // Trained on routine lines of both hosts; the input adds four rare, alarming lines.
+    let train = fixture("offline_train.jsonl");
     let input = fixture("offline_input.jsonl");
     let out = lad_expect(
         &[
             "-q",
             "score",
             "--train",
-            p(&input),
+            p(&train),
             "--input",
             p(&input),
             "--explain",
