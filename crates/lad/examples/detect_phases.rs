@@ -1,0 +1,66 @@
+//! Times the three phases of scoring a backlog (store read, scoring, verdict write) the way
+//! `lad detect` runs them, batch by batch, and prints where the time went. For
+//! `scripts/bench-daemon.sh PHASES=1`.
+//!
+//! Usage: `detect_phases CONFIG.yaml`
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use lad::pipeline;
+
+fn main() -> Result<()> {
+    let path = std::env::args()
+        .nth(1)
+        .context("usage: detect_phases CONFIG.yaml")?;
+    let (config, _) = lad::config::load_with_process_env(Some(path.as_ref()))?;
+    let mut stores = pipeline::open_stores(&config)?;
+    let hosts = pipeline::host_pairs(&config, &mut stores.source)?;
+    let (models, _) = pipeline::load_models(&config, &hosts);
+    let mut sources: Vec<String> = models.keys().map(|(s, _)| s.clone()).collect();
+    sources.dedup();
+    let (mut read, mut score, mut write) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
+    let mut n = 0usize;
+    let started = Instant::now();
+    for source in &sources {
+        let host_names: Vec<String> = models
+            .keys()
+            .filter(|(s, _)| s == source)
+            .map(|(_, h)| h.clone())
+            .collect();
+        loop {
+            let t = Instant::now();
+            let batch =
+                stores
+                    .source
+                    .next_unscored(source, &host_names, config.infer_max_entries)?;
+            read += t.elapsed();
+            if batch.records.is_empty() {
+                break;
+            }
+            let t = Instant::now();
+            let verdicts = pipeline::score_records(&config, source, &batch.records, &models);
+            score += t.elapsed();
+            let t = Instant::now();
+            stores
+                .sink()
+                .write_verdicts(source, &verdicts, &batch.records)?;
+            write += t.elapsed();
+            n += batch.records.len();
+        }
+    }
+    let total = started.elapsed().as_secs_f64();
+    let pct = |d: Duration| 100.0 * d.as_secs_f64() / total;
+    println!(
+        "{n} records in {total:.2} s ({:.0}/s): store read {:.2} s ({:.0}%), scoring {:.2} s ({:.0}%), \
+         verdict write {:.2} s ({:.0}%)",
+        n as f64 / total,
+        read.as_secs_f64(),
+        pct(read),
+        score.as_secs_f64(),
+        pct(score),
+        write.as_secs_f64(),
+        pct(write)
+    );
+    Ok(())
+}

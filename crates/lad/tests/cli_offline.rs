@@ -1,0 +1,369 @@
+//! `lad score` and `lad templates` seen from outside: the built binary on small generated JSON
+//! Lines. Output keeps input order and every input field; `-` reads standard input; invalid lines
+//! stop the run naming their line, or are skipped and counted; usage errors exit 2; output is
+//! deterministic and matches the reviewed golden files (`LAD_UPDATE_GOLDEN=1` rewrites them).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{docs, json_lines, lad_expect, stderr, write_json_lines};
+use serde_json::Value;
+
+/// A fixed end time, so generated inputs are the same on every run.
+const END_MS: i64 = 1_735_732_800_000; // 2025-01-01T12:00:00Z
+
+struct Files {
+    _dir: tempfile::TempDir,
+    train: PathBuf,
+    input: PathBuf,
+}
+
+fn files() -> Files {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let train = dir.path().join("train.jsonl");
+    let input = dir.path().join("input.jsonl");
+    write_json_lines(&train, &docs(1, &["alpha", "beta"], 150, 0, END_MS));
+    write_json_lines(
+        &input,
+        &docs(2, &["alpha", "beta"], 40, 7, END_MS + 3_600_000),
+    );
+    Files {
+        _dir: dir,
+        train,
+        input,
+    }
+}
+
+fn p(path: &Path) -> &str {
+    path.to_str().expect("temp paths are UTF-8")
+}
+
+/// Asserts `output` is `input` in order with exactly `added` fields added to each object.
+fn assert_same_objects_plus(input: &[Value], output: &[Value], added: &[&str]) {
+    assert_eq!(output.len(), input.len(), "one output line per input line");
+    for (i, (inp, out)) in input.iter().zip(output).enumerate() {
+        let mut out = out.as_object().expect("output lines are objects").clone();
+        for key in added {
+            assert!(
+                out.remove(*key).is_some(),
+                "line {}: no {key}: {out:?}",
+                i + 1
+            );
+        }
+        assert_eq!(&Value::Object(out), inp, "line {} changed", i + 1);
+    }
+}
+
+#[test]
+fn score_keeps_order_and_fields_and_adds_a_verdict() {
+    let f = files();
+    let out = lad_expect(
+        &[
+            "-q",
+            "score",
+            "--train",
+            p(&f.train),
+            "--input",
+            p(&f.input),
+        ],
+        None,
+        0,
+    );
+    let input = json_lines(&std::fs::read(&f.input).expect("input"));
+    let output = json_lines(&out.stdout);
+    assert_same_objects_plus(&input, &output, &["is_anomaly", "anomaly_score"]);
+    for o in &output {
+        assert!(
+            o["is_anomaly"] == 0 || o["is_anomaly"] == 1,
+            "is_anomaly is 0 or 1: {o}"
+        );
+        assert!(
+            o["anomaly_score"].is_f64(),
+            "anomaly_score is a number: {o}"
+        );
+    }
+
+    // Standard input gives the same bytes as the file (and a second run the same bytes again).
+    let bytes = std::fs::read(&f.input).expect("input");
+    let piped = lad_expect(
+        &["-q", "score", "--train", p(&f.train), "--input", "-"],
+        Some(&bytes),
+        0,
+    );
+    assert_eq!(piped.stdout, out.stdout, "stdin and file inputs differ");
+    let train = std::fs::read(&f.train).expect("train");
+    let piped_train = lad_expect(
+        &["-q", "score", "--train", "-", "--input", p(&f.input)],
+        Some(&train),
+        0,
+    );
+    assert_eq!(piped_train.stdout, out.stdout, "stdin training differs");
+}
+
+#[test]
+fn score_and_templates_are_deterministic() {
+    let f = files();
+    let args = [
+        "-q",
+        "score",
+        "--train",
+        p(&f.train),
+        "--input",
+        p(&f.input),
+    ];
+    let a = lad_expect(&args, None, 0);
+    let b = lad_expect(&args, None, 0);
+    assert!(!a.stdout.is_empty());
+    assert_eq!(a.stdout, b.stdout, "two score runs differ");
+    let args = ["-q", "templates", "--input", p(&f.input)];
+    let a = lad_expect(&args, None, 0);
+    let b = lad_expect(&args, None, 0);
+    assert!(!a.stdout.is_empty());
+    assert_eq!(a.stdout, b.stdout, "two templates runs differ");
+}
+
+#[test]
+fn templates_keeps_order_and_fields_and_adds_group_and_template() {
+    let f = files();
+    let out = lad_expect(&["-q", "templates", "--input", p(&f.input)], None, 0);
+    let input = json_lines(&std::fs::read(&f.input).expect("input"));
+    let output = json_lines(&out.stdout);
+    assert_same_objects_plus(&input, &output, &["group", "template"]);
+    let mut template_of = std::collections::HashMap::new();
+    for o in &output {
+        let group = o["group"].as_str().expect("group is a string");
+        let template = o["template"].as_str().expect("template is a string");
+        let first = template_of.entry(group.to_string()).or_insert(template);
+        assert_eq!(*first, template, "one template per group");
+    }
+    assert!(
+        template_of.len() > 1 && template_of.len() < output.len(),
+        "lines are grouped, into more than one group: {} groups for {} lines",
+        template_of.len(),
+        output.len()
+    );
+    let bytes = std::fs::read(&f.input).expect("input");
+    let piped = lad_expect(&["-q", "templates", "--input", "-"], Some(&bytes), 0);
+    assert_eq!(piped.stdout, out.stdout, "stdin and file inputs differ");
+}
+
+/// The input with line `at` (1-based) replaced by `bad`.
+fn with_bad_line(f: &Files, at: usize, bad: &str) -> PathBuf {
+    let text = std::fs::read_to_string(&f.input).expect("input");
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines[at - 1] = bad;
+    let path = f.input.with_extension(format!("bad{at}.jsonl"));
+    std::fs::write(&path, lines.join("\n") + "\n").expect("write");
+    path
+}
+
+#[test]
+fn a_line_without_message_or_with_a_bad_time_fails_naming_the_line() {
+    let f = files();
+    let no_message = with_bad_line(
+        &f,
+        3,
+        r#"{"hostname": "alpha", "received_at": "2025-01-01T12:00:00Z"}"#,
+    );
+    let bad_time = with_bad_line(
+        &f,
+        5,
+        r#"{"hostname": "alpha", "received_at": "yesterday noon", "message": "hello"}"#,
+    );
+    for (file, line, what) in [
+        (&no_message, 3, "\"message\""),
+        (&bad_time, 5, "received_at"),
+    ] {
+        for cmd in [
+            vec!["score", "--train", p(&f.train), "--input", p(file)],
+            vec!["templates", "--input", p(file)],
+        ] {
+            let out = lad_expect(&cmd, None, 1);
+            let err = stderr(&out);
+            assert!(
+                err.contains(&format!("line {line}")) && err.contains(what),
+                "{cmd:?}: stderr should name line {line} and {what}: {err}"
+            );
+            assert!(out.stdout.is_empty(), "nothing is written on error");
+        }
+    }
+    // An invalid training line is reported the same way.
+    let out = lad_expect(
+        &["score", "--train", p(&no_message), "--input", p(&f.input)],
+        None,
+        1,
+    );
+    assert!(stderr(&out).contains("line 3"), "{}", stderr(&out));
+}
+
+#[test]
+fn skip_invalid_skips_and_counts() {
+    let f = files();
+    let one = with_bad_line(
+        &f,
+        2,
+        r#"{"hostname": "alpha", "received_at": "2025-01-01T12:00:00Z"}"#,
+    );
+    let text = std::fs::read_to_string(&one).expect("input");
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines[6] = "not json at all";
+    std::fs::write(&one, lines.join("\n") + "\n").expect("write");
+    let valid: Vec<Value> = json_lines(&std::fs::read(&f.input).expect("input"))
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 1 && *i != 6)
+        .map(|(_, v)| v)
+        .collect();
+
+    let out = lad_expect(
+        &[
+            "score",
+            "--skip-invalid",
+            "--train",
+            p(&f.train),
+            "--input",
+            p(&one),
+        ],
+        None,
+        0,
+    );
+    assert_same_objects_plus(
+        &valid,
+        &json_lines(&out.stdout),
+        &["is_anomaly", "anomaly_score"],
+    );
+    let err = stderr(&out);
+    assert!(err.contains("skipped=2") && err.contains("line 2"), "{err}");
+
+    let out = lad_expect(
+        &["templates", "--skip-invalid", "--input", p(&one)],
+        None,
+        0,
+    );
+    assert_same_objects_plus(&valid, &json_lines(&out.stdout), &["group", "template"]);
+    assert!(stderr(&out).contains("skipped=2"), "{}", stderr(&out));
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let f = files();
+    for args in [
+        vec!["score", "--input", p(&f.input)],
+        vec!["score", "--train", "-", "--input", "-"],
+        vec!["templates"],
+        vec![
+            "score",
+            "--train",
+            p(&f.train),
+            "--input",
+            p(&f.input),
+            "--rule",
+            "magic",
+        ],
+        vec!["frobnicate"],
+    ] {
+        let out = lad_expect(&args, None, 2);
+        assert!(
+            !stderr(&out).trim().is_empty(),
+            "{args:?}: says why on stderr"
+        );
+        assert!(out.stdout.is_empty(), "{args:?}: writes nothing");
+    }
+}
+
+#[test]
+fn a_host_with_fewer_lines_than_lof_neighbors_still_gets_a_model() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let train = dir.path().join("train.jsonl");
+    let input = dir.path().join("input.jsonl");
+    // LOF_NEIGHBORS defaults to 100: "tiny" has 30 training lines, "big" 150.
+    let mut t = docs(3, &["big"], 150, 0, END_MS);
+    t.extend(docs(4, &["tiny"], 30, 0, END_MS));
+    write_json_lines(&train, &t);
+    write_json_lines(&input, &docs(5, &["tiny", "big"], 20, 5, END_MS + 60_000));
+    let out = lad_expect(
+        &["score", "--train", p(&train), "--input", p(&input)],
+        None,
+        0,
+    );
+    let output = json_lines(&out.stdout);
+    assert_eq!(output.len(), 40);
+    for o in output.iter().filter(|o| o["hostname"] == "tiny") {
+        assert!(
+            o["is_anomaly"] == 0 || o["is_anomaly"] == 1,
+            "tiny is scored: {o}"
+        );
+        assert!(o["anomaly_score"].is_f64(), "tiny is scored: {o}");
+    }
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+/// Compares `actual` with the golden file, or rewrites it when `LAD_UPDATE_GOLDEN=1`.
+fn check_golden(name: &str, actual: &[u8]) {
+    let path = fixture(name);
+    if std::env::var_os("LAD_UPDATE_GOLDEN").is_some_and(|v| v == "1") {
+        std::fs::write(&path, actual).expect("write golden file");
+        return;
+    }
+    let expected = std::fs::read(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}; run with LAD_UPDATE_GOLDEN=1 to create it",
+            path.display()
+        )
+    });
+    if expected != actual {
+        let (e, a) = (
+            String::from_utf8_lossy(&expected),
+            String::from_utf8_lossy(actual),
+        );
+        let diff = e
+            .lines()
+            .zip(a.lines())
+            .enumerate()
+            .find(|(_, (x, y))| x != y)
+            .map_or_else(
+                || {
+                    format!(
+                        "line counts differ: {} vs {}",
+                        e.lines().count(),
+                        a.lines().count()
+                    )
+                },
+                |(i, (x, y))| format!("first difference at line {}:\n- {x}\n+ {y}", i + 1),
+            );
+        panic!(
+            "{} differs from the output ({diff}); if the change is intended, rerun with \
+             LAD_UPDATE_GOLDEN=1 and review the diff",
+            path.display()
+        );
+    }
+}
+
+#[test]
+fn golden_score_and_templates() {
+    // Trained on routine lines of both hosts; the input adds four rare, alarming lines.
+    let train = fixture("offline_train.jsonl");
+    let input = fixture("offline_input.jsonl");
+    let out = lad_expect(
+        &[
+            "-q",
+            "score",
+            "--train",
+            p(&train),
+            "--input",
+            p(&input),
+            "--explain",
+        ],
+        None,
+        0,
+    );
+    check_golden("offline_score.golden.jsonl", &out.stdout);
+    let out = lad_expect(&["-q", "templates", "--input", p(&input)], None, 0);
+    check_golden("offline_templates.golden.jsonl", &out.stdout);
+}

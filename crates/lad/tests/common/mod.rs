@@ -1,0 +1,156 @@
+//! Helpers shared by the command-line behaviour tests: running the built `lad` binary with a
+//! clean environment, and generating small seeded log sets.
+
+#![allow(dead_code)] // each test file uses a different subset
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde_json::{json, Value};
+
+/// A `lad` command with no `LAD_*` or `RUST_LOG` variables from the caller's environment.
+pub fn lad() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lad"));
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("LAD_") || k == "RUST_LOG" {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.stdin(Stdio::null());
+    cmd
+}
+
+/// Runs `cmd` to completion, feeding `stdin` when given.
+pub fn run(cmd: &mut Command, stdin: Option<&[u8]>) -> Output {
+    if stdin.is_some() {
+        cmd.stdin(Stdio::piped());
+    }
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("the lad binary starts");
+    if let Some(bytes) = stdin {
+        let mut pipe = child.stdin.take().expect("stdin is piped");
+        pipe.write_all(bytes).expect("write stdin");
+    }
+    child.wait_with_output().expect("lad runs to completion")
+}
+
+/// Runs `lad ARGS` and asserts it exits with `code`; returns the output.
+pub fn lad_expect(args: &[&str], stdin: Option<&[u8]>, code: i32) -> Output {
+    let out = run(lad().args(args), stdin);
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "lad {args:?} exited with {:?}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Standard error as text.
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Parses JSON Lines.
+pub fn json_lines(bytes: &[u8]) -> Vec<Value> {
+    String::from_utf8_lossy(bytes)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
+}
+
+/// Writes JSON values as JSON Lines to `path`.
+pub fn write_json_lines(path: &Path, docs: &[Value]) {
+    let mut text = String::new();
+    for d in docs {
+        text.push_str(&d.to_string());
+        text.push('\n');
+    }
+    std::fs::write(path, text).expect("write JSON Lines");
+}
+
+/// Milliseconds since the epoch, now.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("the clock is after 1970")
+        .as_millis() as i64
+}
+
+/// RFC 3339 with milliseconds, UTC.
+pub fn rfc3339(ms: i64) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .expect("a representable time");
+    t.format(&time::format_description::well_known::Rfc3339)
+        .expect("RFC 3339 formats every UTC time")
+}
+
+/// Routine message templates: `{}` is filled with a number.
+const ROUTINE: &[&str] = &[
+    "session opened for user admin by (uid={})",
+    "session closed for user admin",
+    "Accepted password for admin from 10.0.0.{} port 22 ssh2",
+    "interface eth0 link up, speed 1000 Mbps, rx packets {}",
+    "dhcp lease renewed for 192.168.1.{} lifetime 3600",
+    "cron job backup finished in {} seconds",
+    "GET /index.html 200 {} bytes",
+];
+
+/// Rare lines, one now and then.
+const RARE: &[&str] = &[
+    "kernel panic: fatal error in module nf_conntrack at 0x{}",
+    "disk /dev/sda failure: I/O error on sector {} (unrecoverable)",
+    "authentication failure: permission denied for root from 203.0.113.{}",
+    "watchdog timeout: service api did not respond for {} seconds",
+];
+
+/// `n` seeded messages: mostly routine, one in `rare_every` rare (0: never).
+pub fn messages(seed: u64, n: usize, rare_every: usize) -> Vec<String> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    (0..n)
+        .map(|i| {
+            let pool = if rare_every > 0 && i % rare_every == rare_every - 1 {
+                RARE
+            } else {
+                ROUTINE
+            };
+            let t = pool[rng.random_range(0..pool.len())];
+            t.replace("{}", &rng.random_range(1..250u32).to_string())
+        })
+        .collect()
+}
+
+/// JSON documents for `hosts`, `per_host` each, interleaved, one second apart ending
+/// before `end_ms`, with an extra field or two that must survive every command.
+pub fn docs(
+    seed: u64,
+    hosts: &[&str],
+    per_host: usize,
+    rare_every: usize,
+    end_ms: i64,
+) -> Vec<Value> {
+    let per: Vec<Vec<String>> = hosts
+        .iter()
+        .enumerate()
+        .map(|(h, _)| messages(seed + h as u64, per_host, rare_every))
+        .collect();
+    let total = hosts.len() * per_host;
+    (0..total)
+        .map(|i| {
+            let h = i % hosts.len();
+            let t = end_ms - (total - i) as i64 * 1000;
+            json!({
+                "hostname": hosts[h],
+                "received_at": rfc3339(t),
+                "message": per[h][i / hosts.len()],
+                "app": "testgen",
+                "seq": i,
+            })
+        })
+        .collect()
+}

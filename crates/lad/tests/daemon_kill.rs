@@ -1,0 +1,272 @@
+//! `lad run` killed with SIGKILL at seeded random moments, restarted each time, until the
+//! backlog is scored: every record ends with exactly one verdict, the same verdict an
+//! uninterrupted `lad detect` gives on a copy of the store, none is skipped, and a kill never
+//! leaves part of a batch written. SIGTERM stops the daemon with exit code 0, in the middle of a
+//! backlog and when idle.
+//!
+//! A batch takes about a millisecond, so each kill comes 0 to 40 ms after that run's first
+//! verdicts (a fixed delay after start would mostly land before scoring or after the end).
+//!
+//! The models are trained once up front, so verdicts do not depend on when the daemon started.
+//! Only liveness depends on time (generous limits); what is checked does not.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{docs, lad, lad_expect, now_ms, write_json_lines};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+const HOSTS: [&str; 4] = ["r1", "r2", "fw", "web"];
+const PER_HOST: usize = 10_000;
+/// Routine lines per host the models are trained on, before the backlog arrives.
+const TRAIN_PER_HOST: usize = 1_000;
+/// INFER_MAX_ENTRIES: small, so that batches are many.
+const BATCH: usize = 100;
+const TOTAL: usize = HOSTS.len() * (PER_HOST + TRAIN_PER_HOST);
+
+fn s(path: &Path) -> &str {
+    path.to_str().expect("temp paths are UTF-8")
+}
+
+/// Writes the configuration of a store in `dir` whose models live in `models`.
+fn config(dir: &Path, models: &Path) -> PathBuf {
+    let path = dir.join("lad.yaml");
+    let text = format!(
+        "SQLITE_PATH: '{}'\nMODEL_BASE_DIR: '{}'\nLOF_NEIGHBORS: 20\nPARALLELISM: 2\n\
+         TRAIN_MAX_ENTRIES: 2000\nINFER_TIME_SPAN: 1\nINFER_MAX_ENTRIES: {BATCH}\n\
+         RETRAIN_SCHEDULE: '0 0 1 1 *'\nAGGR_SCHEDULE: '0 0 1 1 *'\nHTTP_ADDR: '127.0.0.1:0'\n",
+        dir.join("lad.db").display(),
+        models.display()
+    );
+    std::fs::write(&path, text).expect("write config");
+    path
+}
+
+/// (id, is_anomaly, anomaly_score bits, malformed) of every record, by id.
+type Row = (i64, Option<i64>, Option<u64>, Option<String>);
+
+fn rows(db: &Path) -> Vec<Row> {
+    let conn = rusqlite::Connection::open(db).expect("open the store");
+    conn.busy_timeout(Duration::from_secs(10))
+        .expect("busy timeout");
+    conn.prepare("SELECT id, is_anomaly, anomaly_score, malformed FROM records ORDER BY id")
+        .and_then(|mut st| {
+            st.query_map([], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get::<_, Option<f64>>(2)?.map(f64::to_bits),
+                    r.get(3)?,
+                ))
+            })?
+            .collect::<Result<_, _>>()
+        })
+        .expect("read the records")
+}
+
+fn scored(db: &Path) -> usize {
+    let conn = rusqlite::Connection::open(db).expect("open the store");
+    conn.busy_timeout(Duration::from_secs(10))
+        .expect("busy timeout");
+    conn.query_row(
+        "SELECT count(*) FROM records WHERE is_anomaly IS NOT NULL",
+        [],
+        |r| r.get::<_, i64>(0),
+    )
+    .expect("count") as usize
+}
+
+/// A running `lad run`, killed when dropped (so a failing test leaves no daemon behind).
+struct Daemon {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Daemon {
+    fn start(config: &Path, log: PathBuf) -> Daemon {
+        let err = std::fs::File::create(&log).expect("log file");
+        let child = lad()
+            .args(["run", "--config", s(config)])
+            .stdout(Stdio::null())
+            .stderr(err)
+            .spawn()
+            .expect("lad run starts");
+        Daemon { child, log }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Polls `done` every 2 ms; panics with the daemon's log after `limit`.
+    fn wait_for(&mut self, what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+        let start = Instant::now();
+        while !done() {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "lad run exited ({status}) while waiting for {what}:\n{}",
+                    self.log()
+                );
+            }
+            assert!(
+                start.elapsed() < limit,
+                "no {what} within {limit:?}:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    fn kill9(mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("reap");
+    }
+
+    /// Sends SIGTERM and returns the exit code, which must come within 30 s.
+    fn terminate(mut self) -> Option<i32> {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status.code();
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "lad run did not stop within 30 s of SIGTERM:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn killed_daemon_scores_every_record_exactly_once_like_an_uninterrupted_run() {
+    let a = tempfile::tempdir().expect("temp dir");
+    let b = tempfile::tempdir().expect("temp dir");
+    let models = a.path().join("models");
+    let config_a = config(a.path(), &models);
+    let config_b = config(b.path(), &models);
+
+    // Routine lines to train on, then a backlog of 40,000 lines over four hosts: mostly the
+    // same templates, with a rare line now and then.
+    let now = now_ms();
+    let routine = a.path().join("routine.jsonl");
+    write_json_lines(
+        &routine,
+        &docs(6, &HOSTS, TRAIN_PER_HOST, 0, now - 7_200_000),
+    );
+    lad_expect(
+        &["-q", "import", "--config", s(&config_a), s(&routine)],
+        None,
+        0,
+    );
+    lad_expect(&["-q", "train", "--config", s(&config_a)], None, 0);
+    let backlog = a.path().join("backlog.jsonl");
+    write_json_lines(&backlog, &docs(7, &HOSTS, PER_HOST, 97, now - 60_000));
+    lad_expect(
+        &["-q", "import", "--config", s(&config_a), s(&backlog)],
+        None,
+        0,
+    );
+    // The same store, unscored, for the uninterrupted run (lad has closed it: no WAL is left
+    // behind, but copy one if there is).
+    for f in ["lad.db", "lad.db-wal", "lad.db-shm"] {
+        if a.path().join(f).exists() {
+            std::fs::copy(a.path().join(f), b.path().join(f)).expect("copy the store");
+        }
+    }
+    let db = a.path().join("lad.db");
+    assert_eq!(scored(&db), 0);
+
+    let mut rng = ChaCha8Rng::seed_from_u64(20_240_105);
+    let mut kills_mid_backlog = 0;
+    for round in 0..5 {
+        let before = scored(&db);
+        if before == TOTAL {
+            break;
+        }
+        let mut daemon = Daemon::start(&config_a, a.path().join(format!("run{round}.log")));
+        // Kill at a random moment once this run has written verdicts, so kills land mid-work.
+        daemon.wait_for("new verdicts", Duration::from_secs(120), || {
+            scored(&db) > before
+        });
+        std::thread::sleep(Duration::from_millis(rng.random_range(0..40)));
+        daemon.kill9();
+        let after = scored(&db);
+        eprintln!("round {round}: {before} -> {after} scored");
+        // Verdicts are committed a whole batch at a time: a kill never leaves half a batch.
+        assert_eq!(
+            after % BATCH,
+            0,
+            "a partial batch survived a kill: {after} scored"
+        );
+        kills_mid_backlog += usize::from(scored(&db) < TOTAL);
+    }
+    eprintln!("{kills_mid_backlog} of 5 SIGKILLs landed with records left to score");
+
+    // SIGTERM in the middle of a backlog (if any is left): a clean stop, exit 0.
+    let before = scored(&db);
+    if before < TOTAL {
+        let mut daemon = Daemon::start(&config_a, a.path().join("term.log"));
+        daemon.wait_for("new verdicts", Duration::from_secs(120), || {
+            scored(&db) > before
+        });
+        std::thread::sleep(Duration::from_millis(rng.random_range(0..5)));
+        let log = daemon.log.clone();
+        let code = daemon.terminate();
+        assert_eq!(
+            code,
+            Some(0),
+            "{}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+    }
+
+    // Finish the backlog, then SIGTERM the idle daemon.
+    let mut daemon = Daemon::start(&config_a, a.path().join("last.log"));
+    daemon.wait_for("an empty backlog", Duration::from_secs(300), || {
+        scored(&db) == TOTAL
+    });
+    let log = daemon.log.clone();
+    let code = daemon.terminate();
+    let log = std::fs::read_to_string(log).unwrap_or_default();
+    assert_eq!(code, Some(0), "{log}");
+    assert!(log.contains("stopped"), "says it stopped: {log}");
+
+    lad_expect(&["-q", "detect", "--config", s(&config_b)], None, 0);
+    let killed = rows(&db);
+    let calm = rows(&b.path().join("lad.db"));
+    assert_eq!(killed.len(), TOTAL, "no record was lost or added");
+    for r in &killed {
+        assert!(
+            r.1.is_some() && r.2.is_some() && r.3.is_none(),
+            "record {} has one verdict: {r:?}",
+            r.0
+        );
+    }
+    let differ: Vec<(&Row, &Row)> = killed.iter().zip(&calm).filter(|(x, y)| x != y).collect();
+    assert!(
+        differ.is_empty(),
+        "{} of {TOTAL} verdicts differ from the uninterrupted run, e.g. {:?}",
+        differ.len(),
+        &differ[..differ.len().min(5)]
+    );
+    let flagged = killed.iter().filter(|r| r.1 == Some(1)).count();
+    assert!(flagged > 0 && flagged < TOTAL, "{flagged} flagged");
+}
