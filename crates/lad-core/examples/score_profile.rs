@@ -22,7 +22,12 @@ fn main() {
     let test = read(&a[2], &a[3]);
     let t = Instant::now();
     let model = HostModel::train(&train, &DetectorParams::default()).unwrap();
-    println!("train {} lines: {:.3}s, {} distinct", train.len(), t.elapsed().as_secs_f64(), model.distinct_sequences());
+    println!(
+        "train {} lines: {:.3}s, {} distinct",
+        train.len(),
+        t.elapsed().as_secs_f64(),
+        model.distinct_sequences()
+    );
     let tok = model.tokenizer().clone();
     let mut out = Vec::new();
     let t = Instant::now();

@@ -34,8 +34,8 @@
 pub mod conformance;
 mod error;
 pub mod local;
-pub mod mysql;
 pub mod mongo;
+pub mod mysql;
 pub mod parse;
 pub mod record;
 pub mod sqlite;
@@ -44,8 +44,8 @@ pub mod timefmt;
 
 pub use error::StoreError;
 pub use local::{LocalConfig, LocalStore};
-pub use mysql::{MysqlConfig, MysqlEndpoint, MysqlStore, MysqlTls};
 pub use mongo::{MongoConfig, MongoStore};
+pub use mysql::{MysqlConfig, MysqlEndpoint, MysqlStore, MysqlTls};
 pub use record::*;
 pub use sqlite::{SqliteConfig, SqliteStore};
 pub use stdout::{StdoutConfig, StdoutSink};

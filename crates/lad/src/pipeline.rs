@@ -76,14 +76,73 @@ fn backend_for_source(config: &Config) -> Result<BackendConfig> {
                 source: None,
             })
         }
-        SourceKind::Mongo | SourceKind::Mysql => {
-            return Err(UsageError(format!(
-                "STORAGE_DATASOURCE {} is not available in this build yet",
-                config.storage_datasource.as_str()
-            ))
-            .into())
-        }
+        SourceKind::Mongo => BackendConfig::Mongo(mongo_config(config)),
+        SourceKind::Mysql => BackendConfig::Mysql(Box::new(mysql_config(config))),
     })
+}
+
+/// The MongoDB store settings from the MG_* keys: detection works in MG_DB, aggregation in
+/// MG_INPUT_DB (an aggregation-only `aggregator.yaml` has no MG_DB) and MG_TARGET_DB.
+fn mongo_config(config: &Config) -> lad_store::MongoConfig {
+    let mg = &config.mg;
+    lad_store::MongoConfig {
+        host: mg.host.clone(),
+        port: mg.port,
+        user: mg.user.clone(),
+        password: mg.password.as_ref().map(|p| p.expose().to_string()),
+        db: mg
+            .db
+            .clone()
+            .or_else(|| mg.input_db.clone())
+            .unwrap_or_default(),
+        target_db: mg.target_db.clone().or_else(|| mg.input_db.clone()),
+        tls: mg.ca_cert.is_some(),
+        ca_cert: mg.ca_cert.clone(),
+        verify_cert: mg.verify_cert,
+        fields: field_names(config),
+        ..lad_store::MongoConfig::default()
+    }
+}
+
+/// The MySQL store settings from the MYSQL_INPUT_* and MYSQL_TARGET_* keys.
+fn mysql_config(config: &Config) -> lad_store::MysqlConfig {
+    let endpoint = |e: &crate::config::MysqlEndpoint, fallback_db: Option<&String>| {
+        let db = e.db.as_ref().or(fallback_db).cloned().unwrap_or_default();
+        let mut out = lad_store::MysqlEndpoint::new(&db);
+        out.host = e.host.clone();
+        out.port = e.port;
+        if let Some(u) = &e.user {
+            out.user = u.clone();
+        }
+        out.password = e.password.as_ref().map(|p| p.expose().to_string());
+        out
+    };
+    let input = endpoint(&config.mysql_input, None);
+    let target = endpoint(&config.mysql_target, config.mysql_input.db.as_ref());
+    let mut anomaly_tables = BTreeMap::new();
+    let mut sources: Vec<String> = config.log_sources.keys().cloned().collect();
+    if let Some(t) = &config.mysql_input.table {
+        if !sources.contains(t) {
+            sources.push(t.clone());
+        }
+    }
+    for source in &sources {
+        let table = config
+            .log_sources
+            .get(source)
+            .and_then(|l| l.mysql_target_table.clone())
+            .or_else(|| config.mysql_target.table.clone());
+        if let Some(t) = table {
+            anomaly_tables.insert(source.clone(), t);
+        }
+    }
+    lad_store::MysqlConfig {
+        input,
+        target,
+        fields: field_names(config),
+        anomaly_tables,
+        sources,
+    }
 }
 
 /// Opens the configured source and, when it differs, the sink.
