@@ -30,6 +30,7 @@
 use std::collections::HashMap;
 
 use ndarray::Array2;
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::autoencoder::{Autoencoder, AutoencoderError, AutoencoderParams};
@@ -222,14 +223,19 @@ pub struct HostModel {
 const KEY_SEP: char = '\u{1f}';
 
 fn sequence_key(tokens: &[String]) -> String {
-    let mut key = String::with_capacity(tokens.iter().map(|t| t.len() + 1).sum());
+    let mut key = String::new();
+    sequence_key_into(tokens, &mut key);
+    key
+}
+
+fn sequence_key_into(tokens: &[String], key: &mut String) {
+    key.clear();
     for (i, t) in tokens.iter().enumerate() {
         if i > 0 {
             key.push(KEY_SEP);
         }
         key.push_str(t);
     }
-    key
 }
 
 impl HostModel {
@@ -391,14 +397,18 @@ impl HostModel {
     pub fn scorer(&self) -> Scorer<'_> {
         Scorer {
             model: self,
-            cache: HashMap::new(),
+            cache: FxHashMap::default(),
             tokens: Vec::new(),
-            vector: vec![0.0; self.word2vec.dim()],
-            vector64: vec![0.0; self.word2vec.dim()],
+            key: String::new(),
+            buffers: Buffers {
+                vector: vec![0.0; self.word2vec.dim()],
+                vector64: vec![0.0; self.word2vec.dim()],
+            },
         }
     }
 
-    fn score_tokens(&self, key: &str, tokens: &[String], sev: f32, s: &mut Buffers) -> Scored {
+    /// The sequence-dependent part of a verdict.
+    fn components(&self, key: &str, tokens: &[String], s: &mut Buffers) -> Components {
         let known = self.sequences.get(key);
         let (lof, ae_error) = match known {
             Some(k) => (k.lof, k.ae_error),
@@ -413,15 +423,8 @@ impl HostModel {
                 )
             }
         };
-        match self.params.rule {
-            Rule::Legacy => Scored {
-                is_anomaly: ae_error > self.autoencoder.threshold() && lof > 1.0,
-                score: (lof + ae_error) / 2.0,
-                lof,
-                ae_error,
-                novelty: 0.0,
-                severity: sev,
-            },
+        let novelty = match self.params.rule {
+            Rule::Legacy => 0.0,
             Rule::Ensemble => {
                 let e = &self.params.ensemble;
                 let count = known.map_or(0, |k| k.count) as f64;
@@ -430,18 +433,41 @@ impl HostModel {
                 let knee = |share: f64| ((share - e.tail) / (1.0 - e.tail)).clamp(0.0, 1.0);
                 let vector_novelty = knee(self.lof_calibration.share_below(lof))
                     .max(knee(self.ae_calibration.share_below(ae_error)));
-                let novelty = rarity.max(vector_novelty);
-                let sev_weight = if e.use_severity { f64::from(sev) } else { 1.0 };
-                let score = novelty * (e.base + (1.0 - e.base) * sev_weight);
-                Scored {
-                    is_anomaly: score >= e.threshold,
-                    score,
-                    lof,
-                    ae_error,
-                    novelty,
-                    severity: sev,
-                }
+                rarity.max(vector_novelty)
             }
+        };
+        Components {
+            lof,
+            ae_error,
+            novelty,
+        }
+    }
+
+    /// Turns a sequence's components and a line's severity into the verdict.
+    fn verdict(&self, c: Components, severity: f32) -> Scored {
+        let (is_anomaly, score) = match self.params.rule {
+            Rule::Legacy => (
+                c.ae_error > self.autoencoder.threshold() && c.lof > 1.0,
+                (c.lof + c.ae_error) / 2.0,
+            ),
+            Rule::Ensemble => {
+                let e = &self.params.ensemble;
+                let weight = if e.use_severity {
+                    f64::from(severity)
+                } else {
+                    1.0
+                };
+                let score = c.novelty * (e.base + (1.0 - e.base) * weight);
+                (score >= e.threshold, score)
+            }
+        };
+        Scored {
+            is_anomaly,
+            score,
+            lof: c.lof,
+            ae_error: c.ae_error,
+            novelty: c.novelty,
+            severity,
         }
     }
 }
@@ -484,14 +510,22 @@ struct Buffers {
     vector64: Vec<f64>,
 }
 
-/// Scores lines against one [`HostModel`], remembering the verdict of each distinct token
-/// sequence (and severity, which depends on the raw text, is recomputed per line).
+/// Scores lines against one [`HostModel`], remembering the components of each distinct token
+/// sequence it meets (severity, which depends on the raw text, is computed for every line).
 pub struct Scorer<'m> {
     model: &'m HostModel,
-    cache: HashMap<String, Scored>,
+    cache: FxHashMap<String, Components>,
     tokens: Vec<String>,
-    vector: Vec<f32>,
-    vector64: Vec<f64>,
+    key: String,
+    buffers: Buffers,
+}
+
+/// What a token sequence contributes to a verdict, whatever the line's severity.
+#[derive(Clone, Copy, Debug)]
+struct Components {
+    lof: f64,
+    ae_error: f64,
+    novelty: f64,
 }
 
 /// Cached sequences beyond this are forgotten (memory stays bounded on endless streams).
@@ -503,26 +537,20 @@ impl Scorer<'_> {
         self.model
             .tokenizer
             .tokenize_into(message, &mut self.tokens);
-        let key = sequence_key(&self.tokens);
-        let sev = severity(message);
-        if let Some(hit) = self.cache.get(&key) {
-            if hit.severity == sev {
-                return *hit;
+        sequence_key_into(&self.tokens, &mut self.key);
+        let components = match self.cache.get(self.key.as_str()) {
+            Some(c) => *c,
+            None => {
+                let c = self
+                    .model
+                    .components(&self.key, &self.tokens, &mut self.buffers);
+                if self.cache.len() >= CACHE_LIMIT {
+                    self.cache.clear();
+                }
+                self.cache.insert(self.key.clone(), c);
+                c
             }
-        }
-        let mut buffers = Buffers {
-            vector: std::mem::take(&mut self.vector),
-            vector64: std::mem::take(&mut self.vector64),
         };
-        let scored = self
-            .model
-            .score_tokens(&key, &self.tokens, sev, &mut buffers);
-        self.vector = buffers.vector;
-        self.vector64 = buffers.vector64;
-        if self.cache.len() >= CACHE_LIMIT {
-            self.cache.clear();
-        }
-        self.cache.insert(key, scored);
-        scored
+        self.model.verdict(components, severity(message))
     }
 }

@@ -131,62 +131,109 @@ fn letters_only(message: &str, sink: &mut Sink<'_>) {
     }
 }
 
+/// Byte classes, looked up in one table: the tokenizer's inner loops test every byte, and a
+/// table load is cheaper than a chain of comparisons.
+const HARD: u8 = 1;
+const SOFT: u8 = 2;
+const WORD: u8 = 4;
+const TRIM: u8 = 8;
+const SPACE: u8 = 16;
+
+const fn byte_classes() -> [u8; 256] {
+    let mut t = [0u8; 256];
+    let mut b = 0usize;
+    while b < 256 {
+        let c = b as u8;
+        let mut class = 0;
+        if matches!(
+            c,
+            b',' | b';'
+                | b'='
+                | b'('
+                | b')'
+                | b'['
+                | b']'
+                | b'{'
+                | b'}'
+                | b'<'
+                | b'>'
+                | b'"'
+                | b'\''
+                | b'`'
+                | b'|'
+                | b'!'
+                | b'?'
+                | b'&'
+                | b'*'
+                | b'^'
+                | b'$'
+                | b'%'
+        ) {
+            class |= HARD;
+        }
+        if matches!(c, b':' | b'@' | b'~' | b'/' | b'\\' | b'#' | b'+') {
+            class |= SOFT;
+        }
+        if c.is_ascii_alphanumeric() || c == b'_' || c >= 0x80 {
+            class |= WORD;
+        }
+        if matches!(
+            c,
+            b'.' | b':' | b'-' | b'~' | b'#' | b'@' | b'+' | b'\\' | b'/'
+        ) {
+            class |= TRIM;
+        }
+        if c.is_ascii_whitespace() {
+            class |= SPACE;
+        }
+        t[b] = class;
+        b += 1;
+    }
+    t
+}
+
+static CLASSES: [u8; 256] = byte_classes();
+
 /// Bytes that always separate tokens, even inside one whitespace-delimited chunk.
+#[inline]
 fn is_hard_delimiter(b: u8) -> bool {
-    matches!(
-        b,
-        b',' | b';'
-            | b'='
-            | b'('
-            | b')'
-            | b'['
-            | b']'
-            | b'{'
-            | b'}'
-            | b'<'
-            | b'>'
-            | b'"'
-            | b'\''
-            | b'`'
-            | b'|'
-            | b'!'
-            | b'?'
-            | b'&'
-            | b'*'
-            | b'^'
-            | b'$'
-            | b'%'
-    )
+    CLASSES[b as usize] & HARD != 0
 }
 
 /// Bytes that separate the parts of a piece holding digits (`index:0`, `host:port`, `a@b`).
+#[inline]
 fn is_soft_delimiter(b: u8) -> bool {
-    matches!(b, b':' | b'@' | b'~' | b'/' | b'\\' | b'#' | b'+')
+    CLASSES[b as usize] & SOFT != 0
 }
 
 /// Word bytes: ASCII letters, digits, `_`, and every non-ASCII byte (so UTF-8 text stays whole).
+#[inline]
 fn is_word_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_' || b >= 0x80
+    CLASSES[b as usize] & WORD != 0
 }
 
 /// Bytes trimmed from both ends of a piece before it is classified.
+#[inline]
 fn is_trim_byte(b: u8) -> bool {
-    matches!(
-        b,
-        b'.' | b':' | b'-' | b'~' | b'#' | b'@' | b'+' | b'\\' | b'/'
-    )
+    CLASSES[b as usize] & TRIM != 0
+}
+
+/// ASCII whitespace, as `u8::is_ascii_whitespace`.
+#[inline]
+fn is_space(b: u8) -> bool {
+    CLASSES[b as usize] & SPACE != 0
 }
 
 fn masked(message: &str, sink: &mut Sink<'_>) {
     let bytes = message.as_bytes();
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i].is_ascii_whitespace() {
+        if is_space(bytes[i]) {
             i += 1;
             continue;
         }
         let start = i;
-        while i < bytes.len() && !bytes[i].is_ascii_whitespace() {
+        while i < bytes.len() && !is_space(bytes[i]) {
             i += 1;
         }
         // Only three-letter chunks can be calendar words; look ahead for those alone.
