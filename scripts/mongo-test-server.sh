@@ -30,8 +30,13 @@ if alive; then cat "$STATE_DIR/port"; exit 0; fi
 
 if ! BIN=$(find_bin); then
     echo "installing secantusd-rs $VERSION (several minutes)..." >&2
-    command -v cmake >/dev/null 2>&1 || apt-get install -y cmake >&2
-    cargo install secantus-mdb --version "$VERSION" --locked --ignore-rust-version >&2
+    if ! command -v cmake >/dev/null 2>&1; then
+        apt-get update -qq >&2
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq cmake >&2
+    fi
+    # Its own build folder, not the project's CARGO_TARGET_DIR.
+    env -u CARGO_TARGET_DIR cargo install secantus-mdb --version "$VERSION" --locked \
+        --ignore-rust-version >&2
     BIN=$(find_bin)
 fi
 

@@ -11,6 +11,15 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/lad-target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 step() { printf '\n== %s\n' "$*"; }
 
+step "test services"
+# MariaDB for the mysql backend, a MongoDB wire-protocol server for the mg backend, Chromium and
+# chromedriver for the browser test: each script installs what is missing and starts it.
+./scripts/mysql-test-server.sh
+mongo_port=$(./scripts/mongo-test-server.sh)
+export LAD_TEST_MONGO_URI="mongodb://127.0.0.1:$mongo_port"
+trap './scripts/mongo-test-server.sh stop' EXIT
+./scripts/browser-test-deps.sh
+
 step "format"
 cargo fmt --all -- --check
 
