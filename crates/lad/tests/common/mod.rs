@@ -5,7 +5,9 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -153,4 +155,97 @@ pub fn docs(
             })
         })
         .collect()
+}
+
+/// How many records of the SQLite store at `db` have a verdict.
+pub fn scored(db: &Path) -> usize {
+    let conn = rusqlite::Connection::open(db).expect("open the store");
+    conn.busy_timeout(Duration::from_secs(10))
+        .expect("busy timeout");
+    conn.query_row(
+        "SELECT count(*) FROM records WHERE is_anomaly IS NOT NULL",
+        [],
+        |r| r.get::<_, i64>(0),
+    )
+    .expect("count") as usize
+}
+
+/// A running `lad run`, killed when dropped (so a failing test leaves no daemon behind).
+pub struct Daemon {
+    child: Child,
+    /// Where its standard error goes.
+    pub log: PathBuf,
+}
+
+impl Daemon {
+    pub fn start(config: &Path, log: PathBuf) -> Daemon {
+        let err = std::fs::File::create(&log).expect("log file");
+        let child = lad()
+            .args([
+                "run",
+                "--config",
+                config.to_str().expect("temp paths are UTF-8"),
+            ])
+            .stdout(Stdio::null())
+            .stderr(err)
+            .spawn()
+            .expect("lad run starts");
+        Daemon { child, log }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Polls `done` every 2 ms; panics with the daemon's log after `limit`.
+    pub fn wait_for(&mut self, what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+        let start = Instant::now();
+        while !done() {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "lad run exited ({status}) while waiting for {what}:\n{}",
+                    self.log()
+                );
+            }
+            assert!(
+                start.elapsed() < limit,
+                "no {what} within {limit:?}:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    pub fn kill9(mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("reap");
+    }
+
+    /// Sends SIGTERM and returns the exit code, which must come within 30 s.
+    pub fn terminate(mut self) -> Option<i32> {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status.code();
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "lad run did not stop within 30 s of SIGTERM:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
