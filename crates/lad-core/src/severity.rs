@@ -11,52 +11,24 @@
 //! and `RAS KERNEL INFO 0 critical input interrupts` is routine, not critical. It is a fixed lexicon, not learned: the detector combines it
 //! with what it learned of the host (see [`crate::detector`]), and it can be switched off.
 
-/// Lexicon entries: a lowercase word and its weight in `[0, 1]`.
-const LEXICON: &[(&str, f32)] = &[
-    ("emerg", 1.0),
-    ("emergency", 1.0),
-    ("panic", 1.0),
-    ("fatal", 1.0),
-    ("segfault", 1.0),
-    ("crit", 0.95),
-    ("critical", 0.95),
-    ("alert", 0.9),
-    ("oom", 0.9),
-    ("corrupt", 0.9),
-    ("corrupted", 0.9),
-    ("severe", 0.9),
-    ("error", 0.85),
-    ("errors", 0.85),
-    ("err", 0.85),
-    ("fail", 0.85),
-    ("failed", 0.85),
-    ("failure", 0.85),
-    ("failures", 0.85),
-    ("abort", 0.85),
-    ("aborted", 0.85),
-    ("exception", 0.85),
-    ("killed", 0.8),
-    ("denied", 0.8),
-    ("refused", 0.8),
-    ("unreachable", 0.8),
-    ("timeout", 0.8),
-    ("violation", 0.8),
-    ("timed", 0.75),
-    ("severed", 0.75),
-    ("lost", 0.75),
-    ("unable", 0.75),
-    ("cannot", 0.75),
-    ("illegal", 0.75),
-    ("down", 0.75),
-    ("full", 0.75),
-    ("dropping", 0.75),
-    ("invalid", 0.7),
-    ("bad", 0.7),
-    ("reset", 0.7),
-    ("warn", 0.65),
-    ("warning", 0.65),
-    ("retry", 0.6),
-];
+/// The weight of a lower-case lexicon word, if it is one. A `match` on the bytes compiles to a
+/// decision tree, so looking up every word of every line stays cheap.
+fn lexicon(word: &[u8]) -> Option<f32> {
+    Some(match word {
+        b"emerg" | b"emergency" | b"panic" | b"fatal" | b"segfault" => 1.0,
+        b"crit" | b"critical" => 0.95,
+        b"alert" | b"oom" | b"corrupt" | b"corrupted" | b"severe" => 0.9,
+        b"error" | b"errors" | b"err" | b"fail" | b"failed" | b"failure" | b"failures"
+        | b"abort" | b"aborted" | b"exception" => 0.85,
+        b"killed" | b"denied" | b"refused" | b"unreachable" | b"timeout" | b"violation" => 0.8,
+        b"timed" | b"severed" | b"lost" | b"unable" | b"cannot" | b"illegal" | b"down"
+        | b"full" | b"dropping" => 0.75,
+        b"invalid" | b"bad" | b"reset" => 0.7,
+        b"warn" | b"warning" => 0.65,
+        b"retry" => 0.6,
+        _ => return None,
+    })
+}
 
 /// Declared level words (exact, upper case) and their weights.
 const LEVELS: &[(&str, f32)] = &[
@@ -91,17 +63,27 @@ pub fn severity(message: &str) -> f32 {
         return level;
     }
     let mut best = pri_severity(message).unwrap_or(NEUTRAL).max(NEUTRAL);
-    for word in message.split(|c: char| !c.is_ascii_alphabetic()) {
-        if word.len() < 3 || word.len() > 11 || best >= 1.0 {
+    let bytes = message.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() && best < 1.0 {
+        if !bytes[i].is_ascii_alphabetic() {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < bytes.len() && bytes[i].is_ascii_alphabetic() {
+            i += 1;
+        }
+        let len = i - start;
+        if !(3..=11).contains(&len) {
             continue;
         }
         let mut lower = [0u8; 11];
-        for (dst, src) in lower.iter_mut().zip(word.bytes()) {
+        for (dst, src) in lower.iter_mut().zip(&bytes[start..i]) {
             *dst = src.to_ascii_lowercase();
         }
-        let lower = &lower[..word.len()];
-        if let Some((_, w)) = LEXICON.iter().find(|(k, _)| k.as_bytes() == lower) {
-            best = best.max(*w);
+        if let Some(w) = lexicon(&lower[..len]) {
+            best = best.max(w);
         }
     }
     best
@@ -113,6 +95,10 @@ fn declared_level(message: &str) -> Option<f32> {
         .split_ascii_whitespace()
         .take(LEVEL_WORDS)
         .find_map(|word| {
+            // Level words are upper case or bracketed: skip the rest cheaply.
+            if !word.starts_with(|c: char| c.is_ascii_uppercase() || c == '[') {
+                return None;
+            }
             let bracketed = word
                 .strip_prefix('[')
                 .and_then(|w| w.strip_suffix(']'))
