@@ -138,6 +138,8 @@ const SOFT: u8 = 2;
 const WORD: u8 = 4;
 const TRIM: u8 = 8;
 const SPACE: u8 = 16;
+/// Letters, `_` and non-ASCII bytes: a chunk made only of these is one plain word.
+const PLAIN: u8 = 32;
 
 const fn byte_classes() -> [u8; 256] {
     let mut t = [0u8; 256];
@@ -186,6 +188,9 @@ const fn byte_classes() -> [u8; 256] {
         if c.is_ascii_whitespace() {
             class |= SPACE;
         }
+        if c.is_ascii_alphabetic() || c == b'_' || c >= 0x80 {
+            class |= PLAIN;
+        }
         t[b] = class;
         b += 1;
     }
@@ -233,7 +238,9 @@ fn masked(message: &str, sink: &mut Sink<'_>) {
             continue;
         }
         let start = i;
+        let mut plain = PLAIN;
         while i < bytes.len() && !is_space(bytes[i]) {
+            plain &= CLASSES[bytes[i] as usize];
             i += 1;
         }
         // Only three-letter chunks can be calendar words; look ahead for those alone.
@@ -246,6 +253,13 @@ fn masked(message: &str, sink: &mut Sink<'_>) {
         };
         if is_date {
             sink.push(DATE);
+            continue;
+        }
+        if plain != 0 {
+            // The common case, a plain word: what `chunk` would conclude, without its passes.
+            if !bytes[start..i].iter().all(|&b| b == b'_') {
+                sink.push_lower(&message[start..i]);
+            }
             continue;
         }
         chunk(message, start, i, sink);
