@@ -370,15 +370,21 @@ fn add_feedback_lines(
     Ok(())
 }
 
-fn pool(config: &Config) -> rayon::ThreadPool {
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(config.parallelism.get())
-        .build()
-        .unwrap_or_else(|_| {
-            rayon::ThreadPoolBuilder::new()
-                .build()
-                .expect("a default thread pool can always be built")
-        })
+/// The worker pool that trains and scores hosts, PARALLELISM threads, built once per process
+/// (the daemon scores batch after batch; a pool per batch would start threads every time).
+/// The first configuration seen sizes it.
+fn pool(config: &Config) -> &'static rayon::ThreadPool {
+    static POOL: std::sync::OnceLock<rayon::ThreadPool> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(config.parallelism.get())
+            .build()
+            .unwrap_or_else(|_| {
+                rayon::ThreadPoolBuilder::new()
+                    .build()
+                    .expect("a default thread pool can always be built")
+            })
+    })
 }
 
 /// Counts from scoring passes.
