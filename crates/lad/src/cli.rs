@@ -10,7 +10,13 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// lad, a log anomaly detector: learns what is normal for each host, marks every new line as
 /// normal or anomalous with a score, and groups the anomalous lines into readable templates.
 #[derive(Debug, Parser)]
-#[command(name = "lad", version, about, long_about = None)]
+#[command(
+    name = "lad",
+    version,
+    about = "lad, a log anomaly detector: learns what is normal for each host, marks every new \
+             line as normal or anomalous with a score, and groups the anomalies into templates",
+    long_about = None
+)]
 pub struct Cli {
     /// Settings shared by every command.
     #[command(flatten)]
