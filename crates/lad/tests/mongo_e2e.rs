@@ -167,12 +167,19 @@ fn train_detect_aggregate_on_two_collections_touch_only_their_fields() {
     let db_name = testserver::unique_db("lad_e2e");
     let client = client(&host, port);
     let db = client.database(&db_name);
-    let seeded = seed_docs(11, 600, 53, now_ms() - 60_000, 0);
-    insert(&db, &seeded);
-
+    // Routine lines to train on, then newer lines with a rare one now and then to judge.
+    let now = now_ms();
+    let routine = seed_docs(11, 300, 0, now - 7_200_000, 0);
+    insert(&db, &routine);
     let multihost = multihost_yaml(dir.path(), &host, port, &db_name, "");
     let aggregator = aggregator_yaml(dir.path(), &host, port, &db_name);
     lad_expect(&["-q", "train", "--config", s(&multihost)], None, 0);
+    let fresh = seed_docs(12, 400, 53, now - 60_000, 1_000_000);
+    insert(&db, &fresh);
+    let mut seeded = routine;
+    for (collection, docs) in fresh {
+        seeded.entry(collection).or_default().extend(docs);
+    }
     lad_expect(&["-q", "detect", "--config", s(&multihost)], None, 0);
     lad_expect(&["-q", "aggregate", "--config", s(&aggregator)], None, 0);
 
