@@ -121,6 +121,16 @@ impl Store {
         matches!(self, Store::Stdout(_))
     }
 
+    /// Things the backend did that the operator should hear about (an index created or refused,
+    /// times read from strings instead of dates), taken once; lad-store has no logger, so the
+    /// binary logs them.
+    pub fn take_notices(&mut self) -> Vec<String> {
+        match self {
+            Store::Mongo(s) => s.take_notices(),
+            _ => Vec::new(),
+        }
+    }
+
     /// Adds records to `source`, skipping those whose `original_id` the source already has.
     pub fn import(
         &mut self,

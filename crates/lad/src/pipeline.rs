@@ -170,7 +170,21 @@ pub fn open_stores(config: &Config) -> Result<Stores> {
             .into())
         }
     };
-    Ok(Stores { source, sink })
+    let mut stores = Stores { source, sink };
+    log_notices(&mut stores);
+    Ok(stores)
+}
+
+/// Logs what the stores have to tell the operator (see [`Store::take_notices`]); called after
+/// each pass so notices appear when they happen.
+pub fn log_notices(stores: &mut Stores) {
+    let mut notices = stores.source.take_notices();
+    if let Some(sink) = stores.sink.as_mut() {
+        notices.extend(sink.take_notices());
+    }
+    for n in notices {
+        tracing::info!("{n}");
+    }
 }
 
 /// Detection settings from the configuration.
@@ -462,6 +476,7 @@ pub fn detect_batch(
         .sink()
         .write_verdicts(source, &verdicts, &batch.records)
         .with_context(|| format!("writing verdicts of {source}"))? as u64;
+    log_notices(stores);
     Ok(stats)
 }
 
