@@ -215,8 +215,7 @@ impl Daemon {
 
     /// Scores every unscored record of the modelled hosts, batch by batch.
     fn score_backlog(&mut self) -> Result<()> {
-        let mut sources: Vec<String> = self.models.keys().map(|(s, _)| s.clone()).collect();
-        sources.dedup();
+        let sources = pipeline::model_sources(&self.models);
         let config = self.config.clone();
         for source in sources {
             while !self.stopping() {
@@ -244,11 +243,7 @@ impl Daemon {
     }
 
     fn lag_seconds(&mut self) -> Result<Option<f64>> {
-        let sources: Vec<String> = {
-            let mut s: Vec<String> = self.models.keys().map(|(s, _)| s.clone()).collect();
-            s.dedup();
-            s
-        };
+        let sources = pipeline::model_sources(&self.models);
         let now = pipeline::now_ms();
         let mut oldest: Option<i64> = None;
         for s in sources {

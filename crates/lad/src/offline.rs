@@ -235,27 +235,9 @@ pub fn train_hosts(train: &[Line], params: &DetectorParams, parallelism: usize) 
 /// Scores every input line with its host's model (in parallel over hosts); a line whose host
 /// has no model gets `None`.
 pub fn score_lines(input: &[Line], hosts: &TrainedHosts) -> Vec<Option<Scored>> {
-    let mut by_host: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-    for (i, l) in input.iter().enumerate() {
-        by_host.entry(&l.hostname).or_default().push(i);
-    }
-    let parts: Vec<Vec<(usize, Scored)>> = by_host
-        .into_par_iter()
-        .map(|(host, idx)| match hosts.models.get(host) {
-            Some(model) => {
-                let mut scorer = model.scorer();
-                idx.into_iter()
-                    .map(|i| (i, scorer.score(&input[i].message)))
-                    .collect()
-            }
-            None => Vec::new(),
-        })
-        .collect();
-    let mut out = vec![None; input.len()];
-    for (i, s) in parts.into_iter().flatten() {
-        out[i] = Some(s);
-    }
-    out
+    let names: Vec<&str> = input.iter().map(|l| l.hostname.as_str()).collect();
+    let messages: Vec<&str> = input.iter().map(|l| l.message.as_str()).collect();
+    crate::pipeline::score_by_host(&names, &messages, |h| hosts.models.get(h))
 }
 
 /// Groups the messages of `input` (all hosts together) and returns each line's group id and

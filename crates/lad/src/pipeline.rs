@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use lad_core::aggregate::{group, AggregateParams, GroupingMethod};
-use lad_core::detector::{DetectorParams, EnsembleParams, HostModel, Rule};
+use lad_core::detector::{DetectorParams, EnsembleParams, HostModel, Rule, Scored};
 use lad_core::tokenizer::TokenizerMode;
 use lad_core::word2vec::Word2VecParams;
 use lad_store::{
@@ -530,38 +530,65 @@ pub fn score_records(
     records: &[Record],
     models: &Models,
 ) -> Vec<Verdict> {
-    let mut by_host: HashMap<&str, Vec<usize>> = HashMap::new();
-    for (i, r) in records.iter().enumerate() {
-        by_host.entry(r.host.as_str()).or_default().push(i);
+    let hosts: Vec<&str> = records.iter().map(|r| r.host.as_str()).collect();
+    let messages: Vec<&str> = records.iter().map(|r| r.message.as_str()).collect();
+    let scored = pool(config).install(|| {
+        score_by_host(&hosts, &messages, |host| {
+            models
+                .get(&(source.to_string(), host.to_string()))
+                .map(|m| m.as_ref())
+        })
+    });
+    records
+        .iter()
+        .zip(scored)
+        .filter_map(|(r, s)| {
+            s.map(|s| Verdict {
+                id: r.id.clone(),
+                is_anomaly: s.is_anomaly,
+                score: s.score,
+            })
+        })
+        .collect()
+}
+
+/// Scores `messages[i]` (sent by `hosts[i]`) with the model `model_of` gives for its host, one
+/// scorer per host, hosts in parallel on the current rayon pool; the results come back in
+/// input order, `None` where the host has no model. Shared by the daemon's batches and the
+/// offline `lad score`.
+pub fn score_by_host<'m>(
+    hosts: &[&str],
+    messages: &[&str],
+    model_of: impl Fn(&str) -> Option<&'m HostModel> + Sync,
+) -> Vec<Option<Scored>> {
+    let mut by_host: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, h) in hosts.iter().enumerate() {
+        by_host.entry(h).or_default().push(i);
     }
-    let mut jobs: Vec<(&str, Vec<usize>)> = by_host.into_iter().collect();
-    jobs.sort_unstable_by_key(|(h, _)| *h);
-    let parts: Vec<Vec<(usize, Verdict)>> = pool(config).install(|| {
-        jobs.into_par_iter()
-            .map(|(host, idx)| {
-                let Some(model) = models.get(&(source.to_string(), host.to_string())) else {
-                    return Vec::new();
-                };
+    let parts: Vec<Vec<(usize, Scored)>> = by_host
+        .into_par_iter()
+        .map(|(host, idx)| match model_of(host) {
+            Some(model) => {
                 let mut scorer = model.scorer();
                 idx.into_iter()
-                    .map(|i| {
-                        let s = scorer.score(&records[i].message);
-                        (
-                            i,
-                            Verdict {
-                                id: records[i].id.clone(),
-                                is_anomaly: s.is_anomaly,
-                                score: s.score,
-                            },
-                        )
-                    })
+                    .map(|i| (i, scorer.score(messages[i])))
                     .collect()
-            })
-            .collect()
-    });
-    let mut all: Vec<(usize, Verdict)> = parts.into_iter().flatten().collect();
-    all.sort_unstable_by_key(|(i, _)| *i);
-    all.into_iter().map(|(_, v)| v).collect()
+            }
+            None => Vec::new(),
+        })
+        .collect();
+    let mut out = vec![None; messages.len()];
+    for (i, s) in parts.into_iter().flatten() {
+        out[i] = Some(s);
+    }
+    out
+}
+
+/// The sources that have at least one model, each once, in order.
+pub fn model_sources(models: &Models) -> Vec<String> {
+    let mut sources: Vec<String> = models.keys().map(|(s, _)| s.clone()).collect();
+    sources.dedup();
+    sources
 }
 
 /// What one aggregation pass did for one input.

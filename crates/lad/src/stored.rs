@@ -94,15 +94,14 @@ pub fn detect(config: &Config, quiet: bool) -> Result<()> {
     for ((source, host), why) in &missing {
         warn!(source, host, %why, "no usable model; run `lad train` (its records stay unscored)");
     }
-    let mut sources: Vec<&String> = models.keys().map(|(s, _)| s).collect();
-    sources.dedup();
+    let sources = pipeline::model_sources(&models);
     let mut backlog = 0;
     for source in &sources {
         backlog += stores.source.unscored_count(source)?;
     }
     let bar = crate::telemetry::progress(backlog, "scoring", quiet);
     let mut total = pipeline::DetectStats::default();
-    for source in sources {
+    for source in &sources {
         loop {
             let stats = pipeline::detect_batch(config, &mut stores, source, &models)?;
             total.add(stats);
