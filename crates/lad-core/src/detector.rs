@@ -219,24 +219,9 @@ pub struct HostModel {
     notes: Vec<String>,
 }
 
-/// Joins tokens into a sequence key; a control character no token contains.
-const KEY_SEP: char = '\u{1f}';
-
-fn sequence_key(tokens: &[String]) -> String {
-    let mut key = String::new();
-    sequence_key_into(tokens, &mut key);
-    key
-}
-
-fn sequence_key_into(tokens: &[String], key: &mut String) {
-    key.clear();
-    for (i, t) in tokens.iter().enumerate() {
-        if i > 0 {
-            key.push(KEY_SEP);
-        }
-        key.push_str(t);
-    }
-}
+/// Joins tokens into a sequence key: the tokenizer's own separator, a control character no
+/// token contains.
+const KEY_SEP: char = crate::tokenizer::SEPARATOR;
 
 impl HostModel {
     /// Learns a model from the training messages of one host.
@@ -250,10 +235,15 @@ impl HostModel {
         check_ensemble(&params.ensemble)?;
         let tokenizer = Tokenizer::new(params.tokenizer);
         let mut sequences: HashMap<String, u64> = HashMap::new();
-        let mut tokens = Vec::new();
+        let mut key = String::new();
         for m in messages {
-            tokenizer.tokenize_into(m.as_ref(), &mut tokens);
-            *sequences.entry(sequence_key(&tokens)).or_insert(0) += 1;
+            tokenizer.tokenize_joined(m.as_ref(), &mut key);
+            match sequences.get_mut(key.as_str()) {
+                Some(count) => *count += 1,
+                None => {
+                    sequences.insert(key.clone(), 1);
+                }
+            }
         }
         // Sorted so that training does not depend on hash-map order.
         let mut distinct: Vec<(&String, u64)> = sequences.iter().map(|(k, c)| (k, *c)).collect();
@@ -398,7 +388,6 @@ impl HostModel {
         Scorer {
             model: self,
             cache: FxHashMap::default(),
-            tokens: Vec::new(),
             key: String::new(),
             buffers: Buffers {
                 vector: vec![0.0; self.word2vec.dim()],
@@ -408,12 +397,12 @@ impl HostModel {
     }
 
     /// The sequence-dependent part of a verdict.
-    fn components(&self, key: &str, tokens: &[String], s: &mut Buffers) -> Components {
+    fn components(&self, key: &str, s: &mut Buffers) -> Components {
         let known = self.sequences.get(key);
         let (lof, ae_error) = match known {
             Some(k) => (k.lof, k.ae_error),
             None => {
-                self.word2vec.mean_vector(tokens, &mut s.vector);
+                self.word2vec.mean_vector(&split_key(key), &mut s.vector);
                 for (d, x) in s.vector64.iter_mut().zip(&s.vector) {
                     *d = f64::from(*x);
                 }
@@ -515,7 +504,6 @@ struct Buffers {
 pub struct Scorer<'m> {
     model: &'m HostModel,
     cache: FxHashMap<String, Components>,
-    tokens: Vec<String>,
     key: String,
     buffers: Buffers,
 }
@@ -534,16 +522,11 @@ const CACHE_LIMIT: usize = 200_000;
 impl Scorer<'_> {
     /// The verdict on one message.
     pub fn score(&mut self, message: &str) -> Scored {
-        self.model
-            .tokenizer
-            .tokenize_into(message, &mut self.tokens);
-        sequence_key_into(&self.tokens, &mut self.key);
+        self.model.tokenizer.tokenize_joined(message, &mut self.key);
         let components = match self.cache.get(self.key.as_str()) {
             Some(c) => *c,
             None => {
-                let c = self
-                    .model
-                    .components(&self.key, &self.tokens, &mut self.buffers);
+                let c = self.model.components(&self.key, &mut self.buffers);
                 if self.cache.len() >= CACHE_LIMIT {
                     self.cache.clear();
                 }

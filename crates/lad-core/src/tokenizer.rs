@@ -69,48 +69,81 @@ impl Tokenizer {
     /// Writes the tokens of `message` into `out`, replacing what it held. The `String`s already
     /// in `out` are reused so that a caller looping over lines allocates little.
     pub fn tokenize_into(&self, message: &str, out: &mut Vec<String>) {
-        let mut sink = Sink { out, len: 0 };
+        let mut joined = String::with_capacity(message.len());
+        let count = self.tokenize_joined(message, &mut joined);
+        let mut len = 0;
+        for token in joined.split(SEPARATOR).take(count) {
+            if len == out.len() {
+                out.push(String::new());
+            }
+            let slot = &mut out[len];
+            slot.clear();
+            slot.push_str(token);
+            len += 1;
+        }
+        out.truncate(len);
+    }
+
+    /// Writes the tokens of `message` into `out` joined by [`SEPARATOR`], replacing what it
+    /// held, and returns how many there are. This is the fast path: one buffer, no `String`
+    /// per token, and the joined text is directly a key for a hash map of token sequences.
+    pub fn tokenize_joined(&self, message: &str, out: &mut String) -> usize {
+        out.clear();
+        let mut sink = Sink {
+            buf: out,
+            count: 0,
+            last_start: 0,
+        };
         match self.mode {
             TokenizerMode::LettersOnly => letters_only(message, &mut sink),
             TokenizerMode::Masked => masked(message, &mut sink),
         }
-        let len = sink.len;
-        out.truncate(len);
+        sink.count
     }
 }
 
-/// Writes tokens into a vector, reusing the strings it already holds.
+/// Separates tokens in [`Tokenizer::tokenize_joined`]'s output: a control character that no
+/// token contains (both modes only emit tokens without ASCII control bytes).
+pub const SEPARATOR: char = '\u{1f}';
+
+/// Appends tokens to one buffer, separated by [`SEPARATOR`].
 struct Sink<'a> {
-    out: &'a mut Vec<String>,
-    len: usize,
+    buf: &'a mut String,
+    /// Tokens written so far.
+    count: usize,
+    /// Where the last token starts in `buf`.
+    last_start: usize,
 }
 
 impl Sink<'_> {
-    fn slot(&mut self) -> &mut String {
-        if self.len == self.out.len() {
-            self.out.push(String::new());
+    fn begin(&mut self) {
+        if self.count > 0 {
+            self.buf.push(SEPARATOR);
         }
-        let slot = &mut self.out[self.len];
-        self.len += 1;
-        slot.clear();
-        slot
+        self.last_start = self.buf.len();
+        self.count += 1;
     }
 
     fn push(&mut self, text: &str) {
-        self.slot().push_str(text);
+        self.begin();
+        self.buf.push_str(text);
     }
 
     fn push_lower(&mut self, text: &str) {
-        let slot = self.slot();
-        slot.push_str(text);
-        slot.make_ascii_lowercase();
+        self.begin();
+        self.buf.push_str(text);
+        // The token starts at a char boundary: it was just pushed as a whole `str`.
+        if let Some(token) = self.buf.get_mut(self.last_start..) {
+            token.make_ascii_lowercase();
+        }
     }
 
     fn last(&self) -> Option<&str> {
-        self.len
-            .checked_sub(1)
-            .and_then(|i| self.out.get(i))
-            .map(String::as_str)
+        if self.count == 0 {
+            None
+        } else {
+            self.buf.get(self.last_start..)
+        }
     }
 }
 
@@ -140,6 +173,8 @@ const TRIM: u8 = 8;
 const SPACE: u8 = 16;
 /// Letters, `_` and non-ASCII bytes: a chunk made only of these is one plain word.
 const PLAIN: u8 = 32;
+/// `:`, which a URL's `scheme://` needs.
+const COLON: u8 = 64;
 
 const fn byte_classes() -> [u8; 256] {
     let mut t = [0u8; 256];
@@ -191,6 +226,9 @@ const fn byte_classes() -> [u8; 256] {
         if c.is_ascii_alphabetic() || c == b'_' || c >= 0x80 {
             class |= PLAIN;
         }
+        if c == b':' {
+            class |= COLON;
+        }
         t[b] = class;
         b += 1;
     }
@@ -229,6 +267,91 @@ fn is_space(b: u8) -> bool {
     CLASSES[b as usize] & SPACE != 0
 }
 
+/// Byte kinds counted by [`Shape`].
+const K_DIGIT: usize = 0;
+const K_HEX_LETTER: usize = 1;
+const K_LETTER: usize = 2;
+const K_DOT: usize = 3;
+const K_COLON: usize = 4;
+const K_DASH: usize = 5;
+const K_SLASH: usize = 6;
+/// `_` and non-ASCII bytes: word bytes that are neither letters nor digits.
+const K_WORD: usize = 7;
+/// The other soft delimiters: `@ ~ \\ # +`.
+const K_SOFT: usize = 8;
+const K_OTHER: usize = 9;
+const KINDS: usize = 10;
+
+const fn byte_kinds() -> [u8; 256] {
+    let mut t = [K_OTHER as u8; 256];
+    let mut b = 0usize;
+    while b < 256 {
+        let c = b as u8;
+        let kind = match c {
+            b'0'..=b'9' => K_DIGIT,
+            b'a'..=b'f' | b'A'..=b'F' => K_HEX_LETTER,
+            b'g'..=b'z' | b'G'..=b'Z' => K_LETTER,
+            b'.' => K_DOT,
+            b':' => K_COLON,
+            b'-' => K_DASH,
+            b'/' => K_SLASH,
+            b'_' | 0x80..=0xff => K_WORD,
+            b'@' | b'~' | b'\\' | b'#' | b'+' => K_SOFT,
+            _ => K_OTHER,
+        };
+        t[b] = kind as u8;
+        b += 1;
+    }
+    t
+}
+
+static KIND: [u8; 256] = byte_kinds();
+
+/// How many bytes of each kind a piece holds, counted in one pass. The classifiers below are
+/// each tried only when these counts allow them to match, so that a piece is not rescanned
+/// once per classifier; every guard is a necessary condition of its classifier, so the
+/// guards change no result.
+struct Shape {
+    len: usize,
+    counts: [usize; KINDS],
+}
+
+impl Shape {
+    fn of(p: &[u8]) -> Shape {
+        let mut counts = [0usize; KINDS];
+        for &b in p {
+            counts[KIND[b as usize] as usize] += 1;
+        }
+        Shape {
+            len: p.len(),
+            counts,
+        }
+    }
+
+    fn digits(&self) -> usize {
+        self.counts[K_DIGIT]
+    }
+
+    /// ASCII letters, hex or not.
+    fn letters(&self) -> usize {
+        self.counts[K_HEX_LETTER] + self.counts[K_LETTER]
+    }
+
+    fn count(&self, kind: usize) -> usize {
+        self.counts[kind]
+    }
+
+    /// Only letters, `_` and non-ASCII bytes: a piece of plain words.
+    fn is_words_only(&self) -> bool {
+        self.letters() + self.counts[K_WORD] == self.len
+    }
+
+    /// Holds a soft delimiter (`: @ ~ / \\ # +`).
+    fn has_soft_delimiter(&self) -> bool {
+        self.counts[K_COLON] + self.counts[K_SLASH] + self.counts[K_SOFT] > 0
+    }
+}
+
 fn masked(message: &str, sink: &mut Sink<'_>) {
     let bytes = message.as_bytes();
     let mut i = 0;
@@ -238,9 +361,17 @@ fn masked(message: &str, sink: &mut Sink<'_>) {
             continue;
         }
         let start = i;
+        // One pass finds the chunk's end and which kinds of bytes it holds, so that the
+        // passes below run only where they can find something.
         let mut plain = PLAIN;
-        while i < bytes.len() && !is_space(bytes[i]) {
-            plain &= CLASSES[bytes[i] as usize];
+        let mut any = 0;
+        while i < bytes.len() {
+            let class = CLASSES[bytes[i] as usize];
+            if class & SPACE != 0 {
+                break;
+            }
+            plain &= class;
+            any |= class;
             i += 1;
         }
         // Only three-letter chunks can be calendar words; look ahead for those alone.
@@ -262,17 +393,26 @@ fn masked(message: &str, sink: &mut Sink<'_>) {
             }
             continue;
         }
-        chunk(message, start, i, sink);
+        chunk(message, start, i, any, sink);
     }
 }
 
-/// One whitespace-delimited chunk `message[start..end]`.
-fn chunk(message: &str, start: usize, end: usize, sink: &mut Sink<'_>) {
-    let first_token = sink.len;
+/// One whitespace-delimited chunk `message[start..end]`; `any` is the union of its bytes'
+/// classes.
+fn chunk(message: &str, start: usize, end: usize, any: u8, sink: &mut Sink<'_>) {
+    let first_token = sink.count;
     // A URL swallows the rest of its chunk: its query string is not worth splitting.
-    if let Some(at) = find_scheme(&message.as_bytes()[start..end]) {
+    let scheme = if any & COLON != 0 {
+        find_scheme(&message.as_bytes()[start..end])
+    } else {
+        None
+    };
+    if let Some(at) = scheme {
         pieces(message, start, start + at, sink, first_token);
         push_placeholder(sink, URL, first_token);
+    } else if any & HARD == 0 {
+        // No hard delimiter: the chunk is one piece.
+        piece(message, start, end, sink, first_token);
     } else {
         pieces(message, start, end, sink, first_token);
     }
@@ -312,7 +452,7 @@ fn find_scheme(chunk: &[u8]) -> Option<usize> {
 /// Pushes a placeholder unless the chunk's previous token is the same placeholder: a run of
 /// numbers inside one chunk (`2016/9/28:16:00`) is one variable, not five.
 fn push_placeholder(sink: &mut Sink<'_>, placeholder: &'static str, first_token: usize) {
-    if sink.len > first_token && sink.last() == Some(placeholder) {
+    if sink.count > first_token && sink.last() == Some(placeholder) {
         return;
     }
     sink.push(placeholder);
@@ -335,12 +475,13 @@ fn piece(message: &str, start: usize, end: usize, sink: &mut Sink<'_>, first_tok
         return;
     }
     let p = &bytes[start..end];
+    let shape = Shape::of(p);
     // Most pieces are plain words: nothing to classify.
-    if p.iter().all(|&b| is_word_byte(b) && !b.is_ascii_digit()) {
+    if shape.is_words_only() {
         words(message, start, end, sink);
         return;
     }
-    if let Some(placeholder) = structured(p) {
+    if let Some(placeholder) = structured(p, &shape) {
         push_placeholder(sink, placeholder, first_token);
         return;
     }
@@ -360,12 +501,11 @@ fn piece(message: &str, start: usize, end: usize, sink: &mut Sink<'_>, first_tok
         }
         return;
     }
-    let digits = has_digit(p);
-    if !digits {
+    if shape.digits() == 0 {
         words(message, start, end, sink);
         return;
     }
-    if p.iter().any(|&b| is_soft_delimiter(b)) {
+    if shape.has_soft_delimiter() {
         // `index:0`, `host:8030`, `ib_sm_sweep.c:1831`: classify each part on its own.
         let mut i = start;
         while i < end {
@@ -399,15 +539,16 @@ fn part(message: &str, start: usize, end: usize, sink: &mut Sink<'_>, first_toke
         return;
     }
     let p = &bytes[start..end];
-    if !has_digit(p) {
+    let shape = Shape::of(p);
+    if shape.digits() == 0 {
         words(message, start, end, sink);
         return;
     }
-    if let Some(placeholder) = structured(p) {
+    if let Some(placeholder) = structured(p, &shape) {
         push_placeholder(sink, placeholder, first_token);
         return;
     }
-    if !p.iter().any(u8::is_ascii_alphabetic) || is_number_with_unit(p) {
+    if shape.letters() == 0 || is_number_with_unit(p) {
         push_placeholder(sink, NUM, first_token);
     } else if is_word_with_digit(p) {
         sink.push_lower(&message[start..end]);
@@ -479,42 +620,59 @@ fn is_number_with_unit(p: &[u8]) -> bool {
         && p[digits..].iter().all(u8::is_ascii_alphabetic)
 }
 
-/// The placeholder for a piece with a recognisable structure, if it has one.
-fn structured(p: &[u8]) -> Option<&'static str> {
+/// The placeholder for a piece with a recognisable structure, if it has one. `shape` is
+/// [`Shape::of`] `p`.
+fn structured(p: &[u8], shape: &Shape) -> Option<&'static str> {
+    let n = shape.len;
+    let digits = shape.digits();
+    let letters = shape.letters();
+    let hex_letters = shape.count(K_HEX_LETTER);
+    let (dots, colons, dashes, slashes) = (
+        shape.count(K_DOT),
+        shape.count(K_COLON),
+        shape.count(K_DASH),
+        shape.count(K_SLASH),
+    );
     // Plain integers are the most common variable: settle them before any split.
-    if !p.is_empty() && p.iter().all(u8::is_ascii_digit) {
+    if n > 0 && digits == n {
         return Some(NUM);
     }
-    let p_no_slash = p.strip_prefix(b"/").unwrap_or(p);
-    if is_ipv4(p_no_slash) {
-        return Some(IP);
+    if dots >= 3 && letters == 0 {
+        let p_no_slash = p.strip_prefix(b"/").unwrap_or(p);
+        if is_ipv4(p_no_slash) {
+            return Some(IP);
+        }
     }
-    if !has_digit(p) && !p.contains(&b':') {
+    if digits == 0 && colons == 0 {
         return None;
     }
-    if is_number(p) || is_hex_prefixed(p) {
+    // A number is digits and dots after an optional sign; `0x` numbers start with `0`.
+    if (letters == 0 && colons == 0 && slashes == 0 && is_number(p)) || is_hex_prefixed(p) {
         return Some(NUM);
     }
-    if is_time(p) {
+    if colons > 0 && letters == 0 && p[0].is_ascii_digit() && is_time(p) {
         return Some(TIME);
     }
-    if let Some(kind) = date_or_datetime(p) {
-        return Some(kind);
+    if (dashes >= 2 || slashes >= 2) && p[0].is_ascii_digit() {
+        if let Some(kind) = date_or_datetime(p) {
+            return Some(kind);
+        }
     }
-    if is_uuid(p) || is_mac(p) {
+    if (n == 36 && dashes == 4 && is_uuid(p)) || (n == 17 && is_mac(p)) {
         return Some(ID);
     }
-    if is_ipv6(p) {
+    // IPv6: hex digits, colons and dots only.
+    if colons >= 2 && digits + hex_letters + colons + dots == n && is_ipv6(p) {
         return Some(IP);
     }
-    if p.len() >= 8 && p.iter().all(u8::is_ascii_hexdigit) && has_digit(p) {
+    if n >= 8 && digits > 0 && digits + hex_letters == n {
         return Some(HEX);
     }
-    if p.len() >= 3 && p[1] == b':' && p[0].is_ascii_alphabetic() && p[2] == b'\\' {
+    if n >= 3 && p[1] == b':' && p[0].is_ascii_alphabetic() && p[2] == b'\\' {
         return Some(PATH);
     }
-    if !p.starts_with(b"/") && p.iter().filter(|&&b| b == b'/').count() >= 2 {
-        let looks_like_path = p.iter().any(u8::is_ascii_alphabetic)
+    if !p.starts_with(b"/") && slashes >= 2 {
+        let looks_like_path = letters > 0
             && p.iter()
                 .all(|&b| is_word_byte(b) || matches!(b, b'/' | b'.' | b'-'));
         if looks_like_path {
@@ -751,6 +909,7 @@ mod tests {
                 for token in Tokenizer::new(mode).tokenize(&s) {
                     prop_assert!(!token.is_empty());
                     prop_assert!(!token.bytes().any(|b| b.is_ascii_whitespace()));
+                    prop_assert!(!token.contains(SEPARATOR));
                 }
             }
         }

@@ -26,9 +26,11 @@ pub struct Suppressions {
     patterns: HashMap<String, Vec<Vec<String>>>,
 }
 
-/// Joins tokens with a byte no token contains.
+/// The message's tokens joined by the tokenizer's separator, a byte no token contains.
 fn key_of(tokenizer: &Tokenizer, message: &str) -> String {
-    tokenizer.tokenize(message).join("\u{1f}")
+    let mut key = String::new();
+    tokenizer.tokenize_joined(message, &mut key);
+    key
 }
 
 impl Suppressions {

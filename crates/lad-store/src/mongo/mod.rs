@@ -73,6 +73,8 @@ const PARALLEL_COMMANDS: usize = 4;
 const MIN_PARALLEL_STATEMENTS: usize = 1_000;
 /// Member ids per link statement of `write_aggregates` (keeps one statement well under 16 MB).
 const MAX_IDS_PER_STATEMENT: usize = 50_000;
+/// Approximate bytes of ids in one `$in` list of `write_verdicts`.
+const MAX_IN_LIST_BYTES: usize = 2 * 1024 * 1024;
 /// Export cursors pack (source index, offset) into one i64: the offset takes the low 40 bits.
 const OFFSET_BITS: u32 = 40;
 
@@ -565,14 +567,20 @@ impl MongoStore {
         self.read(source, filter, doc! { &f.time: 1, "_id": 1 }, limit)
     }
 
-    /// See [`crate::Store::write_verdicts`]: one `update` command per 10,000 verdicts, each
-    /// statement `$set`ting the verdict only where `is_anomaly` is still missing.
+    /// See [`crate::Store::write_verdicts`]. Verdicts that are equal (same flag, same score)
+    /// share one statement, `_id: {$in: [..]}` with `multi: true`: in logs most lines are
+    /// routine and share the score 0, and the server's cost is per statement far more than per
+    /// document. A verdict with a score of its own gets its own statement. Every statement sets
+    /// the verdict only where `is_anomaly` is still missing. Statements go out in `update`
+    /// commands of at most [`MAX_STATEMENTS`], which MongoDB 5.0 has.
     pub fn write_verdicts(
         &mut self,
         source: &str,
         verdicts: &[Verdict],
     ) -> Result<usize, StoreError> {
-        let mut statements = Vec::with_capacity(verdicts.len());
+        // Groups of equal verdicts, in order of first appearance (deterministic commands).
+        let mut group_of: HashMap<(bool, u64), usize> = HashMap::new();
+        let mut groups: Vec<(bool, f64, Vec<Bson>)> = Vec::new();
         for v in verdicts {
             if !v.score.is_finite() {
                 return Err(invalid(
@@ -582,10 +590,31 @@ impl MongoStore {
                 ));
             }
             let id = id_to_bson(&v.id).map_err(|r| invalid(&v.id, "write verdicts", r))?;
-            statements.push(Bson::Document(doc! {
-                "q": { "_id": id, "is_anomaly": { "$exists": false } },
-                "u": { "$set": { "is_anomaly": i32::from(v.is_anomaly), "anomaly_score": v.score } },
-            }));
+            let g = *group_of
+                .entry((v.is_anomaly, v.score.to_bits()))
+                .or_insert_with(|| {
+                    groups.push((v.is_anomaly, v.score, Vec::new()));
+                    groups.len() - 1
+                });
+            groups[g].2.push(id);
+        }
+        let mut statements = Vec::new();
+        for (is_anomaly, score, ids) in groups {
+            let set = doc! { "$set": { "is_anomaly": i32::from(is_anomaly), "anomaly_score": score } };
+            if let [id] = ids.as_slice() {
+                statements.push(Bson::Document(doc! {
+                    "q": { "_id": id, "is_anomaly": { "$exists": false } },
+                    "u": set,
+                }));
+                continue;
+            }
+            for part in id_lists(ids) {
+                statements.push(Bson::Document(doc! {
+                    "q": { "_id": { "$in": part }, "is_anomaly": { "$exists": false } },
+                    "u": set.clone(),
+                    "multi": true,
+                }));
+            }
         }
         self.update(source, statements, "write verdicts")
     }
@@ -1416,6 +1445,34 @@ fn write_errors(reply: &Document) -> Vec<(i64, String)> {
             .collect(),
         Err(_) => Vec::new(),
     }
+}
+
+/// Splits ids into `$in` lists of at most [`MAX_IDS_PER_STATEMENT`] ids and about
+/// [`MAX_IN_LIST_BYTES`] bytes, so that one statement stays far below the 16 MB BSON limit
+/// whatever the ids are.
+fn id_lists(ids: Vec<Bson>) -> Vec<Vec<Bson>> {
+    let mut out = Vec::new();
+    let mut current = Vec::new();
+    let mut bytes = 0;
+    for id in ids {
+        let size = match &id {
+            Bson::ObjectId(_) | Bson::Int64(_) | Bson::Int32(_) | Bson::Double(_) => 24,
+            Bson::String(s) => s.len() + 24,
+            other => bson::to_vec(&doc! { "": other.clone() }).map_or(1024, |v| v.len()),
+        };
+        if !current.is_empty()
+            && (current.len() >= MAX_IDS_PER_STATEMENT || bytes + size > MAX_IN_LIST_BYTES)
+        {
+            out.push(std::mem::take(&mut current));
+            bytes = 0;
+        }
+        bytes += size;
+        current.push(id);
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
 }
 
 /// Splits statements or documents into command-sized chunks (count and approximate bytes).
