@@ -272,3 +272,46 @@ fn batch_of_10000_timings() {
         scored as f64 / (total_read + total_write)
     );
 }
+
+/// Equal verdicts share `$in` statements and the others get per-record pipeline statements:
+/// whatever the mix, every document must end with exactly its own verdict.
+#[test]
+fn shared_and_own_verdicts_each_reach_their_document() {
+    let Some(mut store) = open(None) else { return };
+    let docs: Vec<Document> = (0..250_i64)
+        .map(|i| doc! { "_id": i, "message": format!("m{i}"), "hostname": "h", "received_at": DateTime::from_millis(T0 + i) })
+        .collect();
+    coll(&store, "mix").insert_many(docs).run().expect("insert");
+    let batch = store.next_unscored("mix", &[], 1000).expect("read");
+    assert_eq!(batch.records.len(), 250);
+    // Two thirds share the score 0 (more than one statement's worth), one in ten is flagged
+    // with a shared score, the rest have scores of their own.
+    let verdict = |i: i64| match i {
+        _ if i % 10 == 0 => (true, 0.9),
+        _ if i % 3 != 0 => (false, 0.0),
+        _ => (false, 0.001 * i as f64),
+    };
+    let verdicts: Vec<Verdict> = batch
+        .records
+        .iter()
+        .map(|r| {
+            let RecordId::Int(i) = r.id else {
+                panic!("integer ids were inserted, found {:?}", r.id)
+            };
+            let (is_anomaly, score) = verdict(i);
+            Verdict {
+                id: r.id.clone(),
+                is_anomaly,
+                score,
+            }
+        })
+        .collect();
+    assert_eq!(store.write_verdicts("mix", &verdicts).expect("write"), 250);
+    assert_eq!(store.write_verdicts("mix", &verdicts).expect("again"), 0);
+    for i in 0..250_i64 {
+        let d = find(&store, "mix", Bson::Int64(i));
+        let (is_anomaly, score) = verdict(i);
+        assert_eq!(d.get_i32("is_anomaly"), Ok(i32::from(is_anomaly)), "{d}");
+        assert_eq!(d.get_f64("anomaly_score"), Ok(score), "{d}");
+    }
+}

@@ -447,10 +447,12 @@ pub fn detect_batch(
     if hosts.is_empty() {
         return Ok(DetectStats::default());
     }
+    let started = std::time::Instant::now();
     let batch = stores
         .source
         .next_unscored(source, &hosts, config.infer_max_entries)
         .with_context(|| format!("reading unscored records of {source}"))?;
+    let read_s = started.elapsed().as_secs_f64();
     let mut stats = DetectStats {
         read: (batch.records.len() + batch.malformed.len()) as u64,
         batches: 1,
@@ -472,10 +474,19 @@ pub fn detect_batch(
         &mut verdicts,
     )?;
     stats.flagged = verdicts.iter().filter(|v| v.is_anomaly).count() as u64;
+    let scored_at = started.elapsed().as_secs_f64();
     stats.scored = stores
         .sink()
         .write_verdicts(source, &verdicts, &batch.records)
         .with_context(|| format!("writing verdicts of {source}"))? as u64;
+    tracing::debug!(
+        source,
+        records = batch.records.len(),
+        read_s,
+        score_s = scored_at - read_s,
+        write_s = started.elapsed().as_secs_f64() - scored_at,
+        "batch timings"
+    );
     log_notices(stores);
     Ok(stats)
 }
