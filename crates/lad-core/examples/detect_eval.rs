@@ -65,7 +65,7 @@ fn main() {
     let t = std::time::Instant::now();
     let model = HostModel::train(&msgs, &params).unwrap();
     let train_s = t.elapsed().as_secs_f64();
-    let mut scorer = model.scorer();
+    let mut scorer = model.explaining_scorer();
     let scored: Vec<_> = test.iter().map(|(m, _)| scorer.score(m)).collect();
     let (mut tp, mut fp, mut fneg) = (0, 0, 0);
     for (s, (_, y)) in scored.iter().zip(&test) {
@@ -102,7 +102,7 @@ fn main() {
                     s.is_anomaly as u8,
                     s.score,
                     s.novelty,
-                    s.severity,
+                    s.severity.unwrap_or(f32::NAN),
                     s.lof,
                     s.ae_error,
                     &m[..m.len().min(110)]

@@ -1,5 +1,5 @@
 //! Profiling aid: trains one host of a JSON Lines file and times scoring another, split into
-//! tokenising alone and full scoring. Usage: `score_profile TRAIN TEST HOST`.
+//! tokenising alone and full scoring. Usage: `score_profile TRAIN TEST HOST [SEED]`.
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use lad_core::detector::{DetectorParams, HostModel};
@@ -21,7 +21,13 @@ fn main() {
     let train = read(&a[1], &a[3]);
     let test = read(&a[2], &a[3]);
     let t = Instant::now();
-    let model = HostModel::train(&train, &DetectorParams::default()).unwrap();
+    // An optional fourth argument seeds Word2Vec and the autoencoder, as `lad score --seed`.
+    let mut params = DetectorParams::default();
+    if let Some(seed) = a.get(4).and_then(|s| s.parse().ok()) {
+        params.word2vec.seed = seed;
+        params.autoencoder.seed = seed;
+    }
+    let model = HostModel::train(&train, &params).unwrap();
     println!(
         "train {} lines: {:.3}s, {} distinct",
         train.len(),

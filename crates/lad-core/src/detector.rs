@@ -151,8 +151,10 @@ pub struct Scored {
     pub ae_error: f64,
     /// Calibrated novelty in `[0, 1]` (0 under the legacy rule).
     pub novelty: f64,
-    /// Severity prior in `[0, 1]`.
-    pub severity: f32,
+    /// Severity prior in `[0, 1]`; `None` where it was not computed because it could not change
+    /// the verdict (the sequence's novelty is 0, or the rule does not use it). An explaining
+    /// scorer ([`HostModel::explaining_scorer`]) always computes it.
+    pub severity: Option<f32>,
 }
 
 /// A weighted empirical distribution: the share of training lines at or below a value.
@@ -385,8 +387,19 @@ impl HostModel {
 
     /// A scorer that caches verdicts of token sequences it has seen.
     pub fn scorer(&self) -> Scorer<'_> {
+        self.new_scorer(false)
+    }
+
+    /// A scorer that also computes the severity of lines where it cannot change the verdict,
+    /// for explanations.
+    pub fn explaining_scorer(&self) -> Scorer<'_> {
+        self.new_scorer(true)
+    }
+
+    fn new_scorer(&self, explain: bool) -> Scorer<'_> {
         Scorer {
             model: self,
+            explain,
             cache: FxHashMap::default(),
             key: String::new(),
             buffers: Buffers {
@@ -433,7 +446,7 @@ impl HostModel {
     }
 
     /// Turns a sequence's components and a line's severity into the verdict.
-    fn verdict(&self, c: Components, severity: f32) -> Scored {
+    fn verdict(&self, c: Components, severity: Option<f32>) -> Scored {
         let (is_anomaly, score) = match self.params.rule {
             Rule::Legacy => (
                 c.ae_error > self.autoencoder.threshold() && c.lof > 1.0,
@@ -441,10 +454,10 @@ impl HostModel {
             ),
             Rule::Ensemble => {
                 let e = &self.params.ensemble;
-                let weight = if e.use_severity {
-                    f64::from(severity)
-                } else {
-                    1.0
+                // Not computed only where novelty is 0 and the weight cannot matter.
+                let weight = match (e.use_severity, severity) {
+                    (true, Some(s)) => f64::from(s),
+                    _ => 1.0,
                 };
                 let score = c.novelty * (e.base + (1.0 - e.base) * weight);
                 (score >= e.threshold, score)
@@ -500,9 +513,12 @@ struct Buffers {
 }
 
 /// Scores lines against one [`HostModel`], remembering the components of each distinct token
-/// sequence it meets (severity, which depends on the raw text, is computed for every line).
+/// sequence it meets (severity, which depends on the raw text, is computed for every line whose
+/// verdict it can change).
 pub struct Scorer<'m> {
     model: &'m HostModel,
+    /// Compute severity even where it cannot change the verdict.
+    explain: bool,
     cache: FxHashMap<String, Components>,
     key: String,
     buffers: Buffers,
@@ -534,6 +550,67 @@ impl Scorer<'_> {
                 c
             }
         };
-        self.model.verdict(components, severity(message))
+        // Severity only scales novelty: with novelty 0 (a common sequence) or a rule that
+        // ignores it, the verdict is the same whatever it is, so it is not computed.
+        let matters = self.model.params.rule == Rule::Ensemble
+            && self.model.params.ensemble.use_severity
+            && components.novelty != 0.0;
+        let severity = (matters || self.explain).then(|| severity(message));
+        self.model.verdict(components, severity)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines() -> (Vec<String>, Vec<String>) {
+        let train: Vec<String> = (0..400)
+            .map(|i| match i % 4 {
+                0 => format!("session opened for user u{} by (uid={i})", i % 7),
+                1 => format!(
+                    "Accepted password for admin from 10.0.0.{} port 22 ssh2",
+                    i % 250
+                ),
+                2 => format!("cron job backup finished in {i} seconds"),
+                _ if i % 40 == 3 => "disk warning: sector reallocated".to_string(),
+                _ => format!("GET /index.html 200 {i} bytes"),
+            })
+            .collect();
+        let test = vec![
+            "session opened for user u3 by (uid=12)".to_string(),
+            "cron job backup finished in 9 seconds".to_string(),
+            "disk warning: sector reallocated".to_string(),
+            "kernel panic: fatal error in module nf_conntrack".to_string(),
+            "link down on eth3, carrier lost".to_string(),
+        ];
+        (train, test)
+    }
+
+    #[test]
+    fn skipping_severity_where_it_cannot_matter_changes_no_verdict() {
+        let (train, test) = lines();
+        for use_severity in [true, false] {
+            let mut params = DetectorParams::default();
+            params.ensemble.use_severity = use_severity;
+            let model = HostModel::train(&train, &params).expect("trains");
+            let (mut fast, mut explaining) = (model.scorer(), model.explaining_scorer());
+            let mut skipped = 0;
+            for line in &test {
+                let (a, b) = (fast.score(line), explaining.score(line));
+                assert_eq!(a.is_anomaly, b.is_anomaly, "{line}");
+                assert_eq!(a.score.to_bits(), b.score.to_bits(), "{line}");
+                assert_eq!(b.severity, Some(severity(line)), "{line}");
+                match a.severity {
+                    Some(s) => assert_eq!(Some(s), b.severity),
+                    None => {
+                        skipped += 1;
+                        assert!(a.novelty == 0.0 || !use_severity, "{line}: {a:?}");
+                    }
+                }
+            }
+            // Routine lines have novelty 0, so at least those skip the severity scan.
+            assert!(skipped >= 2, "skipped {skipped}");
+        }
     }
 }

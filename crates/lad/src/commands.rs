@@ -180,7 +180,7 @@ fn score(args: ScoreArgs, quiet: bool) -> Result<()> {
         }
     }
     let trained = started.elapsed();
-    let scored = offline::score_lines(&input, &hosts);
+    let scored = offline::score_lines(&input, &hosts, args.explain);
     let scoring = started.elapsed() - trained;
     let mut out = open_output(args.output.as_deref())?;
     let bar = crate::telemetry::progress(input.len() as u64, "writing", quiet);
@@ -198,7 +198,11 @@ fn score(args: ScoreArgs, quiet: bool) -> Result<()> {
                     f.push(("lof_score", offline::json_number(s.lof)));
                     f.push(("ae_error", offline::json_number(s.ae_error)));
                     f.push(("novelty", offline::json_number(s.novelty)));
-                    f.push(("severity", offline::json_number(f64::from(s.severity))));
+                    f.push((
+                        "severity",
+                        s.severity
+                            .map_or("null".into(), |v| offline::json_number(f64::from(v))),
+                    ));
                 }
                 f
             }

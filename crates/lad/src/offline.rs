@@ -234,10 +234,10 @@ pub fn train_hosts(train: &[Line], params: &DetectorParams, parallelism: usize) 
 
 /// Scores every input line with its host's model (in parallel over hosts); a line whose host
 /// has no model gets `None`.
-pub fn score_lines(input: &[Line], hosts: &TrainedHosts) -> Vec<Option<Scored>> {
+pub fn score_lines(input: &[Line], hosts: &TrainedHosts, explain: bool) -> Vec<Option<Scored>> {
     let names: Vec<&str> = input.iter().map(|l| l.hostname.as_str()).collect();
     let messages: Vec<&str> = input.iter().map(|l| l.message.as_str()).collect();
-    crate::pipeline::score_by_host(&names, &messages, |h| hosts.models.get(h))
+    crate::pipeline::score_by_host(&names, &messages, explain, |h| hosts.models.get(h))
 }
 
 /// Groups the messages of `input` (all hosts together) and returns each line's group id and

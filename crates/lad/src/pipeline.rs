@@ -544,7 +544,7 @@ pub fn score_records(
     let hosts: Vec<&str> = records.iter().map(|r| r.host.as_str()).collect();
     let messages: Vec<&str> = records.iter().map(|r| r.message.as_str()).collect();
     let scored = pool(config).install(|| {
-        score_by_host(&hosts, &messages, |host| {
+        score_by_host(&hosts, &messages, false, |host| {
             models
                 .get(&(source.to_string(), host.to_string()))
                 .map(|m| m.as_ref())
@@ -565,11 +565,13 @@ pub fn score_records(
 
 /// Scores `messages[i]` (sent by `hosts[i]`) with the model `model_of` gives for its host, one
 /// scorer per host, hosts in parallel on the current rayon pool; the results come back in
-/// input order, `None` where the host has no model. Shared by the daemon's batches and the
-/// offline `lad score`.
+/// input order, `None` where the host has no model. With `explain`, every verdict carries its
+/// severity (see [`lad_core::detector::HostModel::explaining_scorer`]). Shared by the daemon's
+/// batches and the offline `lad score`.
 pub fn score_by_host<'m>(
     hosts: &[&str],
     messages: &[&str],
+    explain: bool,
     model_of: impl Fn(&str) -> Option<&'m HostModel> + Sync,
 ) -> Vec<Option<Scored>> {
     let mut by_host: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
@@ -580,10 +582,23 @@ pub fn score_by_host<'m>(
         .into_par_iter()
         .map(|(host, idx)| match model_of(host) {
             Some(model) => {
-                let mut scorer = model.scorer();
-                idx.into_iter()
+                let started = std::time::Instant::now();
+                let mut scorer = if explain {
+                    model.explaining_scorer()
+                } else {
+                    model.scorer()
+                };
+                let scored: Vec<(usize, Scored)> = idx
+                    .into_iter()
                     .map(|i| (i, scorer.score(messages[i])))
-                    .collect()
+                    .collect();
+                tracing::debug!(
+                    host,
+                    lines = scored.len(),
+                    seconds = started.elapsed().as_secs_f64(),
+                    "host scored"
+                );
+                scored
             }
             None => Vec::new(),
         })
