@@ -567,8 +567,8 @@ impl MongoStore {
         self.read(source, filter, doc! { &f.time: 1, "_id": 1 }, limit)
     }
 
-    /// See [`crate::Store::write_verdicts`]. Each statement covers up to [`IDS_PER_VERDICT_STATEMENT`]
-    /// records, `_id: {$in: [..]}` with `multi: true`, and sets the verdict only where
+    /// See [`crate::Store::write_verdicts`]. Each statement covers up to 100 records
+    /// (`IDS_PER_VERDICT_STATEMENT`), `_id: {$in: [..]}` with `multi: true`, and sets the verdict only where
     /// `is_anomaly` is still missing. Records with equal verdicts (most lines are routine and
     /// share the score 0) share a plain `$set`; the others get a pipeline `$set` that picks each
     /// record's own verdict by the position of its `_id` in the list (`$indexOfArray`,
