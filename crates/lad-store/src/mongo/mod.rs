@@ -568,8 +568,8 @@ impl MongoStore {
     }
 
     /// See [`crate::Store::write_verdicts`]. Each statement covers up to 100 records
-    /// (`IDS_PER_VERDICT_STATEMENT`), `_id: {$in: [..]}` with `multi: true`, and sets the verdict only where
-    /// `is_anomaly` is still missing. Records with equal verdicts (most lines are routine and
+    /// (`IDS_PER_VERDICT_STATEMENT`), `_id: {$in: [..]}` with `multi: true`, and sets the
+    /// verdict only where `is_anomaly` is still missing. Records with equal verdicts (most lines are routine and
     /// share the score 0) share a plain `$set`; the others get a pipeline `$set` that picks each
     /// record's own verdict by the position of its `_id` in the list (`$indexOfArray`,
     /// `$arrayElemAt`: MongoDB 4.2 and later, so in 5.0). The server's cost is mostly per
