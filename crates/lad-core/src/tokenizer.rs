@@ -305,7 +305,26 @@ const fn byte_kinds() -> [u8; 256] {
     t
 }
 
-static KIND: [u8; 256] = byte_kinds();
+/// Bits of one kind's counter in a packed count: ten kinds of six bits fit in a `u64`.
+const LANE_BITS: usize = 6;
+/// Bytes counted into one packed `u64` before its lanes are spilled (a lane holds up to 63).
+const BLOCK: usize = (1 << LANE_BITS) - 1;
+
+/// For each byte, a one in its kind's lane: adding these up counts all kinds at once (SWAR),
+/// one add per byte, instead of a histogram whose increments wait on each other.
+const fn kind_lanes() -> [u64; 256] {
+    let kinds = byte_kinds();
+    let mut t = [0u64; 256];
+    let mut b = 0usize;
+    while b < 256 {
+        t[b] = 1 << (LANE_BITS * kinds[b] as usize);
+        b += 1;
+    }
+    t
+}
+
+static KIND_LANE: [u64; 256] = kind_lanes();
+const _: () = assert!(KINDS * LANE_BITS <= 64);
 
 /// How many bytes of each kind a piece holds, counted in one pass. The classifiers below are
 /// each tried only when these counts allow them to match, so that a piece is not rescanned
@@ -319,8 +338,13 @@ struct Shape {
 impl Shape {
     fn of(p: &[u8]) -> Shape {
         let mut counts = [0usize; KINDS];
-        for &b in p {
-            counts[KIND[b as usize] as usize] += 1;
+        for block in p.chunks(BLOCK) {
+            let packed = block
+                .iter()
+                .fold(0u64, |acc, &b| acc + KIND_LANE[b as usize]);
+            for (k, c) in counts.iter_mut().enumerate() {
+                *c += ((packed >> (LANE_BITS * k)) & BLOCK as u64) as usize;
+            }
         }
         Shape {
             len: p.len(),
@@ -930,8 +954,30 @@ mod tests {
         }
 
         #[test]
+        fn packed_counts_equal_a_byte_by_byte_count(p in proptest::collection::vec(any::<u8>(), 0..400)) {
+            // Pieces longer than one packed block (63 bytes) spill lanes more than once.
+            let kinds = byte_kinds();
+            let mut expected = [0usize; KINDS];
+            for &b in &p {
+                expected[kinds[b as usize] as usize] += 1;
+            }
+            let shape = Shape::of(&p);
+            prop_assert_eq!(shape.counts, expected);
+            prop_assert_eq!(shape.len, p.len());
+        }
+
+        #[test]
         fn masked_is_stable_under_whitespace_changes(words in proptest::collection::vec("[a-z0-9:./_-]{1,12}", 0..20)) {
             prop_assert_eq!(masked(&words.join(" ")), masked(&words.join(" \t  ")));
+        }
+    }
+
+    #[test]
+    fn packed_counts_do_not_overflow_on_long_runs_of_one_kind() {
+        for n in [62, 63, 64, 126, 127, 1000] {
+            let shape = Shape::of(&vec![b'7'; n]);
+            assert_eq!(shape.digits(), n);
+            assert_eq!(shape.letters(), 0);
         }
     }
 
