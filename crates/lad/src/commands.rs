@@ -126,7 +126,7 @@ pub fn open_output(path: Option<&Path>) -> Result<Box<dyn Write>> {
     }
 }
 
-fn read(path: &Path, skip_invalid: bool) -> Result<Vec<offline::Line>> {
+fn read(path: &Path, skip_invalid: bool) -> Result<offline::Input> {
     let (reader, name) = open_input(path)?;
     let input = offline::read_input(reader, &name, skip_invalid)?;
     if !input.skipped.is_empty() {
@@ -137,7 +137,7 @@ fn read(path: &Path, skip_invalid: bool) -> Result<Vec<offline::Line>> {
             "invalid lines skipped"
         );
     }
-    Ok(input.lines)
+    Ok(input)
 }
 
 fn detector_params(args: &ScoreArgs) -> DetectorParams {
@@ -183,10 +183,10 @@ fn score(args: ScoreArgs, quiet: bool) -> Result<()> {
     let scored = offline::score_lines(&input, &hosts, args.explain);
     let scoring = started.elapsed() - trained;
     let mut out = open_output(args.output.as_deref())?;
-    let bar = crate::telemetry::progress(input.len() as u64, "writing", quiet);
+    let bar = crate::telemetry::progress(input.lines.len() as u64, "writing", quiet);
     let mut unscored = 0usize;
     let mut flagged = 0usize;
-    for (line, s) in input.iter().zip(&scored) {
+    for (line, s) in input.lines.iter().zip(&scored) {
         let fields = match s {
             Some(s) => {
                 flagged += usize::from(s.is_anomaly);
@@ -221,8 +221,8 @@ fn score(args: ScoreArgs, quiet: bool) -> Result<()> {
     bar.finish_and_clear();
     info!(
         hosts = hosts.models.len(),
-        train_lines = train.len(),
-        scored = input.len() - unscored,
+        train_lines = train.lines.len(),
+        scored = input.lines.len() - unscored,
         flagged,
         unscored,
         train_s = trained.as_secs_f64(),
@@ -233,7 +233,7 @@ fn score(args: ScoreArgs, quiet: bool) -> Result<()> {
 }
 
 fn templates(args: TemplatesArgs, _quiet: bool) -> Result<()> {
-    let input = read(&args.input, args.skip_invalid)?;
+    let input = read(&args.input, args.skip_invalid)?.lines;
     let mut params = AggregateParams::default();
     if let Some(m) = args.method {
         params.method = match m {

@@ -15,6 +15,7 @@ use std::io::{BufRead, Write};
 use lad_core::aggregate::{group, AggregateParams};
 use lad_core::detector::{DetectorParams, HostModel, Scored};
 use rayon::prelude::*;
+use rustc_hash::FxHashMap;
 use serde::Deserialize;
 
 /// A malformed input line, named by file and line number.
@@ -79,8 +80,8 @@ pub struct Line {
     pub raw: String,
     /// `message`.
     pub message: String,
-    /// `hostname`, empty when absent.
-    pub hostname: String,
+    /// Index of its `hostname` (empty when absent) in [`Input::hosts`].
+    pub host: u32,
     /// Whether the object already holds a field lad adds (then it is re-encoded on output).
     pub has_output_fields: bool,
 }
@@ -89,6 +90,9 @@ pub struct Line {
 pub struct Input {
     /// Valid lines in input order.
     pub lines: Vec<Line>,
+    /// The distinct hostnames, in order of first appearance: a line names its host by index,
+    /// so grouping lines by host later reads no strings.
+    pub hosts: Vec<String>,
     /// Invalid lines skipped (only with `skip_invalid`), with their errors.
     pub skipped: Vec<InputError>,
 }
@@ -101,6 +105,8 @@ pub fn read_input(
 ) -> Result<Input, InputError> {
     let mut lines = Vec::new();
     let mut skipped = Vec::new();
+    let mut hosts: Vec<String> = Vec::new();
+    let mut host_ids: FxHashMap<String, u32> = FxHashMap::default();
     for (i, raw) in reader.lines().enumerate() {
         let raw = raw.map_err(|source| InputError::Io {
             file: name.to_string(),
@@ -110,20 +116,42 @@ pub fn read_input(
             continue;
         }
         match parse_line(&raw, name, i + 1) {
-            Ok((message, hostname, has_output_fields)) => lines.push(Line {
-                raw,
-                message,
-                hostname,
-                has_output_fields,
-            }),
+            Ok((message, hostname, has_output_fields)) => {
+                let host = match host_ids.get(hostname.as_ref()) {
+                    Some(&id) => id,
+                    None => {
+                        let id = u32::try_from(hosts.len()).map_err(|_| InputError::Io {
+                            file: name.to_string(),
+                            source: std::io::Error::other("more than 2^32 distinct hostnames"),
+                        })?;
+                        hosts.push(hostname.to_string());
+                        host_ids.insert(hostname.into_owned(), id);
+                        id
+                    }
+                };
+                lines.push(Line {
+                    raw,
+                    message,
+                    host,
+                    has_output_fields,
+                });
+            }
             Err(e) if skip_invalid => skipped.push(e),
             Err(e) => return Err(e),
         }
     }
-    Ok(Input { lines, skipped })
+    Ok(Input {
+        lines,
+        skipped,
+        hosts,
+    })
 }
 
-fn parse_line(raw: &str, file: &str, line: usize) -> Result<(String, String, bool), InputError> {
+fn parse_line<'a>(
+    raw: &'a str,
+    file: &str,
+    line: usize,
+) -> Result<(String, Cow<'a, str>, bool), InputError> {
     let f: Fields<'_> = serde_json::from_str(raw).map_err(|e| InputError::NotJson {
         file: file.to_string(),
         line,
@@ -148,7 +176,7 @@ fn parse_line(raw: &str, file: &str, line: usize) -> Result<(String, String, boo
         || f.template.is_some();
     Ok((
         message.into_owned(),
-        f.hostname.map(Cow::into_owned).unwrap_or_default(),
+        f.hostname.unwrap_or_default(),
         has_output,
     ))
 }
@@ -199,12 +227,16 @@ pub struct TrainedHosts {
 }
 
 /// Trains one model per hostname of `train`.
-pub fn train_hosts(train: &[Line], params: &DetectorParams, parallelism: usize) -> TrainedHosts {
-    let mut by_host: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    for l in train {
-        by_host.entry(&l.hostname).or_default().push(&l.message);
+pub fn train_hosts(train: &Input, params: &DetectorParams, parallelism: usize) -> TrainedHosts {
+    let mut jobs: Vec<(&str, Vec<&str>)> = train
+        .hosts
+        .iter()
+        .map(|h| (h.as_str(), Vec::new()))
+        .collect();
+    for l in &train.lines {
+        jobs[l.host as usize].1.push(&l.message);
     }
-    let jobs: Vec<(&str, Vec<&str>)> = by_host.into_iter().collect();
+    jobs.sort_unstable_by(|a, b| a.0.cmp(b.0));
     let run = || {
         jobs.par_iter()
             .map(|(host, msgs)| (host.to_string(), HostModel::train(msgs, params)))
@@ -234,10 +266,17 @@ pub fn train_hosts(train: &[Line], params: &DetectorParams, parallelism: usize) 
 
 /// Scores every input line with its host's model (in parallel over hosts); a line whose host
 /// has no model gets `None`.
-pub fn score_lines(input: &[Line], hosts: &TrainedHosts, explain: bool) -> Vec<Option<Scored>> {
-    let names: Vec<&str> = input.iter().map(|l| l.hostname.as_str()).collect();
-    let messages: Vec<&str> = input.iter().map(|l| l.message.as_str()).collect();
-    crate::pipeline::score_by_host(&names, &messages, explain, |h| hosts.models.get(h))
+pub fn score_lines(input: &Input, hosts: &TrainedHosts, explain: bool) -> Vec<Option<Scored>> {
+    let mut groups: Vec<(&str, Vec<usize>)> = input
+        .hosts
+        .iter()
+        .map(|h| (h.as_str(), Vec::new()))
+        .collect();
+    for (i, l) in input.lines.iter().enumerate() {
+        groups[l.host as usize].1.push(i);
+    }
+    let messages: Vec<&str> = input.lines.iter().map(|l| l.message.as_str()).collect();
+    crate::pipeline::score_groups(groups, &messages, explain, |h| hosts.models.get(h))
 }
 
 /// Groups the messages of `input` (all hosts together) and returns each line's group id and

@@ -20,6 +20,7 @@ use lad_store::{
     Store, Verdict,
 };
 use rayon::prelude::*;
+use rustc_hash::FxHashMap;
 
 use crate::commands::UsageError;
 use crate::config::{
@@ -574,38 +575,53 @@ pub fn score_by_host<'m>(
     explain: bool,
     model_of: impl Fn(&str) -> Option<&'m HostModel> + Sync,
 ) -> Vec<Option<Scored>> {
-    let mut by_host: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-    for (i, h) in hosts.iter().enumerate() {
-        by_host.entry(h).or_default().push(i);
+    // A hash map finds each line's group (a batch may hold thousands of hosts).
+    let mut slot_of: FxHashMap<&str, usize> = FxHashMap::default();
+    let mut groups: Vec<(&str, Vec<usize>)> = Vec::new();
+    for (i, &h) in hosts.iter().enumerate() {
+        let slot = *slot_of.entry(h).or_insert_with(|| {
+            groups.push((h, Vec::new()));
+            groups.len() - 1
+        });
+        groups[slot].1.push(i);
     }
-    let parts: Vec<Vec<(usize, Scored)>> = by_host
+    score_groups(groups, messages, explain, model_of)
+}
+
+/// [`score_by_host`] for lines already grouped: each group is a host and the indices of its
+/// lines in `messages`. Groups are scored in host order, so the work is deterministic.
+pub fn score_groups<'m>(
+    mut groups: Vec<(&str, Vec<usize>)>,
+    messages: &[&str],
+    explain: bool,
+    model_of: impl Fn(&str) -> Option<&'m HostModel> + Sync,
+) -> Vec<Option<Scored>> {
+    groups.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    let parts: Vec<(Vec<usize>, Vec<Scored>)> = groups
         .into_par_iter()
-        .map(|(host, idx)| match model_of(host) {
-            Some(model) => {
-                let started = std::time::Instant::now();
-                let mut scorer = if explain {
-                    model.explaining_scorer()
-                } else {
-                    model.scorer()
-                };
-                let scored: Vec<(usize, Scored)> = idx
-                    .into_iter()
-                    .map(|i| (i, scorer.score(messages[i])))
-                    .collect();
-                tracing::debug!(
-                    host,
-                    lines = scored.len(),
-                    seconds = started.elapsed().as_secs_f64(),
-                    "host scored"
-                );
-                scored
-            }
-            None => Vec::new(),
+        .filter_map(|(host, idx)| {
+            let model = model_of(host)?;
+            let started = std::time::Instant::now();
+            let mut scorer = if explain {
+                model.explaining_scorer()
+            } else {
+                model.scorer()
+            };
+            let scored: Vec<Scored> = idx.iter().map(|&i| scorer.score(messages[i])).collect();
+            tracing::debug!(
+                host,
+                lines = scored.len(),
+                seconds = started.elapsed().as_secs_f64(),
+                "host scored"
+            );
+            Some((idx, scored))
         })
         .collect();
     let mut out = vec![None; messages.len()];
-    for (i, s) in parts.into_iter().flatten() {
-        out[i] = Some(s);
+    for (idx, scored) in parts {
+        for (i, s) in idx.into_iter().zip(scored) {
+            out[i] = Some(s);
+        }
     }
     out
 }
