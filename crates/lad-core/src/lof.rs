@@ -64,6 +64,12 @@ const FLOOR_FACTOR: f64 = 1e-10;
 /// scan of a leaf, not the walk of the tree, dominates.
 const LEAF_SIZE: usize = 24;
 
+/// Up to this many distinct training points a query scans them all instead of searching the
+/// tree: with LOF's large k (100 by default) in 25 dimensions the tree prunes little, and on
+/// pyref's synthetic hosts (about 2,100 points) the scan took 15% less time, training and
+/// scoring alike. The search's advantage grows with the number of points, hence the limit.
+const SCAN_MAX: usize = 4096;
+
 /// Unchecked LOF hyper-parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LofParams {
@@ -660,9 +666,50 @@ impl BallTree {
 
     /// The `k` nearest points to `q` (excluding canonical index `exclude`), nearest first.
     fn knn(&self, q: &[f64], k: usize, exclude: Option<u32>) -> Vec<Neighbour> {
+        if self.ids.len() <= SCAN_MAX {
+            self.knn_scan(q, k, exclude)
+        } else {
+            self.knn_search(q, k, exclude)
+        }
+    }
+
+    /// [`BallTree::knn`] by searching the tree.
+    fn knn_search(&self, q: &[f64], k: usize, exclude: Option<u32>) -> Vec<Neighbour> {
         let mut heap = BinaryHeap::with_capacity(k + 1);
         self.search(0, q, k, exclude, &mut heap);
         heap.into_sorted_vec()
+    }
+
+    /// [`BallTree::knn`] by one pass over every point, keeping candidates no farther than the
+    /// k-th nearest found so far. It gives the same neighbours in the same order: distances
+    /// are summed by the same function, a point is dropped only when its distance is sure to
+    /// exceed that bound, and ties are broken by index.
+    fn knn_scan(&self, q: &[f64], k: usize, exclude: Option<u32>) -> Vec<Neighbour> {
+        if k == 0 {
+            return Vec::new();
+        }
+        let mut kept: Vec<Neighbour> = Vec::with_capacity(2 * k);
+        let mut bound = f64::INFINITY;
+        for (row, &id) in self.data.chunks_exact(self.dim).zip(&self.ids) {
+            if Some(id) == exclude {
+                continue;
+            }
+            let Some(d2) = squared_distance_within(q, row, bound) else {
+                continue;
+            };
+            kept.push(Neighbour { d2, id });
+            if kept.len() == 2 * k {
+                kept.select_nth_unstable(k - 1);
+                kept.truncate(k);
+                bound = kept[k - 1].d2;
+            }
+        }
+        if kept.len() > k {
+            kept.select_nth_unstable(k - 1);
+            kept.truncate(k);
+        }
+        kept.sort_unstable();
+        kept
     }
 
     fn search(
@@ -845,6 +892,31 @@ mod tests {
                     (got - e).abs() <= 1e-9 * e.abs(),
                     "n={n} dim={dim}: {got} vs {e}"
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn scan_and_tree_search_find_the_same_neighbours() {
+        let mut rng = ChaCha8Rng::seed_from_u64(11);
+        for (n, dim, k) in [(500, 25, 100), (300, 3, 10), (50, 8, 60), (200, 2, 7)] {
+            // Coarse coordinates on a small grid, some rows repeated: many distance ties.
+            let mut rows: Vec<f64> = (0..n * dim)
+                .map(|_| f64::from(rng.random_range(-3_i32..=3)) * 0.5)
+                .collect();
+            rows.extend_from_within(..dim * 10);
+            let tree = BallTree::build(&rows, dim);
+            let points = rows.len() / dim;
+            for i in 0..points {
+                let q = &rows[i * dim..(i + 1) * dim];
+                let exclude = (i % 2 == 0).then_some(i as u32);
+                let key = |v: Vec<Neighbour>| -> Vec<(u64, u32)> {
+                    v.into_iter().map(|nb| (nb.d2.to_bits(), nb.id)).collect()
+                };
+                let scan = key(tree.knn_scan(q, k, exclude));
+                let search = key(tree.knn_search(q, k, exclude));
+                assert_eq!(scan.len(), k.min(points - usize::from(exclude.is_some())));
+                assert_eq!(scan, search, "n={n} dim={dim} k={k} point {i}");
             }
         }
     }
