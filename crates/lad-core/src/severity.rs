@@ -55,6 +55,38 @@ pub const NEUTRAL: f32 = 0.5;
 /// How many leading words may hold a declared level.
 const LEVEL_WORDS: usize = 12;
 
+/// Each byte's lower-case letter, or 0 for a byte that is not an ASCII letter ([`SPACE`] for
+/// ASCII whitespace): one table load both tests and lowers a byte.
+const fn byte_table() -> [u8; 256] {
+    let mut t = [0u8; 256];
+    let mut b = 0usize;
+    while b < 256 {
+        let c = b as u8;
+        if c.is_ascii_alphabetic() {
+            t[b] = c.to_ascii_lowercase();
+        } else if c.is_ascii_whitespace() {
+            t[b] = SPACE;
+        }
+        b += 1;
+    }
+    t
+}
+
+/// [`LOWER`]'s mark for ASCII whitespace (no letter has this bit).
+const SPACE: u8 = 0x80;
+
+static LOWER: [u8; 256] = byte_table();
+
+#[inline]
+fn is_space(b: u8) -> bool {
+    LOWER[b as usize] == SPACE
+}
+
+#[inline]
+fn letter(b: u8) -> u8 {
+    LOWER[b as usize] & !SPACE
+}
+
 /// Scores `message` in `[0, 1]`: its declared level if it has one (0 for a routine `INFO`),
 /// otherwise the weight of its strongest lexicon word or of its syslog `<PRI>` severity,
 /// whichever is stronger, and [`NEUTRAL`] when there is neither.
@@ -66,21 +98,27 @@ pub fn severity(message: &str) -> f32 {
     let bytes = message.as_bytes();
     let mut i = 0;
     while i < bytes.len() && best < 1.0 {
-        if !bytes[i].is_ascii_alphabetic() {
+        if letter(bytes[i]) == 0 {
             i += 1;
             continue;
         }
+        // A run of letters, lowered as it is read (only its first 11 letters are kept: no
+        // lexicon word is longer).
         let start = i;
-        while i < bytes.len() && bytes[i].is_ascii_alphabetic() {
+        let mut lower = [0u8; 11];
+        while i < bytes.len() {
+            let l = letter(bytes[i]);
+            if l == 0 {
+                break;
+            }
+            if let Some(slot) = lower.get_mut(i - start) {
+                *slot = l;
+            }
             i += 1;
         }
         let len = i - start;
         if !(3..=11).contains(&len) {
             continue;
-        }
-        let mut lower = [0u8; 11];
-        for (dst, src) in lower.iter_mut().zip(&bytes[start..i]) {
-            *dst = src.to_ascii_lowercase();
         }
         if let Some(w) = lexicon(&lower[..len]) {
             best = best.max(w);
@@ -91,22 +129,60 @@ pub fn severity(message: &str) -> f32 {
 
 /// The weight of the first declared level among the leading words, if any.
 fn declared_level(message: &str) -> Option<f32> {
-    message
-        .split_ascii_whitespace()
-        .take(LEVEL_WORDS)
-        .find_map(|word| {
-            // Level words are upper case or bracketed: skip the rest cheaply.
-            if !word.starts_with(|c: char| c.is_ascii_uppercase() || c == '[') {
-                return None;
+    let bytes = message.as_bytes();
+    let mut i = 0;
+    for _ in 0..LEVEL_WORDS {
+        while i < bytes.len() && is_space(bytes[i]) {
+            i += 1;
+        }
+        if i == bytes.len() {
+            return None;
+        }
+        let start = i;
+        while i < bytes.len() && !is_space(bytes[i]) {
+            i += 1;
+        }
+        if let Some(level) = level_of(&bytes[start..i]) {
+            return Some(level);
+        }
+    }
+    None
+}
+
+/// The weight of one word if it declares a level: an upper-case level word (`ERROR`,
+/// `WARN:`) or a bracketed one in any case (`[error]`).
+fn level_of(word: &[u8]) -> Option<f32> {
+    // Level words are upper case or bracketed: skip the rest cheaply.
+    let bracketed = match word.first()? {
+        b'[' => true,
+        b if b.is_ascii_uppercase() => false,
+        _ => return None,
+    };
+    let inner = if bracketed {
+        word.strip_prefix(b"[")
+            .and_then(|w| w.strip_suffix(b"]"))
+            .unwrap_or(word)
+    } else {
+        word
+    };
+    let mut end = inner.len();
+    while end > 0 && inner[end - 1] == b':' {
+        end -= 1;
+    }
+    let inner = &inner[..end];
+    if !(3..=8).contains(&inner.len()) {
+        return None;
+    }
+    LEVELS
+        .iter()
+        .find(|(k, _)| {
+            if bracketed && word.len() >= 2 && word.ends_with(b"]") {
+                k.as_bytes().eq_ignore_ascii_case(inner)
+            } else {
+                k.as_bytes() == inner
             }
-            let bracketed = word
-                .strip_prefix('[')
-                .and_then(|w| w.strip_suffix(']'))
-                .map(|w| w.to_ascii_uppercase());
-            let word = bracketed.as_deref().unwrap_or(word);
-            let word = word.trim_end_matches(':');
-            LEVELS.iter().find(|(k, _)| *k == word).map(|(_, w)| *w)
         })
+        .map(|(_, w)| *w)
 }
 
 /// The weight of a leading syslog `<PRI>` (RFC 3164/5424): severities 0-2 (emerg, alert,
@@ -132,7 +208,51 @@ fn pri_severity(message: &str) -> Option<f32> {
 
 #[cfg(test)]
 mod tests {
-    use super::{severity, NEUTRAL};
+    use super::{lexicon, pri_severity, severity, LEVELS, LEVEL_WORDS, NEUTRAL};
+    use proptest::prelude::*;
+
+    /// The plain statement of the rule (the first version of this module): the table-driven
+    /// scanner above must agree with it on every input.
+    fn reference(message: &str) -> f32 {
+        let declared = message
+            .split_ascii_whitespace()
+            .take(LEVEL_WORDS)
+            .find_map(|word| {
+                if !word.starts_with(|c: char| c.is_ascii_uppercase() || c == '[') {
+                    return None;
+                }
+                let bracketed = word
+                    .strip_prefix('[')
+                    .and_then(|w| w.strip_suffix(']'))
+                    .map(|w| w.to_ascii_uppercase());
+                let word = bracketed.as_deref().unwrap_or(word);
+                let word = word.trim_end_matches(':');
+                LEVELS.iter().find(|(k, _)| *k == word).map(|(_, w)| *w)
+            });
+        if let Some(level) = declared {
+            return level;
+        }
+        let mut best = pri_severity(message).unwrap_or(NEUTRAL).max(NEUTRAL);
+        for run in message.split(|c: char| !c.is_ascii_alphabetic()) {
+            if (3..=11).contains(&run.len()) {
+                if let Some(w) = lexicon(run.to_ascii_lowercase().as_bytes()) {
+                    best = best.max(w);
+                }
+            }
+        }
+        best
+    }
+
+    proptest! {
+        #[test]
+        fn agrees_with_the_plain_statement_of_the_rule(s in prop_oneof![
+            any::<String>(),
+            "[a-zA-Z\\[\\]:<>0-9 \t_é]{0,80}",
+            "(<[0-9]{1,3}>)?(([A-Za-z]{1,9}|\\[[A-Za-z]{2,8}:?\\]|[0-9:.-]{1,8}|ERR|ERROR:|WARN|INFO|NOTICE|CRITICAL::|\\[err\\]|\\[Error:\\]|\\[|\\[\\]|info|error|failed|Fatal|timeout)( |\t){1,2}){0,16}",
+        ]) {
+            prop_assert_eq!(severity(&s).to_bits(), reference(&s).to_bits(), "{:?}", s);
+        }
+    }
 
     #[test]
     fn strongest_word_wins_case_insensitively() {
