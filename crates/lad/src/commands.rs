@@ -233,7 +233,7 @@ fn score(args: ScoreArgs, quiet: bool) -> Result<()> {
 }
 
 fn templates(args: TemplatesArgs, _quiet: bool) -> Result<()> {
-    let input = read(&args.input, args.skip_invalid)?.lines;
+    let input = read(&args.input, args.skip_invalid)?;
     let mut params = AggregateParams::default();
     if let Some(m) = args.method {
         params.method = match m {
@@ -245,7 +245,7 @@ fn templates(args: TemplatesArgs, _quiet: bool) -> Result<()> {
     let groups = offline::template_lines(&input, &params)?;
     let grouping = started.elapsed();
     let mut out = open_output(args.output.as_deref())?;
-    for (line, (g, t)) in input.iter().zip(&groups) {
+    for (line, (g, t)) in input.lines.iter().zip(&groups) {
         let t = serde_json::to_string(t)?;
         offline::write_with_fields(
             &mut out,
@@ -255,7 +255,7 @@ fn templates(args: TemplatesArgs, _quiet: bool) -> Result<()> {
     }
     out.flush()?;
     info!(
-        lines = input.len(),
+        lines = input.lines.len(),
         group_s = grouping.as_secs_f64(),
         "templates done"
     );

@@ -78,8 +78,8 @@ struct Fields<'a> {
 pub struct Line {
     /// The line as read (without its newline).
     pub raw: String,
-    /// `message`.
-    pub message: String,
+    /// Where its `message` lies in [`Input::messages`].
+    pub message: std::ops::Range<usize>,
     /// Index of its `hostname` (empty when absent) in [`Input::hosts`].
     pub host: u32,
     /// Whether the object already holds a field lad adds (then it is re-encoded on output).
@@ -95,6 +95,17 @@ pub struct Input {
     pub hosts: Vec<String>,
     /// Invalid lines skipped (only with `skip_invalid`), with their errors.
     pub skipped: Vec<InputError>,
+    /// Every line's `message`, one after the other: scoring reads them in order from one
+    /// buffer instead of chasing one allocation per line (they are cold by then, after
+    /// training).
+    pub messages: String,
+}
+
+impl Input {
+    /// The `message` of `line`.
+    pub fn message(&self, line: &Line) -> &str {
+        self.messages.get(line.message.clone()).unwrap_or_default()
+    }
 }
 
 /// Reads JSON Lines from `reader`; `name` is used in error messages.
@@ -105,6 +116,7 @@ pub fn read_input(
 ) -> Result<Input, InputError> {
     let mut lines = Vec::new();
     let mut skipped = Vec::new();
+    let mut messages = String::new();
     let mut hosts: Vec<String> = Vec::new();
     let mut host_ids: FxHashMap<String, u32> = FxHashMap::default();
     for (i, raw) in reader.lines().enumerate() {
@@ -129,9 +141,11 @@ pub fn read_input(
                         id
                     }
                 };
+                let at = messages.len();
+                messages.push_str(&message);
                 lines.push(Line {
                     raw,
-                    message,
+                    message: at..messages.len(),
                     host,
                     has_output_fields,
                 });
@@ -144,6 +158,7 @@ pub fn read_input(
         lines,
         skipped,
         hosts,
+        messages,
     })
 }
 
@@ -151,7 +166,7 @@ fn parse_line<'a>(
     raw: &'a str,
     file: &str,
     line: usize,
-) -> Result<(String, Cow<'a, str>, bool), InputError> {
+) -> Result<(Cow<'a, str>, Cow<'a, str>, bool), InputError> {
     let f: Fields<'_> = serde_json::from_str(raw).map_err(|e| InputError::NotJson {
         file: file.to_string(),
         line,
@@ -174,11 +189,7 @@ fn parse_line<'a>(
         || f.anomaly_score.is_some()
         || f.group.is_some()
         || f.template.is_some();
-    Ok((
-        message.into_owned(),
-        f.hostname.unwrap_or_default(),
-        has_output,
-    ))
+    Ok((message, f.hostname.unwrap_or_default(), has_output))
 }
 
 /// Writes `line` back with `fields` (already JSON-encoded values) added.
@@ -234,7 +245,7 @@ pub fn train_hosts(train: &Input, params: &DetectorParams, parallelism: usize) -
         .map(|h| (h.as_str(), Vec::new()))
         .collect();
     for l in &train.lines {
-        jobs[l.host as usize].1.push(&l.message);
+        jobs[l.host as usize].1.push(train.message(l));
     }
     jobs.sort_unstable_by(|a, b| a.0.cmp(b.0));
     let run = || {
@@ -275,17 +286,17 @@ pub fn score_lines(input: &Input, hosts: &TrainedHosts, explain: bool) -> Vec<Op
     for (i, l) in input.lines.iter().enumerate() {
         groups[l.host as usize].1.push(i);
     }
-    let messages: Vec<&str> = input.lines.iter().map(|l| l.message.as_str()).collect();
+    let messages: Vec<&str> = input.lines.iter().map(|l| input.message(l)).collect();
     crate::pipeline::score_groups(groups, &messages, explain, |h| hosts.models.get(h))
 }
 
 /// Groups the messages of `input` (all hosts together) and returns each line's group id and
 /// template.
 pub fn template_lines(
-    input: &[Line],
+    input: &Input,
     params: &AggregateParams,
 ) -> Result<Vec<(String, String)>, lad_core::aggregate::AggregateError> {
-    let messages: Vec<&str> = input.iter().map(|l| l.message.as_str()).collect();
+    let messages: Vec<&str> = input.lines.iter().map(|l| input.message(l)).collect();
     let grouping = group(&messages, params)?;
     Ok(grouping
         .labels
