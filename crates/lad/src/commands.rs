@@ -186,7 +186,7 @@ fn score(args: ScoreArgs, quiet: bool) -> Result<()> {
     let bar = crate::telemetry::progress(input.lines.len() as u64, "writing", quiet);
     let mut unscored = 0usize;
     let mut flagged = 0usize;
-    for (line, s) in input.lines.iter().zip(&scored) {
+    for (line, s) in scored.in_input_order(&input) {
         let fields = match s {
             Some(s) => {
                 flagged += usize::from(s.is_anomaly);

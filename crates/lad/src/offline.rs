@@ -275,9 +275,34 @@ pub fn train_hosts(train: &Input, params: &DetectorParams, parallelism: usize) -
     TrainedHosts { models, failed }
 }
 
-/// Scores every input line with its host's model (in parallel over hosts); a line whose host
-/// has no model gets `None`.
-pub fn score_lines(input: &Input, hosts: &TrainedHosts, explain: bool) -> Vec<Option<Scored>> {
+/// Verdicts of the lines of an [`Input`], kept by host as they were computed.
+pub struct ScoredLines {
+    /// By host index: the verdicts of that host's lines in input order, `None` where the
+    /// host has no model.
+    by_host: Vec<Option<Vec<Scored>>>,
+}
+
+impl ScoredLines {
+    /// Each line's verdict in input order (`None` for a line whose host has no model):
+    /// the k-th line of a host takes that host's k-th verdict, so nothing is copied.
+    pub fn in_input_order<'a>(
+        &'a self,
+        input: &'a Input,
+    ) -> impl Iterator<Item = (&'a Line, Option<&'a Scored>)> + 'a {
+        let mut next = vec![0usize; self.by_host.len()];
+        input.lines.iter().map(move |line| {
+            let host = line.host as usize;
+            let verdict = next.get_mut(host).and_then(|k| {
+                *k += 1;
+                self.by_host.get(host)?.as_ref()?.get(*k - 1)
+            });
+            (line, verdict)
+        })
+    }
+}
+
+/// Scores every input line with its host's model (in parallel over hosts).
+pub fn score_lines(input: &Input, hosts: &TrainedHosts, explain: bool) -> ScoredLines {
     let mut groups: Vec<(&str, Vec<usize>)> = input
         .hosts
         .iter()
@@ -287,7 +312,11 @@ pub fn score_lines(input: &Input, hosts: &TrainedHosts, explain: bool) -> Vec<Op
         groups[l.host as usize].1.push(i);
     }
     let messages: Vec<&str> = input.lines.iter().map(|l| input.message(l)).collect();
-    crate::pipeline::score_groups(groups, &messages, explain, |h| hosts.models.get(h))
+    ScoredLines {
+        by_host: crate::pipeline::score_each_group(&groups, &messages, explain, |h| {
+            hosts.models.get(h)
+        }),
+    }
 }
 
 /// Groups the messages of `input` (all hosts together) and returns each line's group id and

@@ -589,17 +589,34 @@ pub fn score_by_host<'m>(
 }
 
 /// [`score_by_host`] for lines already grouped: each group is a host and the indices of its
-/// lines in `messages`. Groups are scored in host order, so the work is deterministic.
+/// lines in `messages`.
 pub fn score_groups<'m>(
-    mut groups: Vec<(&str, Vec<usize>)>,
+    groups: Vec<(&str, Vec<usize>)>,
     messages: &[&str],
     explain: bool,
     model_of: impl Fn(&str) -> Option<&'m HostModel> + Sync,
 ) -> Vec<Option<Scored>> {
-    groups.sort_unstable_by(|a, b| a.0.cmp(b.0));
-    let parts: Vec<(Vec<usize>, Vec<Scored>)> = groups
-        .into_par_iter()
-        .filter_map(|(host, idx)| {
+    let scored = score_each_group(&groups, messages, explain, model_of);
+    let mut out = vec![None; messages.len()];
+    for ((_, idx), scored) in groups.iter().zip(scored) {
+        for (&i, s) in idx.iter().zip(scored.into_iter().flatten()) {
+            out[i] = Some(s);
+        }
+    }
+    out
+}
+
+/// The verdicts of each group's lines, in the group's order (`None` for a group whose host
+/// has no model), groups in parallel on the current rayon pool.
+pub fn score_each_group<'m>(
+    groups: &[(&str, Vec<usize>)],
+    messages: &[&str],
+    explain: bool,
+    model_of: impl Fn(&str) -> Option<&'m HostModel> + Sync,
+) -> Vec<Option<Vec<Scored>>> {
+    groups
+        .par_iter()
+        .map(|(host, idx)| {
             let model = model_of(host)?;
             let started = std::time::Instant::now();
             let mut scorer = if explain {
@@ -614,16 +631,9 @@ pub fn score_groups<'m>(
                 seconds = started.elapsed().as_secs_f64(),
                 "host scored"
             );
-            Some((idx, scored))
+            Some(scored)
         })
-        .collect();
-    let mut out = vec![None; messages.len()];
-    for (idx, scored) in parts {
-        for (i, s) in idx.into_iter().zip(scored) {
-            out[i] = Some(s);
-        }
-    }
-    out
+        .collect()
 }
 
 /// The sources that have at least one model, each once, in order.
