@@ -5,7 +5,7 @@
 #
 # speed  : pyref `detect` and `lad score` on make_synth.py --seed 1 (250,000 training lines,
 #          50,000 to score, 4 hosts); whole-command wall time and in-process train/score time,
-#          throughput ratios, lad's peak resident memory; lad runs LAD_RUNS times (default 5),
+#          throughput ratios, lad's peak resident memory; lad runs LAD_RUNS times (default 9),
 #          medians reported.
 # bgl    : BGL 2k split (train first 1,000, score last 1,000) and all (train = test), P/R/F1/AUC
 #          with pyref's eval-detect, for lad's default rule, lad without the severity prior,
@@ -59,7 +59,7 @@ step_speed() {
   # lad's scoring phase lasts about 0.1 s, short enough for a passing hiccup of this shared
   # machine to move it by half: lad runs $LAD_RUNS times and the median of each figure is
   # reported (pyref's one run lasts minutes and averages such noise out by itself).
-  local runs="${LAD_RUNS:-5}"
+  local runs="${LAD_RUNS:-9}"
   echo "bench: lad score ($runs runs)..." >&2
   : > "$R/lad.walls"
   for i in $(seq "$runs"); do

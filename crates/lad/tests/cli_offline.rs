@@ -102,6 +102,44 @@ fn score_keeps_order_and_fields_and_adds_a_verdict() {
 }
 
 #[test]
+fn lines_of_a_host_without_a_model_get_null_and_the_others_keep_their_verdicts() {
+    let f = files();
+    // A third host, never seen in training, interleaved with the two known ones.
+    let mixed = f.input.with_file_name("mixed.jsonl");
+    let known = json_lines(&std::fs::read(&f.input).expect("input"));
+    let stranger = docs(3, &["gamma"], 30, 5, END_MS + 3_600_000);
+    let mut lines = Vec::new();
+    for (i, doc) in known.iter().enumerate() {
+        lines.push(doc.clone());
+        if let Some(s) = stranger.get(i / 2).filter(|_| i % 2 == 1) {
+            lines.push(s.clone());
+        }
+    }
+    write_json_lines(&mixed, &lines);
+    let score = |input: &Path| {
+        let out = lad_expect(
+            &["-q", "score", "--train", p(&f.train), "--input", p(input)],
+            None,
+            0,
+        );
+        json_lines(&out.stdout)
+    };
+    let alone = score(&f.input);
+    let together = score(&mixed);
+    assert_eq!(together.len(), lines.len());
+    let mut alone = alone.iter();
+    for out in &together {
+        if out["hostname"] == "gamma" {
+            assert!(out["is_anomaly"].is_null(), "{out}");
+            assert!(out["anomaly_score"].is_null(), "{out}");
+        } else {
+            assert_eq!(Some(out), alone.next(), "a known host's verdict moved");
+        }
+    }
+    assert!(alone.next().is_none());
+}
+
+#[test]
 fn score_and_templates_are_deterministic() {
     let f = files();
     let args = [
