@@ -28,6 +28,7 @@
 //! model and the same verdicts.
 
 use std::collections::HashMap;
+use std::sync::OnceLock;
 
 use ndarray::Array2;
 use rustc_hash::FxHashMap;
@@ -219,6 +220,11 @@ pub struct HostModel {
     lof_calibration: Calibration,
     ae_calibration: Calibration,
     notes: Vec<String>,
+    /// The components of every training sequence under the current rule, derived from the
+    /// fields above when first needed (not stored in model files): a scorer looks a known
+    /// line up here, shared by all its threads, and keeps only novel sequences to itself.
+    #[serde(skip)]
+    prepared: OnceLock<FxHashMap<String, Components>>,
 }
 
 /// Joins tokens into a sequence key: the tokenizer's own separator, a control character no
@@ -338,7 +344,7 @@ impl HostModel {
             .collect();
         drop(distinct);
         drop(sequences);
-        Ok(HostModel {
+        let model = HostModel {
             params: params.clone(),
             tokenizer,
             word2vec,
@@ -349,7 +355,10 @@ impl HostModel {
             lof_calibration,
             ae_calibration,
             notes,
-        })
+            prepared: OnceLock::new(),
+        };
+        model.prepared();
+        Ok(model)
     }
 
     /// The settings the model was trained with.
@@ -382,10 +391,13 @@ impl HostModel {
         check_ensemble(&ensemble)?;
         self.params.rule = rule;
         self.params.ensemble = ensemble;
+        // Novelty depends on the rule and its settings.
+        self.prepared = OnceLock::new();
         Ok(())
     }
 
-    /// A scorer that caches verdicts of token sequences it has seen.
+    /// A scorer: it looks lines of known sequences up in the model and remembers the
+    /// components of the novel sequences it meets.
     pub fn scorer(&self) -> Scorer<'_> {
         self.new_scorer(false)
     }
@@ -399,6 +411,7 @@ impl HostModel {
     fn new_scorer(&self, explain: bool) -> Scorer<'_> {
         Scorer {
             model: self,
+            known: self.prepared(),
             explain,
             cache: FxHashMap::default(),
             key: String::new(),
@@ -409,27 +422,37 @@ impl HostModel {
         }
     }
 
-    /// The sequence-dependent part of a verdict.
-    fn components(&self, key: &str, s: &mut Buffers) -> Components {
-        let known = self.sequences.get(key);
-        let (lof, ae_error) = match known {
-            Some(k) => (k.lof, k.ae_error),
-            None => {
-                self.word2vec.mean_vector(&split_key(key), &mut s.vector);
-                for (d, x) in s.vector64.iter_mut().zip(&s.vector) {
-                    *d = f64::from(*x);
-                }
-                (
-                    self.lof.score(&s.vector64),
-                    self.autoencoder.error(&s.vector),
-                )
-            }
-        };
+    /// The components of every training sequence (see the `prepared` field).
+    fn prepared(&self) -> &FxHashMap<String, Components> {
+        self.prepared.get_or_init(|| {
+            self.sequences
+                .iter()
+                .map(|(key, k)| (key.clone(), self.components(k.lof, k.ae_error, k.count)))
+                .collect()
+        })
+    }
+
+    /// The components of a sequence not seen in training.
+    fn novel_components(&self, key: &str, s: &mut Buffers) -> Components {
+        self.word2vec.mean_vector(&split_key(key), &mut s.vector);
+        for (d, x) in s.vector64.iter_mut().zip(&s.vector) {
+            *d = f64::from(*x);
+        }
+        self.components(
+            self.lof.score(&s.vector64),
+            self.autoencoder.error(&s.vector),
+            0,
+        )
+    }
+
+    /// The sequence-dependent part of a verdict, from the sequence's LOF value, autoencoder
+    /// error and number of training lines.
+    fn components(&self, lof: f64, ae_error: f64, count: u64) -> Components {
         let novelty = match self.params.rule {
             Rule::Legacy => 0.0,
             Rule::Ensemble => {
                 let e = &self.params.ensemble;
-                let count = known.map_or(0, |k| k.count) as f64;
+                let count = count as f64;
                 let common = (e.common_share * self.training_lines as f64).max(1.0);
                 let rarity = (1.0 - (1.0 + count).ln() / (1.0 + common).ln()).clamp(0.0, 1.0);
                 let knee = |share: f64| ((share - e.tail) / (1.0 - e.tail)).clamp(0.0, 1.0);
@@ -512,13 +535,16 @@ struct Buffers {
     vector64: Vec<f64>,
 }
 
-/// Scores lines against one [`HostModel`], remembering the components of each distinct token
-/// sequence it meets (severity, which depends on the raw text, is computed for every line whose
-/// verdict it can change).
+/// Scores lines against one [`HostModel`]: the components of a known token sequence come from
+/// the model, those of a novel one are computed once and remembered (severity, which depends
+/// on the raw text, is computed for every line whose verdict it can change).
 pub struct Scorer<'m> {
     model: &'m HostModel,
+    /// The model's components of training sequences.
+    known: &'m FxHashMap<String, Components>,
     /// Compute severity even where it cannot change the verdict.
     explain: bool,
+    /// Components of the novel sequences met so far.
     cache: FxHashMap<String, Components>,
     key: String,
     buffers: Buffers,
@@ -539,10 +565,11 @@ impl Scorer<'_> {
     /// The verdict on one message.
     pub fn score(&mut self, message: &str) -> Scored {
         self.model.tokenizer.tokenize_joined(message, &mut self.key);
-        let components = match self.cache.get(self.key.as_str()) {
+        let known = self.known.get(self.key.as_str());
+        let components = match known.or_else(|| self.cache.get(self.key.as_str())) {
             Some(c) => *c,
             None => {
-                let c = self.model.components(&self.key, &mut self.buffers);
+                let c = self.model.novel_components(&self.key, &mut self.buffers);
                 if self.cache.len() >= CACHE_LIMIT {
                     self.cache.clear();
                 }
@@ -585,6 +612,32 @@ mod tests {
             "link down on eth3, carrier lost".to_string(),
         ];
         (train, test)
+    }
+
+    #[test]
+    fn changing_the_rule_changes_the_verdicts_of_known_lines_too() {
+        let (train, test) = lines();
+        let mut model = HostModel::train(&train, &DetectorParams::default()).expect("trains");
+        let known = &test[0];
+        let ensemble = model.scorer().score(known);
+        model
+            .set_rule(Rule::Legacy, EnsembleParams::default())
+            .expect("valid");
+        let legacy = model.scorer().score(known);
+        assert_eq!(legacy.novelty, 0.0);
+        assert_eq!(legacy.score, (legacy.lof + legacy.ae_error) / 2.0);
+        let mut strict = EnsembleParams::default();
+        strict.common_share = 1.0;
+        model.set_rule(Rule::Ensemble, strict).expect("valid");
+        let rarer = model.scorer().score(known);
+        assert!(
+            rarer.novelty > ensemble.novelty,
+            "{rarer:?} vs {ensemble:?}"
+        );
+        model
+            .set_rule(Rule::Ensemble, EnsembleParams::default())
+            .expect("valid");
+        assert_eq!(model.scorer().score(known), ensemble);
     }
 
     #[test]

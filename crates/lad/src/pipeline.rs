@@ -606,34 +606,58 @@ pub fn score_groups<'m>(
     out
 }
 
+/// Lines scored by one task: hosts are cut into pieces of this many lines, so that the
+/// threads share the work evenly whatever the number and size of hosts (a scorer is cheap to
+/// start: the model holds the components of known sequences).
+const LINES_PER_TASK: usize = 2048;
+
 /// The verdicts of each group's lines, in the group's order (`None` for a group whose host
-/// has no model), groups in parallel on the current rayon pool.
+/// has no model). Every group is cut into tasks of [`LINES_PER_TASK`] lines, all run in
+/// parallel on the current rayon pool.
 pub fn score_each_group<'m>(
     groups: &[(&str, Vec<usize>)],
     messages: &[&str],
     explain: bool,
     model_of: impl Fn(&str) -> Option<&'m HostModel> + Sync,
 ) -> Vec<Option<Vec<Scored>>> {
-    groups
-        .par_iter()
-        .map(|(host, idx)| {
-            let model = model_of(host)?;
-            let started = std::time::Instant::now();
+    let models: Vec<Option<&HostModel>> = groups.iter().map(|(host, _)| model_of(host)).collect();
+    let tasks: Vec<(usize, &[usize])> = groups
+        .iter()
+        .enumerate()
+        .filter(|(g, _)| models[*g].is_some())
+        .flat_map(|(g, (_, idx))| idx.chunks(LINES_PER_TASK).map(move |part| (g, part)))
+        .collect();
+    let started = std::time::Instant::now();
+    let done: Vec<(usize, Vec<Scored>)> = tasks
+        .into_par_iter()
+        .filter_map(|(g, part)| {
+            let model = models[g]?;
             let mut scorer = if explain {
                 model.explaining_scorer()
             } else {
                 model.scorer()
             };
-            let scored: Vec<Scored> = idx.iter().map(|&i| scorer.score(messages[i])).collect();
-            tracing::debug!(
-                host,
-                lines = scored.len(),
-                seconds = started.elapsed().as_secs_f64(),
-                "host scored"
-            );
-            Some(scored)
+            Some((g, part.iter().map(|&i| scorer.score(messages[i])).collect()))
         })
-        .collect()
+        .collect();
+    tracing::debug!(
+        hosts = groups.len(),
+        lines = messages.len(),
+        seconds = started.elapsed().as_secs_f64(),
+        "lines scored"
+    );
+    let mut out: Vec<Option<Vec<Scored>>> = groups
+        .iter()
+        .zip(&models)
+        .map(|((_, idx), m)| m.map(|_| Vec::with_capacity(idx.len())))
+        .collect();
+    // Tasks come back in order, so each group's pieces are appended in order.
+    for (g, scored) in done {
+        if let Some(v) = out.get_mut(g).and_then(Option::as_mut) {
+            v.extend(scored);
+        }
+    }
+    out
 }
 
 /// The sources that have at least one model, each once, in order.
