@@ -626,8 +626,10 @@ mod tests {
         let legacy = model.scorer().score(known);
         assert_eq!(legacy.novelty, 0.0);
         assert_eq!(legacy.score, (legacy.lof + legacy.ae_error) / 2.0);
-        let mut strict = EnsembleParams::default();
-        strict.common_share = 1.0;
+        let strict = EnsembleParams {
+            common_share: 1.0,
+            ..EnsembleParams::default()
+        };
         model.set_rule(Rule::Ensemble, strict).expect("valid");
         let rarer = model.scorer().score(known);
         assert!(
