@@ -28,7 +28,7 @@
 //! model and the same verdicts.
 
 use std::collections::HashMap;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use ndarray::Array2;
 use rustc_hash::FxHashMap;
@@ -225,6 +225,22 @@ pub struct HostModel {
     /// line up here, shared by all its threads, and keeps only novel sequences to itself.
     #[serde(skip)]
     prepared: OnceLock<FxHashMap<String, Components>>,
+    /// The components of novel sequences met by any scorer of this model, so that each is
+    /// computed once (LOF and the autoencoder make them the costly part of scoring).
+    #[serde(skip)]
+    novel: NovelMemo,
+}
+
+/// A memo of novel sequences' components, shared by the threads scoring with one model. Its
+/// values are a pure function of the model, so sharing it changes no verdict. A clone starts
+/// empty.
+#[derive(Debug, Default)]
+struct NovelMemo(Mutex<FxHashMap<String, Components>>);
+
+impl Clone for NovelMemo {
+    fn clone(&self) -> Self {
+        Self::default()
+    }
 }
 
 /// Joins tokens into a sequence key: the tokenizer's own separator, a control character no
@@ -356,6 +372,7 @@ impl HostModel {
             ae_calibration,
             notes,
             prepared: OnceLock::new(),
+            novel: NovelMemo::default(),
         };
         model.prepared();
         Ok(model)
@@ -393,11 +410,11 @@ impl HostModel {
         self.params.ensemble = ensemble;
         // Novelty depends on the rule and its settings.
         self.prepared = OnceLock::new();
+        self.novel = NovelMemo::default();
         Ok(())
     }
 
-    /// A scorer: it looks lines of known sequences up in the model and remembers the
-    /// components of the novel sequences it meets.
+    /// A scorer. Scorers are cheap to make, and any number may score with one model at once.
     pub fn scorer(&self) -> Scorer<'_> {
         self.new_scorer(false)
     }
@@ -413,7 +430,6 @@ impl HostModel {
             model: self,
             known: self.prepared(),
             explain,
-            cache: FxHashMap::default(),
             key: String::new(),
             buffers: Buffers {
                 vector: vec![0.0; self.word2vec.dim()],
@@ -432,8 +448,26 @@ impl HostModel {
         })
     }
 
-    /// The components of a sequence not seen in training.
+    /// The components of a sequence not seen in training, from the memo or computed (and
+    /// remembered).
     fn novel_components(&self, key: &str, s: &mut Buffers) -> Components {
+        // A poisoned lock only loses the memo, never a verdict.
+        let found = self.novel.0.lock().ok().and_then(|m| m.get(key).copied());
+        if let Some(c) = found {
+            return c;
+        }
+        let c = self.compute_novel_components(key, s);
+        if let Ok(mut m) = self.novel.0.lock() {
+            if m.len() >= CACHE_LIMIT {
+                m.clear();
+            }
+            m.insert(key.to_owned(), c);
+        }
+        c
+    }
+
+    /// The components of a sequence not seen in training, computed.
+    fn compute_novel_components(&self, key: &str, s: &mut Buffers) -> Components {
         self.word2vec.mean_vector(&split_key(key), &mut s.vector);
         for (d, x) in s.vector64.iter_mut().zip(&s.vector) {
             *d = f64::from(*x);
@@ -536,16 +570,14 @@ struct Buffers {
 }
 
 /// Scores lines against one [`HostModel`]: the components of a known token sequence come from
-/// the model, those of a novel one are computed once and remembered (severity, which depends
-/// on the raw text, is computed for every line whose verdict it can change).
+/// the model, those of a novel one are computed once and remembered by the model (severity,
+/// which depends on the raw text, is computed for every line whose verdict it can change).
 pub struct Scorer<'m> {
     model: &'m HostModel,
     /// The model's components of training sequences.
     known: &'m FxHashMap<String, Components>,
     /// Compute severity even where it cannot change the verdict.
     explain: bool,
-    /// Components of the novel sequences met so far.
-    cache: FxHashMap<String, Components>,
     key: String,
     buffers: Buffers,
 }
@@ -558,24 +590,17 @@ struct Components {
     novelty: f64,
 }
 
-/// Cached sequences beyond this are forgotten (memory stays bounded on endless streams).
+/// Remembered novel sequences beyond this are forgotten (memory stays bounded on endless
+/// streams).
 const CACHE_LIMIT: usize = 200_000;
 
 impl Scorer<'_> {
     /// The verdict on one message.
     pub fn score(&mut self, message: &str) -> Scored {
         self.model.tokenizer.tokenize_joined(message, &mut self.key);
-        let known = self.known.get(self.key.as_str());
-        let components = match known.or_else(|| self.cache.get(self.key.as_str())) {
+        let components = match self.known.get(self.key.as_str()) {
             Some(c) => *c,
-            None => {
-                let c = self.model.novel_components(&self.key, &mut self.buffers);
-                if self.cache.len() >= CACHE_LIMIT {
-                    self.cache.clear();
-                }
-                self.cache.insert(self.key.clone(), c);
-                c
-            }
+            None => self.model.novel_components(&self.key, &mut self.buffers),
         };
         // Severity only scales novelty: with novelty 0 (a common sequence) or a rule that
         // ignores it, the verdict is the same whatever it is, so it is not computed.
