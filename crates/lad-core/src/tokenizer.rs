@@ -428,6 +428,16 @@ fn masked(message: &str, sink: &mut Sink<'_>) {
         // One pass finds the chunk's end and which kinds of bytes it holds, so that the
         // passes below run only where they can find something.
         let mut any = 0;
+        // Four bytes at a time while none of them ends the chunk, then one at a time.
+        while let Some(&[a, b, c, d]) = bytes.get(i..i + 4) {
+            let classes = [a, b, c, d].map(|x| CLASSES[x as usize]);
+            let union = classes[0] | classes[1] | classes[2] | classes[3];
+            if union & SPACE != 0 {
+                break;
+            }
+            any |= union;
+            i += 4;
+        }
         while i < bytes.len() {
             let class = CLASSES[bytes[i] as usize];
             if class & SPACE != 0 {
