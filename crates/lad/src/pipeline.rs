@@ -612,8 +612,8 @@ pub fn score_groups<'m>(
 const LINES_PER_TASK: usize = 2048;
 
 /// The verdicts of each group's lines, in the group's order (`None` for a group whose host
-/// has no model). Every group is cut into tasks of [`LINES_PER_TASK`] lines, all run in
-/// parallel on the current rayon pool.
+/// has no model). Every group is cut into tasks of 2,048 lines (`LINES_PER_TASK`), all run
+/// in parallel on the current rayon pool.
 pub fn score_each_group<'m>(
     groups: &[(&str, Vec<usize>)],
     messages: &[&str],
