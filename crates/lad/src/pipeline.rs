@@ -621,23 +621,23 @@ pub fn score_each_group<'m>(
     model_of: impl Fn(&str) -> Option<&'m HostModel> + Sync,
 ) -> Vec<Option<Vec<Scored>>> {
     let models: Vec<Option<&HostModel>> = groups.iter().map(|(host, _)| model_of(host)).collect();
-    let tasks: Vec<(usize, &[usize])> = groups
+    let tasks: Vec<(usize, &HostModel, &[usize])> = groups
         .iter()
+        .zip(&models)
         .enumerate()
-        .filter(|(g, _)| models[*g].is_some())
-        .flat_map(|(g, (_, idx))| idx.chunks(LINES_PER_TASK).map(move |part| (g, part)))
+        .filter_map(|(g, ((_, idx), model))| Some((g, (*model)?, idx)))
+        .flat_map(|(g, model, idx)| idx.chunks(LINES_PER_TASK).map(move |part| (g, model, part)))
         .collect();
     let started = std::time::Instant::now();
     let done: Vec<(usize, Vec<Scored>)> = tasks
         .into_par_iter()
-        .filter_map(|(g, part)| {
-            let model = models[g]?;
+        .map(|(g, model, part)| {
             let mut scorer = if explain {
                 model.explaining_scorer()
             } else {
                 model.scorer()
             };
-            Some((g, part.iter().map(|&i| scorer.score(messages[i])).collect()))
+            (g, part.iter().map(|&i| scorer.score(messages[i])).collect())
         })
         .collect();
     tracing::debug!(
