@@ -221,8 +221,8 @@ pub struct HostModel {
     ae_calibration: Calibration,
     notes: Vec<String>,
     /// The components of every training sequence under the current rule, derived from the
-    /// fields above when first needed (not stored in model files): a scorer looks a known
-    /// line up here, shared by all its threads, and keeps only novel sequences to itself.
+    /// fields above when first needed (not stored in model files): every scorer looks a known
+    /// line up here.
     #[serde(skip)]
     prepared: OnceLock<FxHashMap<String, Components>>,
     /// The components of novel sequences met by any scorer of this model, so that each is
@@ -428,7 +428,6 @@ impl HostModel {
     fn new_scorer(&self, explain: bool) -> Scorer<'_> {
         Scorer {
             model: self,
-            known: self.prepared(),
             explain,
             key: String::new(),
             buffers: Buffers {
@@ -458,7 +457,7 @@ impl HostModel {
         }
         let c = self.compute_novel_components(key, s);
         if let Ok(mut m) = self.novel.0.lock() {
-            if m.len() >= CACHE_LIMIT {
+            if m.len() >= NOVEL_LIMIT {
                 m.clear();
             }
             m.insert(key.to_owned(), c);
@@ -574,8 +573,6 @@ struct Buffers {
 /// which depends on the raw text, is computed for every line whose verdict it can change).
 pub struct Scorer<'m> {
     model: &'m HostModel,
-    /// The model's components of training sequences.
-    known: &'m FxHashMap<String, Components>,
     /// Compute severity even where it cannot change the verdict.
     explain: bool,
     key: String,
@@ -592,13 +589,13 @@ struct Components {
 
 /// Remembered novel sequences beyond this are forgotten (memory stays bounded on endless
 /// streams).
-const CACHE_LIMIT: usize = 200_000;
+const NOVEL_LIMIT: usize = 200_000;
 
 impl Scorer<'_> {
     /// The verdict on one message.
     pub fn score(&mut self, message: &str) -> Scored {
         self.model.tokenizer.tokenize_joined(message, &mut self.key);
-        let components = match self.known.get(self.key.as_str()) {
+        let components = match self.model.prepared().get(self.key.as_str()) {
             Some(c) => *c,
             None => self.model.novel_components(&self.key, &mut self.buffers),
         };

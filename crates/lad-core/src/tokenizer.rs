@@ -508,9 +508,7 @@ fn word_before_trim(bytes: &[u8], start: usize, end: usize, any: u16) -> Option<
     let plain = bytes[start..word_end]
         .iter()
         .all(|&b| CLASSES[b as usize] & NOT_PLAIN == 0);
-    if !plain
-        || (any & (COLON | SLASH) == COLON | SLASH && find_scheme(&bytes[start..end]).is_some())
-    {
+    if !plain || (may_hold_scheme(any) && find_scheme(&bytes[start..end]).is_some()) {
         return None;
     }
     Some(word_end)
@@ -521,7 +519,7 @@ fn word_before_trim(bytes: &[u8], start: usize, end: usize, any: u16) -> Option<
 fn chunk(message: &str, start: usize, end: usize, any: u16, sink: &mut Sink<'_>) {
     let first_token = sink.count;
     // A URL swallows the rest of its chunk: its query string is not worth splitting.
-    let scheme = if any & (COLON | SLASH) == COLON | SLASH {
+    let scheme = if may_hold_scheme(any) {
         find_scheme(&message.as_bytes()[start..end])
     } else {
         None
@@ -552,6 +550,12 @@ fn pieces(message: &str, start: usize, end: usize, sink: &mut Sink<'_>, first_to
         }
         piece(message, piece_start, i, sink, first_token);
     }
+}
+
+/// Whether a chunk whose classes unite to `any` has the `:` and `/` a `scheme://` needs.
+#[inline]
+fn may_hold_scheme(any: u16) -> bool {
+    any & (COLON | SLASH) == COLON | SLASH
 }
 
 /// Where a `scheme://` starts inside `chunk`, if it holds one.

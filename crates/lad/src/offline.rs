@@ -106,6 +106,19 @@ impl Input {
     pub fn message(&self, line: &Line) -> &str {
         self.messages.get(line.message.clone()).unwrap_or_default()
     }
+
+    /// Each host with the indices of its lines in input order, hosts by index.
+    pub fn lines_by_host(&self) -> Vec<(&str, Vec<usize>)> {
+        let mut groups: Vec<(&str, Vec<usize>)> = self
+            .hosts
+            .iter()
+            .map(|h| (h.as_str(), Vec::new()))
+            .collect();
+        for (i, l) in self.lines.iter().enumerate() {
+            groups[l.host as usize].1.push(i);
+        }
+        groups
+    }
 }
 
 /// Reads JSON Lines from `reader`; `name` is used in error messages.
@@ -240,13 +253,13 @@ pub struct TrainedHosts {
 /// Trains one model per hostname of `train`.
 pub fn train_hosts(train: &Input, params: &DetectorParams, parallelism: usize) -> TrainedHosts {
     let mut jobs: Vec<(&str, Vec<&str>)> = train
-        .hosts
-        .iter()
-        .map(|h| (h.as_str(), Vec::new()))
+        .lines_by_host()
+        .into_iter()
+        .map(|(host, idx)| {
+            let messages = idx.iter().map(|&i| train.message(&train.lines[i]));
+            (host, messages.collect())
+        })
         .collect();
-    for l in &train.lines {
-        jobs[l.host as usize].1.push(train.message(l));
-    }
     jobs.sort_unstable_by(|a, b| a.0.cmp(b.0));
     let run = || {
         jobs.par_iter()
@@ -303,14 +316,7 @@ impl ScoredLines {
 
 /// Scores every input line with its host's model (in parallel over hosts).
 pub fn score_lines(input: &Input, hosts: &TrainedHosts, explain: bool) -> ScoredLines {
-    let mut groups: Vec<(&str, Vec<usize>)> = input
-        .hosts
-        .iter()
-        .map(|h| (h.as_str(), Vec::new()))
-        .collect();
-    for (i, l) in input.lines.iter().enumerate() {
-        groups[l.host as usize].1.push(i);
-    }
+    let groups = input.lines_by_host();
     let messages: Vec<&str> = input.lines.iter().map(|l| input.message(l)).collect();
     ScoredLines {
         by_host: crate::pipeline::score_each_group(&groups, &messages, explain, |h| {

@@ -564,11 +564,11 @@ pub fn score_records(
         .collect()
 }
 
-/// Scores `messages[i]` (sent by `hosts[i]`) with the model `model_of` gives for its host, one
-/// scorer per host, hosts in parallel on the current rayon pool; the results come back in
-/// input order, `None` where the host has no model. With `explain`, every verdict carries its
-/// severity (see [`lad_core::detector::HostModel::explaining_scorer`]). Shared by the daemon's
-/// batches and the offline `lad score`.
+/// Scores `messages[i]` (sent by `hosts[i]`) with the model `model_of` gives for its host
+/// (through [`score_each_group`], so in parallel tasks); the results come back in input order,
+/// `None` where the host has no model. With `explain`, every verdict carries its severity (see
+/// [`lad_core::detector::HostModel::explaining_scorer`]). The daemon's batches use it; the
+/// offline `lad score`, whose input is already grouped by host, calls `score_each_group`.
 pub fn score_by_host<'m>(
     hosts: &[&str],
     messages: &[&str],
@@ -585,17 +585,6 @@ pub fn score_by_host<'m>(
         });
         groups[slot].1.push(i);
     }
-    score_groups(groups, messages, explain, model_of)
-}
-
-/// [`score_by_host`] for lines already grouped: each group is a host and the indices of its
-/// lines in `messages`.
-pub fn score_groups<'m>(
-    groups: Vec<(&str, Vec<usize>)>,
-    messages: &[&str],
-    explain: bool,
-    model_of: impl Fn(&str) -> Option<&'m HostModel> + Sync,
-) -> Vec<Option<Scored>> {
     let scored = score_each_group(&groups, messages, explain, model_of);
     let mut out = vec![None; messages.len()];
     for ((_, idx), scored) in groups.iter().zip(scored) {
