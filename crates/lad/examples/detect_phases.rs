@@ -14,7 +14,7 @@ fn main() -> Result<()> {
         .nth(1)
         .context("usage: detect_phases CONFIG.yaml")?;
     let (config, _) = lad::config::load_with_process_env(Some(path.as_ref()))?;
-    let mut stores = pipeline::open_stores(&config)?;
+    let mut stores = lad::wiring::open_for_scoring(&config)?;
     let hosts = pipeline::host_pairs(&config, &mut stores.source)?;
     let (models, _) = pipeline::load_models(&config, &hosts);
     let mut sources: Vec<String> = models.keys().map(|(s, _)| s.clone()).collect();

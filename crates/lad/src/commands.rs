@@ -2,7 +2,7 @@
 //! configuration, runs it, and classifies failures for the exit code.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -12,33 +12,10 @@ use tracing::{info, warn};
 
 use crate::cli::{Cli, Command, ConfigArg, MethodArg, RuleArg, ScoreArgs, TemplatesArgs};
 use crate::config::Config;
+use crate::error::UsageError;
 use crate::offline;
 use crate::stored;
-
-/// A usage or configuration error: exit code 2.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct UsageError(pub String);
-
-/// How a failure maps to an exit code.
-#[derive(Debug, PartialEq, Eq)]
-pub enum ExitKind {
-    /// Usage or configuration: 2.
-    Usage,
-    /// Anything else: 1.
-    Failure,
-}
-
-impl ExitKind {
-    /// Classifies an error from [`run`].
-    pub fn of(err: &anyhow::Error) -> ExitKind {
-        if err.chain().any(|e| e.is::<UsageError>()) {
-            ExitKind::Usage
-        } else {
-            ExitKind::Failure
-        }
-    }
-}
+use crate::wire::{self, open_output};
 
 /// Runs one command.
 pub fn run(cli: Cli) -> Result<()> {
@@ -76,17 +53,24 @@ pub fn run(cli: Cli) -> Result<()> {
 
 /// Loads and checks the configuration, logging its warnings; an error is a usage error.
 pub fn load_config(arg: &ConfigArg) -> Result<Config> {
-    let (config, warnings) = crate::config::load_with_process_env(arg.config.as_deref())
-        .map_err(|e| UsageError(e.to_string()))?;
+    let (config, warnings) = load_checked(arg)?;
     for w in &warnings {
         warn!("{w}");
     }
     Ok(config)
 }
 
-fn check_config(arg: &ConfigArg) -> Result<()> {
+/// The configuration with every check of [`crate::wiring::check`] passed: what `lad
+/// check-config` accepts, every other command accepts too.
+fn load_checked(arg: &ConfigArg) -> Result<(Config, Vec<crate::config::ConfigWarning>)> {
     let (config, warnings) = crate::config::load_with_process_env(arg.config.as_deref())
         .map_err(|e| UsageError(e.to_string()))?;
+    crate::wiring::check(&config)?;
+    Ok((config, warnings))
+}
+
+fn check_config(arg: &ConfigArg) -> Result<()> {
+    let (config, warnings) = load_checked(arg)?;
     for w in &warnings {
         eprintln!("warning: {w}");
     }
@@ -106,24 +90,6 @@ fn open_input(path: &Path) -> Result<(Box<dyn BufRead>, String)> {
         Box::new(BufReader::with_capacity(1 << 20, file)),
         path.display().to_string(),
     ))
-}
-
-/// Opens the output file, or standard output for `None` and `-`.
-pub fn open_output(path: Option<&Path>) -> Result<Box<dyn Write>> {
-    match path {
-        None => Ok(Box::new(BufWriter::with_capacity(
-            1 << 20,
-            std::io::stdout().lock(),
-        ))),
-        Some(p) if p.as_os_str() == "-" => Ok(Box::new(BufWriter::with_capacity(
-            1 << 20,
-            std::io::stdout().lock(),
-        ))),
-        Some(p) => {
-            let f = File::create(p).with_context(|| format!("cannot create {}", p.display()))?;
-            Ok(Box::new(BufWriter::with_capacity(1 << 20, f)))
-        }
-    }
 }
 
 fn read(path: &Path, skip_invalid: bool) -> Result<offline::Input> {
@@ -192,16 +158,16 @@ fn score(args: ScoreArgs, quiet: bool) -> Result<()> {
                 flagged += usize::from(s.is_anomaly);
                 let mut f = vec![
                     ("is_anomaly", u8::from(s.is_anomaly).to_string()),
-                    ("anomaly_score", offline::json_number(s.score)),
+                    ("anomaly_score", wire::json_number(s.score)),
                 ];
                 if args.explain {
-                    f.push(("lof_score", offline::json_number(s.lof)));
-                    f.push(("ae_error", offline::json_number(s.ae_error)));
-                    f.push(("novelty", offline::json_number(s.novelty)));
+                    f.push(("lof_score", wire::json_number(s.lof)));
+                    f.push(("ae_error", wire::json_number(s.ae_error)));
+                    f.push(("novelty", wire::json_number(s.novelty)));
                     f.push((
                         "severity",
                         s.severity
-                            .map_or("null".into(), |v| offline::json_number(f64::from(v))),
+                            .map_or("null".into(), |v| wire::json_number(f64::from(v))),
                     ));
                 }
                 f

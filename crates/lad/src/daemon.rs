@@ -1,17 +1,18 @@
 //! `lad run`, the service (SPEC section 4).
 //!
-//! One loop owns the store connection: it scores the backlog of unscored records batch by batch
-//! (each batch's verdicts written in one transaction, so a kill at any moment loses no verdict
-//! and scores nothing twice: a restart reads exactly the records that still have none), then
-//! sleeps INFER_TIME_SPAN seconds. Hosts without a model are trained on start (PARALLELISM at a
+//! One loop drives the scoring workers of [`crate::runtime`]: they score the backlog of unscored
+//! records batch by batch (each batch's verdicts written in one transaction, so a kill at any
+//! moment loses no verdict and scores nothing twice: a restart reads exactly the records that
+//! still have none) and hand each scored batch to the observers (the daemon's counters, a log
+//! line); then the loop sleeps INFER_TIME_SPAN seconds. Hosts without a model are trained on start (PARALLELISM at a
 //! time); a host with too little data waits and is retried every pass. Retraining on
-//! RETRAIN_SCHEDULE runs on its own thread with its own store connection, so scoring goes on;
-//! the new models replace the old ones when they are ready. Aggregation runs on AGGR_SCHEDULE.
+//! RETRAIN_SCHEDULE runs on its own thread with its own connection for training, so scoring goes
+//! on; the new models replace the old ones in the [`crate::models::ModelRepo`] when they are
+//! ready. Aggregation runs on AGGR_SCHEDULE.
 //! A store that fails is reported and retried with exponential backoff; the daemon never exits
 //! for it. SIGTERM or SIGINT stops the loop between batches.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,9 +21,11 @@ use time::OffsetDateTime;
 use tracing::{error, info, warn};
 
 use crate::config::{Config, CronSchedule};
-use crate::pipeline::{self, Models, Stores, TrainOutcome};
+use crate::models::{ModelRepo, Models};
+use crate::pipeline::{self, log_train_outcome, TrainOutcome};
+use crate::runtime::{drain_sources, Observer, Worker};
 use crate::state::State;
-use crate::stored::log_train_outcome;
+use crate::wiring::{self, Stores};
 
 /// Longest wait between two attempts to reach a failing store.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
@@ -31,7 +34,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(60);
 pub fn run(config: Config) -> Result<()> {
     config
         .require_detection()
-        .map_err(|e| crate::commands::UsageError(e.to_string()))?;
+        .map_err(|e| crate::error::UsageError(e.to_string()))?;
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(signal, Arc::clone(&stop))?;
@@ -51,12 +54,15 @@ pub struct Daemon {
     config: Config,
     state: Arc<State>,
     stop: Arc<AtomicBool>,
-    models: Models,
-    stores: Option<Stores>,
+    models: Arc<ModelRepo>,
+    observers: Vec<Observer>,
+    /// Scoring workers; the first also does the control work between batches. Empty after a
+    /// store failure, so the next pass reopens them.
+    workers: Vec<Worker>,
     backoff: Duration,
     next_retrain: Option<OffsetDateTime>,
     next_aggregate: Option<OffsetDateTime>,
-    retrained: Option<mpsc::Receiver<Models>>,
+    retraining: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Daemon {
@@ -70,16 +76,19 @@ impl Daemon {
         } else {
             None
         };
+        let models = Arc::new(ModelRepo::new(&config.model_base_dir));
+        let observers = vec![Observer::State(Arc::clone(&state)), Observer::Log];
         Daemon {
             config,
             state,
             stop,
-            models: Models::new(),
-            stores: None,
+            models,
+            observers,
+            workers: Vec::new(),
             backoff: Duration::from_secs(1),
             next_retrain,
             next_aggregate,
-            retrained: None,
+            retraining: None,
         }
     }
 
@@ -105,7 +114,7 @@ impl Daemon {
                     self.state.count_error("store");
                     self.state.set_store_ok(false);
                     error!(error = %format!("{e:#}"), retry_in_s = self.backoff.as_secs(), "pass failed; retrying");
-                    self.stores = None;
+                    self.workers.clear();
                     self.sleep(self.backoff);
                     self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
                 }
@@ -121,28 +130,28 @@ impl Daemon {
         }
     }
 
+    /// The connection for control work between batches: the first worker's.
     fn stores(&mut self) -> Result<&mut Stores> {
-        if self.stores.is_none() {
-            self.stores = Some(pipeline::open_stores(&self.config)?);
+        if self.workers.is_empty() {
+            self.workers.push(Worker::open(&self.config)?);
         }
-        Ok(self.stores.as_mut().expect("just opened"))
+        Ok(self.workers[0].stores())
     }
 
     /// One pass: adopt retrained models, train what is missing, score the backlog, run what
     /// is due.
     fn pass(&mut self) -> Result<()> {
-        if let Some(rx) = &self.retrained {
-            if let Ok(new) = rx.try_recv() {
-                info!(models = new.len(), "retrained models replace the old ones");
-                self.models.extend(new);
-                self.retrained = None;
-                self.state.set_models(&self.models);
+        if self.retraining.as_ref().is_some_and(|h| h.is_finished()) {
+            if let Some(h) = self.retraining.take() {
+                if h.join().is_err() {
+                    error!("the retraining thread panicked; the old models stay");
+                }
             }
         }
         self.ensure_models()?;
         self.score_backlog()?;
         let now = OffsetDateTime::now_utc();
-        if self.next_retrain.is_some_and(|t| now >= t) && self.retrained.is_none() {
+        if self.next_retrain.is_some_and(|t| now >= t) && self.retraining.is_none() {
             self.start_retrain();
             self.next_retrain = self
                 .config
@@ -173,16 +182,15 @@ impl Daemon {
         let hosts = pipeline::host_pairs(&config, &mut self.stores()?.source)?;
         let wanted: Vec<(String, String)> = hosts
             .into_iter()
-            .filter(|k| !self.models.contains_key(k))
+            .filter(|k| !self.models.contains(k))
             .collect();
         if wanted.is_empty() {
             return Ok(());
         }
-        let (loaded, missing) = pipeline::load_models(&config, &wanted);
-        for k in loaded.keys() {
+        let (loaded, missing) = self.models.load(&wanted);
+        for k in &loaded {
             info!(source = %k.0, host = %k.1, "model loaded");
         }
-        self.models.extend(loaded);
         let to_train: Vec<(String, String)> = missing
             .into_iter()
             .map(|(k, why)| {
@@ -199,51 +207,38 @@ impl Daemon {
                 &to_train,
                 pipeline::now_ms(),
             )?;
-            for (k, outcome, model) in results {
-                if let TrainOutcome::Trained { seconds, .. } = &outcome {
-                    self.state.record_training(&k, *seconds);
-                }
-                log_train_outcome(&k.0, &k.1, &outcome);
-                if let Some(m) = model {
-                    self.models.insert(k, m);
-                }
-            }
+            self.models.put(self.adopt(results));
         }
-        self.state.set_models(&self.models);
+        self.state.set_models(&self.models.snapshot());
         Ok(())
+    }
+
+    /// Logs and records the outcome of a training pass; returns the models it trained.
+    fn adopt(&self, results: Vec<pipeline::TrainResult>) -> Models {
+        adopt(&self.state, results)
     }
 
     /// Scores every unscored record of the modelled hosts, batch by batch.
     fn score_backlog(&mut self) -> Result<()> {
-        let sources = pipeline::model_sources(&self.models);
-        let config = self.config.clone();
-        for source in sources {
-            while !self.stopping() {
-                let models = &self.models;
-                let stores = self
-                    .stores
-                    .as_mut()
-                    .map_or_else(|| Err(anyhow::anyhow!("store not open")), Ok)?;
-                let stats = pipeline::detect_batch(&config, stores, &source, models)?;
-                self.state.record_batch(&stats);
-                if stats.read == 0 {
-                    break;
-                }
-                info!(
-                    source = %source,
-                    read = stats.read,
-                    scored = stats.scored,
-                    flagged = stats.flagged,
-                    malformed = stats.malformed,
-                    "batch scored"
-                );
-            }
+        let models = self.models.snapshot();
+        let sources = pipeline::model_sources(&models);
+        if sources.is_empty() {
+            return Ok(());
         }
+        self.stores()?;
+        drain_sources(
+            &self.config,
+            &mut self.workers,
+            &sources,
+            &models,
+            &self.observers,
+            &self.stop,
+        )?;
         Ok(())
     }
 
     fn lag_seconds(&mut self) -> Result<Option<f64>> {
-        let sources = pipeline::model_sources(&self.models);
+        let sources = pipeline::model_sources(&self.models.snapshot());
         let now = pipeline::now_ms();
         let mut oldest: Option<i64> = None;
         for s in sources {
@@ -254,38 +249,45 @@ impl Daemon {
         Ok(oldest.map(|t| (now - t).max(0) as f64 / 1000.0))
     }
 
-    /// Retrains every modelled host on a thread of its own, with its own store connection.
+    /// Retrains every modelled host on a thread of its own, with its own connection for
+    /// training; the new models go into use as soon as they are ready.
     fn start_retrain(&mut self) {
         let config = self.config.clone();
-        let hosts: Vec<(String, String)> = self.models.keys().cloned().collect();
+        let hosts: Vec<(String, String)> = self.models.snapshot().keys().cloned().collect();
         let state = Arc::clone(&self.state);
-        let (tx, rx) = mpsc::channel();
-        self.retrained = Some(rx);
+        let models = Arc::clone(&self.models);
         info!(hosts = hosts.len(), "scheduled retraining started");
-        std::thread::spawn(move || {
-            let result = pipeline::open_stores(&config).and_then(|mut stores| {
+        self.retraining = Some(std::thread::spawn(move || {
+            let result = wiring::open_for_training(&config).and_then(|mut stores| {
                 pipeline::train(&config, &mut stores.source, &hosts, pipeline::now_ms())
             });
             match result {
                 Ok(results) => {
-                    let mut new = Models::new();
-                    for (k, outcome, model) in results {
-                        if let TrainOutcome::Trained { seconds, .. } = &outcome {
-                            state.record_training(&k, *seconds);
-                        }
-                        log_train_outcome(&k.0, &k.1, &outcome);
-                        if let Some(m) = model {
-                            new.insert(k, m);
-                        }
-                    }
-                    let _ = tx.send(new);
+                    let new = adopt(&state, results);
+                    info!(models = new.len(), "retrained models replace the old ones");
+                    models.put(new);
+                    state.set_models(&models.snapshot());
                 }
                 Err(e) => {
                     state.count_error("retrain");
                     error!(error = %format!("{e:#}"), "scheduled retraining failed; the old models stay");
-                    let _ = tx.send(Models::new());
                 }
             }
-        });
+        }));
     }
+}
+
+/// Logs and records the outcome of a training pass; returns the models it trained.
+fn adopt(state: &State, results: Vec<pipeline::TrainResult>) -> Models {
+    let mut new = Models::new();
+    for (k, outcome, model) in results {
+        if let TrainOutcome::Trained { seconds, .. } = &outcome {
+            state.record_training(&k, *seconds);
+        }
+        log_train_outcome(&k.0, &k.1, &outcome);
+        if let Some(m) = model {
+            new.insert(k, m);
+        }
+    }
+    new
 }

@@ -1,5 +1,5 @@
 //! `lad demo`: zero set-up. Fills a fresh embedded store with the bundled synthetic syslog of
-//! [`crate::demo_data`] (two days of normal traffic from five hosts, then two live hours with
+//! [`lad_demo`] (two days of normal traffic from five hosts, then two live hours with
 //! injected incidents), trains one model per host on the two days, scores everything, groups
 //! the anomalies and prints a short report a newcomer can read.
 
@@ -11,8 +11,8 @@ use anyhow::{Context, Result};
 use lad_store::NewRecord;
 
 use crate::config::Config;
-use crate::demo_data::{self, DemoSpec};
 use crate::pipeline::{self, TrainOutcome};
+use lad_demo::{self as demo_data, DemoSpec};
 
 /// The source the demo logs are imported into.
 pub const DEMO_SOURCE: &str = "syslog";
@@ -33,7 +33,7 @@ pub fn run(dir: &Path, serve: bool, quiet: bool) -> Result<()> {
         }
     }
     let report = fill_and_run(&config, pipeline::now_ms(), quiet)?;
-    print!("{report}");
+    print!("{}", report.text);
     if serve {
         // The daemon over the demo store: it loads the demo's models, scores whatever arrives
         // and serves the page and the API on HTTP_ADDR until Ctrl-C.
@@ -65,8 +65,22 @@ pub fn demo_config(dir: &Path) -> Result<Config> {
     Ok(config)
 }
 
+/// How the demo's live hours were judged, per injected incident and for routine lines: the
+/// ground truth of [`lad_demo::DemoRecord::injected`] against the verdicts.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DemoReport {
+    /// Per incident name: (lines injected, lines flagged).
+    pub incidents: BTreeMap<&'static str, (usize, usize)>,
+    /// Routine (not injected) lines of the live hours.
+    pub routine_lines: usize,
+    /// Of which flagged.
+    pub routine_flagged: usize,
+    /// The report a person reads.
+    pub text: String,
+}
+
 /// Imports the demo logs ending at `now_ms`, trains, detects, aggregates, and returns the report.
-pub fn fill_and_run(config: &Config, now_ms: i64, quiet: bool) -> Result<String> {
+pub fn fill_and_run(config: &Config, now_ms: i64, quiet: bool) -> Result<DemoReport> {
     let spec = DemoSpec {
         end_ms: now_ms,
         ..DemoSpec::default()
@@ -74,7 +88,7 @@ pub fn fill_and_run(config: &Config, now_ms: i64, quiet: bool) -> Result<String>
     let live_start = now_ms - i64::from(spec.live_hours) * 3_600_000;
     let records = demo_data::generate(&spec);
     let bar = crate::telemetry::progress(4, "demo", quiet);
-    let mut stores = pipeline::open_stores(config)?;
+    let mut stores = crate::wiring::open_for_scoring(config)?;
     let new: Vec<NewRecord> = records
         .iter()
         .map(|r| NewRecord {
@@ -98,7 +112,7 @@ pub fn fill_and_run(config: &Config, now_ms: i64, quiet: bool) -> Result<String>
         .collect();
     let mut total = pipeline::DetectStats::default();
     loop {
-        let s = pipeline::detect_batch(config, &mut stores, DEMO_SOURCE, &models)?;
+        let s = pipeline::detect_batch(config, &mut stores, DEMO_SOURCE, &models)?.stats;
         total.add(s);
         if s.read == 0 {
             break;
@@ -123,8 +137,9 @@ pub fn fill_and_run(config: &Config, now_ms: i64, quiet: bool) -> Result<String>
         })
         .collect();
     let mut by_host: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
-    let mut incidents: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+    let mut incidents: BTreeMap<&'static str, (usize, usize)> = BTreeMap::new();
     let mut false_alarms = 0usize;
+    let mut routine_lines = 0usize;
     for r in records.iter().filter(|r| r.time_ms >= live_start) {
         let hit = flagged.contains(&(r.host.clone(), r.time_ms, r.message.clone()));
         let e = by_host.entry(&r.host).or_default();
@@ -136,7 +151,10 @@ pub fn fill_and_run(config: &Config, now_ms: i64, quiet: bool) -> Result<String>
                 i.0 += 1;
                 i.1 += usize::from(hit);
             }
-            None => false_alarms += usize::from(hit),
+            None => {
+                routine_lines += 1;
+                false_alarms += usize::from(hit);
+            }
         }
     }
 
@@ -206,5 +224,10 @@ pub fn fill_and_run(config: &Config, now_ms: i64, quiet: bool) -> Result<String>
         "\nExplore: LAD_SQLITE_PATH={} lad export --anomalies",
         config.sqlite_path.display()
     );
-    Ok(out)
+    Ok(DemoReport {
+        incidents,
+        routine_lines,
+        routine_flagged: false_alarms,
+        text: out,
+    })
 }

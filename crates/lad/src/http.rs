@@ -27,8 +27,8 @@ use serde_json::json;
 use tracing::{error, info};
 
 use crate::config::Config;
-use crate::pipeline::{self, Stores};
 use crate::state::State;
+use crate::wiring::{self, Stores};
 
 /// The web page: one file, inline CSS and JS, no external assets.
 const PAGE: &str = include_str!("http/page.html");
@@ -65,7 +65,7 @@ impl AppState {
                 .lock()
                 .map_err(|_| ApiError::unavailable("the store connection was poisoned"))?;
             if guard.is_none() {
-                *guard = Some(pipeline::open_stores(&config).map_err(|e| {
+                *guard = Some(wiring::open_for_state(&config).map_err(|e| {
                     ApiError::unavailable(format!("the store cannot be opened: {e:#}"))
                 })?);
             }

@@ -5,7 +5,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use lad::cli::Cli;
-use lad::commands::{self, ExitKind};
+use lad::commands;
+use lad::error::ExitKind;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -14,10 +15,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("lad: {err:#}");
-            match ExitKind::of(&err) {
-                ExitKind::Usage => ExitCode::from(2),
-                ExitKind::Failure => ExitCode::from(1),
-            }
+            ExitCode::from(ExitKind::of(&err).code())
         }
     }
 }

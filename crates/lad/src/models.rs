@@ -5,10 +5,16 @@
 //! writes a temporary file in the same folder, syncs it, renames it over the old one and syncs
 //! the folder, so a kill at any moment leaves either the old model or the new one. A load that
 //! finds a corrupt or incompatible file says so; the caller retrains, never half-loads.
+//!
+//! [`ModelRepo`] is the one way running code reaches models: the models in use by (source,
+//! host), shared by every scoring worker, loaded from MODEL_BASE_DIR on demand and replaced as a
+//! whole set when a retraining is ready, so any worker can score any (source, host).
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
 
 use lad_core::detector::HostModel;
 use lad_core::model_file::{self, ModelFileError};
@@ -112,6 +118,77 @@ pub fn saved_at(base: &Path, source: &str, host: &str) -> Option<std::time::Syst
     fs::metadata(model_path(base, source, host))
         .and_then(|m| m.modified())
         .ok()
+}
+
+/// A (source, host) pair: what one model is for.
+pub type HostKey = (String, String);
+
+/// Models in memory, by (source, host).
+pub type Models = BTreeMap<HostKey, Arc<HostModel>>;
+
+/// The models in use, shared by the workers that score and the thread that retrains: loaded
+/// from MODEL_BASE_DIR on demand, replaced when a new one is ready. Readers take a snapshot
+/// (a map of `Arc`s, cheap to copy), so a batch is scored with one consistent set of models
+/// while a retraining swaps them in.
+#[derive(Debug)]
+pub struct ModelRepo {
+    base_dir: PathBuf,
+    models: RwLock<Models>,
+}
+
+impl ModelRepo {
+    /// An empty repository over the saved models under `base_dir`.
+    pub fn new(base_dir: &Path) -> Self {
+        ModelRepo {
+            base_dir: base_dir.to_path_buf(),
+            models: RwLock::new(Models::new()),
+        }
+    }
+
+    /// The models in use now.
+    pub fn snapshot(&self) -> Models {
+        self.models.read().map(|m| m.clone()).unwrap_or_default()
+    }
+
+    /// Whether (source, host) has a model in use.
+    pub fn contains(&self, key: &HostKey) -> bool {
+        self.models.read().is_ok_and(|m| m.contains_key(key))
+    }
+
+    /// How many models are in use.
+    pub fn len(&self) -> usize {
+        self.models.read().map_or(0, |m| m.len())
+    }
+
+    /// Whether no model is in use.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Loads the saved models of `keys` into use; returns the keys loaded and, separately, those
+    /// missing or unusable with the reason (to be trained).
+    pub fn load(&self, keys: &[HostKey]) -> (Vec<HostKey>, Vec<(HostKey, ModelStoreError)>) {
+        let mut loaded = Models::new();
+        let mut missing = Vec::new();
+        for (source, host) in keys {
+            match load(&self.base_dir, source, host) {
+                Ok(m) => {
+                    loaded.insert((source.clone(), host.clone()), Arc::new(m));
+                }
+                Err(e) => missing.push(((source.clone(), host.clone()), e)),
+            }
+        }
+        let keys = loaded.keys().cloned().collect();
+        self.put(loaded);
+        (keys, missing)
+    }
+
+    /// Puts models into use, replacing those of the same (source, host).
+    pub fn put(&self, models: Models) {
+        if let Ok(mut m) = self.models.write() {
+            m.extend(models);
+        }
+    }
 }
 
 #[cfg(test)]

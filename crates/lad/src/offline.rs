@@ -237,11 +237,6 @@ pub fn write_with_fields(
     out.write_all(b"\n")
 }
 
-/// A JSON number for a score: shortest round-trip text (`1.0`, `0.25`); `null` if not finite.
-pub fn json_number(x: f64) -> String {
-    serde_json::to_string(&x).unwrap_or_else(|_| "null".to_string())
-}
-
 /// Per-host models for `score`, trained in parallel (at most `parallelism` at once).
 pub struct TrainedHosts {
     /// Models by hostname.

@@ -7,237 +7,22 @@
 //! different hosts run in parallel (PARALLELISM at a time) between them.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use lad_core::aggregate::{group, AggregateParams, GroupingMethod};
-use lad_core::detector::{DetectorParams, EnsembleParams, HostModel, Rule, Scored};
-use lad_core::tokenizer::TokenizerMode;
-use lad_core::word2vec::Word2VecParams;
-use lad_store::{
-    AggregateDraft, BackendConfig, FieldNames, LocalConfig, Record, SqliteConfig, StdoutConfig,
-    Store, Verdict,
-};
+use lad_core::aggregate::group;
+use lad_core::detector::{HostModel, Scored};
+use lad_store::{AggregateDraft, Record, Store, Verdict};
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
+use tracing::{info, warn};
 
-use crate::commands::UsageError;
-use crate::config::{
-    AggrMethod, Config, DetectorKind, LofMetric, SinkKind, SourceKind, TokenizerKind,
-};
+use crate::config::Config;
 use crate::models;
+use crate::wiring::{aggregate_params, detector_params, log_notices, tokenizer_mode, Stores};
 
 /// A host needs at least this many training lines for a model; with fewer it waits.
 pub const MIN_TRAINING_LINES: usize = 10;
-
-/// The store records are read from and the store verdicts go to (the same one unless
-/// STORAGE_DATASINK names another backend).
-pub struct Stores {
-    /// Where records come from.
-    pub source: Store,
-    /// Where verdicts and aggregates go, when not `source`.
-    pub sink: Option<Store>,
-}
-
-impl Stores {
-    /// The store verdicts and aggregates are written to.
-    pub fn sink(&mut self) -> &mut Store {
-        self.sink.as_mut().unwrap_or(&mut self.source)
-    }
-}
-
-/// The field names of the user's documents.
-pub fn field_names(config: &Config) -> FieldNames {
-    FieldNames {
-        message: config.message_index.clone(),
-        time: config.datetime_index.clone(),
-        host: config.hostname_index.clone(),
-    }
-}
-
-fn backend_for_source(config: &Config) -> Result<BackendConfig> {
-    Ok(match config.storage_datasource {
-        SourceKind::Sqlite => BackendConfig::Sqlite(SqliteConfig {
-            path: config.sqlite_path.clone(),
-        }),
-        SourceKind::Local => {
-            let input = config
-                .ls_input_path
-                .clone()
-                .ok_or_else(|| UsageError("STORAGE_DATASOURCE local needs LS_INPUT_PATH".into()))?;
-            let output = config
-                .ls_output_path
-                .clone()
-                .unwrap_or_else(|| PathBuf::from("lad-verdicts.jsonl"));
-            BackendConfig::Local(LocalConfig {
-                input_path: input,
-                output_path: output,
-                fields: field_names(config),
-                source: None,
-            })
-        }
-        SourceKind::Mongo => BackendConfig::Mongo(mongo_config(config)),
-        SourceKind::Mysql => BackendConfig::Mysql(Box::new(mysql_config(config))),
-    })
-}
-
-/// The MongoDB store settings from the MG_* keys: detection works in MG_DB, aggregation in
-/// MG_INPUT_DB (an aggregation-only `aggregator.yaml` has no MG_DB) and MG_TARGET_DB.
-fn mongo_config(config: &Config) -> lad_store::MongoConfig {
-    let mg = &config.mg;
-    lad_store::MongoConfig {
-        host: mg.host.clone(),
-        port: mg.port,
-        user: mg.user.clone(),
-        password: mg.password.as_ref().map(|p| p.expose().to_string()),
-        db: mg
-            .db
-            .clone()
-            .or_else(|| mg.input_db.clone())
-            .unwrap_or_default(),
-        target_db: mg.target_db.clone().or_else(|| mg.input_db.clone()),
-        tls: mg.ca_cert.is_some(),
-        ca_cert: mg.ca_cert.clone(),
-        verify_cert: mg.verify_cert,
-        fields: field_names(config),
-        ..lad_store::MongoConfig::default()
-    }
-}
-
-/// The MySQL store settings from the MYSQL_INPUT_* and MYSQL_TARGET_* keys.
-fn mysql_config(config: &Config) -> lad_store::MysqlConfig {
-    let endpoint = |e: &crate::config::MysqlEndpoint, fallback_db: Option<&String>| {
-        let db = e.db.as_ref().or(fallback_db).cloned().unwrap_or_default();
-        let mut out = lad_store::MysqlEndpoint::new(&db);
-        out.host = e.host.clone();
-        out.port = e.port;
-        if let Some(u) = &e.user {
-            out.user = u.clone();
-        }
-        out.password = e.password.as_ref().map(|p| p.expose().to_string());
-        out
-    };
-    let input = endpoint(&config.mysql_input, None);
-    let target = endpoint(&config.mysql_target, config.mysql_input.db.as_ref());
-    let mut anomaly_tables = BTreeMap::new();
-    let mut sources: Vec<String> = config.log_sources.keys().cloned().collect();
-    if let Some(t) = &config.mysql_input.table {
-        if !sources.contains(t) {
-            sources.push(t.clone());
-        }
-    }
-    for source in &sources {
-        let table = config
-            .log_sources
-            .get(source)
-            .and_then(|l| l.mysql_target_table.clone())
-            .or_else(|| config.mysql_target.table.clone());
-        if let Some(t) = table {
-            anomaly_tables.insert(source.clone(), t);
-        }
-    }
-    lad_store::MysqlConfig {
-        input,
-        target,
-        fields: field_names(config),
-        anomaly_tables,
-        sources,
-    }
-}
-
-/// Opens the configured source and, when it differs, the sink.
-pub fn open_stores(config: &Config) -> Result<Stores> {
-    let source_cfg = backend_for_source(config)?;
-    let source = Store::open(&source_cfg).context("cannot open the record store")?;
-    let sink = match (config.storage_datasource, config.storage_datasink) {
-        (SourceKind::Sqlite, SinkKind::Sqlite)
-        | (SourceKind::Local, SinkKind::Local)
-        | (SourceKind::Mongo, SinkKind::Mongo)
-        | (SourceKind::Mysql, SinkKind::Mysql) => None,
-        (_, SinkKind::Stdout) => Some(Store::open(&BackendConfig::Stdout(StdoutConfig {
-            fields: field_names(config),
-        }))?),
-        (_, SinkKind::Sqlite) => Some(Store::open(&BackendConfig::Sqlite(SqliteConfig {
-            path: config.sqlite_path.clone(),
-        }))?),
-        (src, sink) => {
-            return Err(UsageError(format!(
-                "STORAGE_DATASINK {} with STORAGE_DATASOURCE {} is not supported: verdicts are \
-                 written next to the records they judge (use the same backend, or stdout)",
-                sink.as_str(),
-                src.as_str()
-            ))
-            .into())
-        }
-    };
-    let mut stores = Stores { source, sink };
-    log_notices(&mut stores);
-    Ok(stores)
-}
-
-/// Logs what the stores have to tell the operator (see [`Store::take_notices`]); called after
-/// each pass so notices appear when they happen.
-pub fn log_notices(stores: &mut Stores) {
-    let mut notices = stores.source.take_notices();
-    if let Some(sink) = stores.sink.as_mut() {
-        notices.extend(sink.take_notices());
-    }
-    for n in notices {
-        tracing::info!("{n}");
-    }
-}
-
-/// Detection settings from the configuration.
-pub fn detector_params(config: &Config) -> Result<DetectorParams> {
-    if config.lof_metric != LofMetric::Euclidean {
-        return Err(UsageError(format!(
-            "LOF_METRIC {} is not supported: lad's Local Outlier Factor is euclidean",
-            config.lof_metric.as_str()
-        ))
-        .into());
-    }
-    let word2vec = Word2VecParams {
-        vector_length: config.train_vector_length,
-        window: config.train_window,
-        min_count: config.w2v_min_count as u64,
-        epochs: config.w2v_iter,
-        seed: config.w2v_seed,
-        ..Word2VecParams::default()
-    };
-    let mut params = DetectorParams {
-        tokenizer: match config.tokenizer {
-            TokenizerKind::Masked => TokenizerMode::Masked,
-            TokenizerKind::Letters => TokenizerMode::LettersOnly,
-        },
-        word2vec,
-        lof_neighbors: config.lof_neighbors,
-        rule: match config.detector {
-            DetectorKind::Ensemble => Rule::Ensemble,
-            DetectorKind::Legacy => Rule::Legacy,
-        },
-        ensemble: EnsembleParams::default(),
-        ..DetectorParams::default()
-    };
-    params.autoencoder.seed = config.w2v_seed;
-    Ok(params)
-}
-
-/// Aggregation settings from the configuration.
-pub fn aggregate_params(config: &Config) -> AggregateParams {
-    AggregateParams {
-        method: match config.aggr_method {
-            AggrMethod::Templates => GroupingMethod::Templates,
-            AggrMethod::Dbscan => GroupingMethod::Dbscan,
-        },
-        eps: config.aggr_eps,
-        min_samples: config.aggr_min_samples,
-        vector_length: config.aggr_vector_length,
-        window: config.aggr_window,
-        seed: config.w2v_seed,
-        ..AggregateParams::default()
-    }
-}
 
 /// The (source, hosts) pairs to model: LOG_SOURCES, or every source and host in the store
 /// when it is empty (sqlite and local only); a source listed without hosts means all of its
@@ -268,11 +53,7 @@ pub fn targets(config: &Config, store: &mut Store) -> Result<Vec<(String, Vec<St
     Ok(out)
 }
 
-/// A (source, host) pair: what one model is for.
-pub type HostKey = (String, String);
-
-/// The models in memory, by (source, host).
-pub type Models = BTreeMap<HostKey, Arc<HostModel>>;
+pub use crate::models::{HostKey, Models};
 
 /// One host's training: what happened, and the model if one was trained.
 pub type TrainResult = (HostKey, TrainOutcome, Option<Arc<HostModel>>);
@@ -360,6 +141,31 @@ pub fn train(
     Ok(results)
 }
 
+/// Logs what happened to one host's training.
+pub fn log_train_outcome(source: &str, host: &str, outcome: &TrainOutcome) {
+    match outcome {
+        TrainOutcome::Trained {
+            lines,
+            malformed,
+            seconds,
+            notes,
+        } => {
+            info!(source, host, lines, malformed, seconds, "model trained");
+            for n in notes {
+                info!(source, host, "{n}");
+            }
+        }
+        TrainOutcome::TooLittleData { lines } => warn!(
+            source,
+            host,
+            lines,
+            needed = MIN_TRAINING_LINES,
+            "too little data in the training window to train; waiting for more"
+        ),
+        TrainOutcome::Failed(reason) => warn!(source, host, %reason, "training failed"),
+    }
+}
+
 /// Feedback says these lines are normal: each active mark of (source, host) adds its message
 /// to the training lines once more, so it is learnt even when it fell out of the window.
 fn add_feedback_lines(
@@ -431,22 +237,38 @@ impl DetectStats {
     }
 }
 
+/// One batch a scoring pass read, scored and wrote: what observers of scored batches see.
+#[derive(Debug, Default)]
+pub struct ScoredBatch {
+    /// The source the records came from.
+    pub source: String,
+    /// The records scored, in the order they were read.
+    pub records: Vec<Record>,
+    /// Their verdicts (records of a host without a model have none).
+    pub verdicts: Vec<Verdict>,
+    /// The counts of this batch.
+    pub stats: DetectStats,
+}
+
 /// Scores one batch of at most INFER_MAX_ENTRIES unscored records of `source` whose host has a
-/// model, and writes the verdicts in one batch. Returns the counts; `read == 0` means the
-/// backlog of this source is empty.
+/// model, and writes the verdicts in one batch. `stats.read == 0` means the backlog of this
+/// source is empty.
 pub fn detect_batch(
     config: &Config,
     stores: &mut Stores,
     source: &str,
     models: &Models,
-) -> Result<DetectStats> {
+) -> Result<ScoredBatch> {
     let hosts: Vec<String> = models
         .keys()
         .filter(|(s, _)| s == source)
         .map(|(_, h)| h.clone())
         .collect();
     if hosts.is_empty() {
-        return Ok(DetectStats::default());
+        return Ok(ScoredBatch {
+            source: source.to_string(),
+            ..ScoredBatch::default()
+        });
     }
     let started = std::time::Instant::now();
     let batch = stores
@@ -489,15 +311,12 @@ pub fn detect_batch(
         "batch timings"
     );
     log_notices(stores);
-    Ok(stats)
-}
-
-/// The tokenizer the configuration asks for (also what feedback matches "same template" with).
-pub fn tokenizer_mode(config: &Config) -> TokenizerMode {
-    match config.tokenizer {
-        TokenizerKind::Masked => TokenizerMode::Masked,
-        TokenizerKind::Letters => TokenizerMode::LettersOnly,
-    }
+    Ok(ScoredBatch {
+        source: source.to_string(),
+        records: batch.records,
+        verdicts,
+        stats,
+    })
 }
 
 /// Turns the anomalies among `verdicts` that active feedback of `source` covers into normal
@@ -784,17 +603,9 @@ pub fn load_models(
     config: &Config,
     hosts: &[(String, String)],
 ) -> (Models, Vec<(HostKey, models::ModelStoreError)>) {
-    let mut loaded = Models::new();
-    let mut missing = Vec::new();
-    for (source, host) in hosts {
-        match models::load(&config.model_base_dir, source, host) {
-            Ok(m) => {
-                loaded.insert((source.clone(), host.clone()), Arc::new(m));
-            }
-            Err(e) => missing.push(((source.clone(), host.clone()), e)),
-        }
-    }
-    (loaded, missing)
+    let repo = models::ModelRepo::new(&config.model_base_dir);
+    let (_, missing) = repo.load(hosts);
+    (repo.snapshot(), missing)
 }
 
 /// Milliseconds since the Unix epoch, now.

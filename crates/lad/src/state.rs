@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 
-use crate::pipeline::{DetectStats, Models};
+use crate::models::Models;
+use crate::pipeline::DetectStats;
 
 /// Per-host model facts.
 #[derive(Debug, Clone, Default, PartialEq)]

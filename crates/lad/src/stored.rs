@@ -4,24 +4,27 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
 
 use anyhow::{bail, Context, Result};
 use lad_store::parse::{parse_file, ParseOptions};
-use lad_store::timefmt::format_rfc3339_millis;
-use lad_store::{Aggregate, ExportRow, NewRecord};
-use serde_json::{json, Map, Value};
+use lad_store::NewRecord;
 use tracing::{info, warn};
 
-use crate::commands::{open_output, UsageError};
 use crate::config::Config;
+use crate::error::UsageError;
+use crate::models::ModelRepo;
 use crate::pipeline::{self, TrainOutcome};
+use crate::runtime::{drain_sources, Observer, Worker};
+use crate::wire::{aggregate_json, open_output, record_json};
+use crate::wiring;
 
 /// `lad train`: trains and saves the model of every configured (source, host), or of one host.
 pub fn train(config: &Config, only_host: Option<&str>, quiet: bool) -> Result<()> {
     config
         .require_detection()
         .map_err(|e| UsageError(e.to_string()))?;
-    let mut stores = pipeline::open_stores(config)?;
+    let mut stores = wiring::open_for_training(config)?;
     let mut hosts = pipeline::host_pairs(config, &mut stores.source)?;
     if let Some(h) = only_host {
         hosts.retain(|(_, host)| host == h);
@@ -46,7 +49,7 @@ pub fn train(config: &Config, only_host: Option<&str>, quiet: bool) -> Result<()
     bar.finish_and_clear();
     let mut failures = 0;
     for ((source, host), outcome, _) in &results {
-        log_train_outcome(source, host, outcome);
+        pipeline::log_train_outcome(source, host, outcome);
         failures += usize::from(matches!(outcome, TrainOutcome::Failed(_)));
     }
     if failures > 0 {
@@ -58,97 +61,28 @@ pub fn train(config: &Config, only_host: Option<&str>, quiet: bool) -> Result<()
     Ok(())
 }
 
-/// Logs what happened to one host's training.
-pub fn log_train_outcome(source: &str, host: &str, outcome: &TrainOutcome) {
-    match outcome {
-        TrainOutcome::Trained {
-            lines,
-            malformed,
-            seconds,
-            notes,
-        } => {
-            info!(source, host, lines, malformed, seconds, "model trained");
-            for n in notes {
-                info!(source, host, "{n}");
-            }
-        }
-        TrainOutcome::TooLittleData { lines } => warn!(
-            source,
-            host,
-            lines,
-            needed = pipeline::MIN_TRAINING_LINES,
-            "too little data in the training window to train; waiting for more"
-        ),
-        TrainOutcome::Failed(reason) => warn!(source, host, %reason, "training failed"),
-    }
-}
-
 /// `lad detect`: scores every unscored record of the configured hosts with the saved models.
 pub fn detect(config: &Config, quiet: bool) -> Result<()> {
     config
         .require_detection()
         .map_err(|e| UsageError(e.to_string()))?;
-    let mut stores = pipeline::open_stores(config)?;
-    let hosts = pipeline::host_pairs(config, &mut stores.source)?;
-    let (models, missing) = pipeline::load_models(config, &hosts);
+    let mut workers = vec![Worker::open(config)?];
+    let hosts = pipeline::host_pairs(config, &mut workers[0].stores().source)?;
+    let repo = ModelRepo::new(&config.model_base_dir);
+    let (_, missing) = repo.load(&hosts);
     for ((source, host), why) in &missing {
         warn!(source, host, %why, "no usable model; run `lad train` (its records stay unscored)");
     }
+    let models = repo.snapshot();
     let sources = pipeline::model_sources(&models);
     let mut backlog = 0;
     for source in &sources {
-        backlog += stores.source.unscored_count(source)?;
+        backlog += workers[0].stores().source.unscored_count(source)?;
     }
     let bar = crate::telemetry::progress(backlog, "scoring", quiet);
-    let drain = |stores: &mut pipeline::Stores, source: &str| -> Result<pipeline::DetectStats> {
-        let mut total = pipeline::DetectStats::default();
-        loop {
-            let stats = pipeline::detect_batch(config, stores, source, &models)?;
-            total.add(stats);
-            bar.inc(stats.read);
-            if stats.read == 0 {
-                return Ok(total);
-            }
-        }
-    };
-    let workers = concurrent_sources(config, sources.len());
-    let mut total = pipeline::DetectStats::default();
-    if workers <= 1 {
-        for source in &sources {
-            total.add(drain(&mut stores, source)?);
-        }
-    } else {
-        // Database servers take writes to different collections or tables in parallel (the
-        // MongoDB test server wrote 43,000 records/s to two collections at once against
-        // 27,000 to one), so sources are drained by a few workers, each with its own
-        // connection. Every record is still scored once: sources are disjoint.
-        drop(stores);
-        let next = std::sync::atomic::AtomicUsize::new(0);
-        let work = || -> Result<pipeline::DetectStats> {
-            let mut stores = pipeline::open_stores(config)?;
-            let mut total = pipeline::DetectStats::default();
-            loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some(source) = sources.get(i) else {
-                    return Ok(total);
-                };
-                total.add(drain(&mut stores, source)?);
-            }
-        };
-        let results: Vec<Result<pipeline::DetectStats>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..workers).map(|_| scope.spawn(work)).collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|_| Err(anyhow::anyhow!("a detect worker panicked")))
-                })
-                .collect()
-        });
-        for r in results {
-            total.add(r?);
-        }
-    }
+    let observers = [Observer::Progress(bar.clone())];
+    let never = AtomicBool::new(false);
+    let total = drain_sources(config, &mut workers, &sources, &models, &observers, &never)?;
     bar.finish_and_clear();
     info!(
         read = total.read,
@@ -161,27 +95,12 @@ pub fn detect(config: &Config, quiet: bool) -> Result<()> {
     Ok(())
 }
 
-/// Sources drained at once by `lad detect`: up to [`MAX_CONCURRENT_SOURCES`] on MongoDB, whose
-/// sources are separate collections with no shared bookkeeping; one elsewhere. SQLite has one
-/// writer, the file backends share outputs, and the MySQL backend keeps its bookkeeping in
-/// shared tables (`lad_records`), where concurrent writers were not tested.
-fn concurrent_sources(config: &Config, sources: usize) -> usize {
-    use crate::config::{SinkKind, SourceKind};
-    match (config.storage_datasource, config.storage_datasink) {
-        (SourceKind::Mongo, SinkKind::Mongo) => sources.min(MAX_CONCURRENT_SOURCES),
-        _ => 1,
-    }
-}
-
-/// See [`concurrent_sources`].
-const MAX_CONCURRENT_SOURCES: usize = 4;
-
 /// `lad aggregate`: one aggregation pass.
 pub fn aggregate(config: &Config) -> Result<()> {
     config
         .require_aggregation()
         .map_err(|e| UsageError(e.to_string()))?;
-    let mut stores = pipeline::open_stores(config)?;
+    let mut stores = wiring::open_for_state(config)?;
     for o in pipeline::aggregate(config, &mut stores, pipeline::now_ms())? {
         info!(
             input = %o.input,
@@ -196,11 +115,11 @@ pub fn aggregate(config: &Config) -> Result<()> {
 
 /// `lad import`: loads files into `source` of the store.
 pub fn import(config: &Config, source: &str, files: &[PathBuf], skip_invalid: bool) -> Result<()> {
-    let mut stores = pipeline::open_stores(config)?;
+    let mut store = wiring::open_record_store(config)?;
     let mut invalid = 0usize;
     for file in files {
         let options = ParseOptions {
-            fields: pipeline::field_names(config),
+            fields: wiring::field_names(config),
             origin: file.display().to_string(),
             reference_time_ms: reference_time(file),
         };
@@ -217,8 +136,7 @@ pub fn import(config: &Config, source: &str, files: &[PathBuf], skip_invalid: bo
                 }
             }
         }
-        let summary = stores
-            .source
+        let summary = store
             .import(source, &records)
             .with_context(|| format!("importing {}", file.display()))?;
         info!(
@@ -255,7 +173,7 @@ pub fn export(
     anomalies_only: bool,
     aggregates: bool,
 ) -> Result<()> {
-    let mut stores = pipeline::open_stores(config)?;
+    let mut stores = wiring::open_for_state(config)?;
     let mut out = open_output(output)?;
     let store = stores.sink();
     if aggregates {
@@ -282,42 +200,4 @@ pub fn export(
     }
     out.flush()?;
     Ok(())
-}
-
-/// The export shape of a record (SPEC section 6), with its other fields after lad's.
-pub fn record_json(row: &ExportRow) -> Value {
-    let r = &row.record;
-    let mut obj = Map::new();
-    obj.insert("_id".into(), json!(r.id.to_string()));
-    obj.insert("source".into(), json!(r.source));
-    obj.insert("hostname".into(), json!(r.host));
-    obj.insert("received_at".into(), json!(format_rfc3339_millis(r.time)));
-    obj.insert("message".into(), json!(r.message));
-    obj.insert("is_anomaly".into(), json!(row.is_anomaly.map(u8::from)));
-    obj.insert("anomaly_score".into(), json!(row.anomaly_score));
-    obj.insert(
-        "aggregated_message_id".into(),
-        json!(row.aggregate_id.as_ref().map(|id| id.to_string())),
-    );
-    for (k, v) in &r.extra {
-        obj.entry(k.clone()).or_insert_with(|| v.clone());
-    }
-    Value::Object(obj)
-}
-
-/// The export shape of an aggregate (SPEC section 5 fields plus its members).
-pub fn aggregate_json(a: &Aggregate) -> Value {
-    let d = &a.draft;
-    json!({
-        "_id": a.id.to_string(),
-        "source": a.input_source,
-        "target": a.target,
-        "message": d.message,
-        "total_logs": d.total_logs,
-        "average_datetime": format_rfc3339_millis(d.average_time_ms),
-        "average_anomaly_score": d.average_anomaly_score,
-        "most_frequent_hostname": d.most_frequent_hostname,
-        "was_added_at": format_rfc3339_millis(d.was_added_at_ms),
-        "members": d.member_ids.iter().map(|id| id.to_string()).collect::<Vec<_>>(),
-    })
 }

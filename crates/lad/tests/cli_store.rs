@@ -366,6 +366,39 @@ fn config_mistakes_name_the_key_file_and_line() {
         );
     }
 
+    // Checks that need more than one key or a backend's rules fail at load time, so
+    // `check-config` refuses what `run` would refuse (nothing is connected to).
+    let cases = [
+        (
+            "STORAGE_DATASOURCE: mysql\nSTORAGE_DATASINK: mg\nMYSQL_INPUT_DB: logs\n\
+             MYSQL_INPUT_TABLE: syslog\nMG_DB: lad\n",
+            "STORAGE_DATASINK mg with STORAGE_DATASOURCE mysql",
+        ),
+        (
+            "STORAGE_DATASOURCE: mysql\nMYSQL_INPUT_DB: logs\nMYSQL_TARGET_DB: logs\n\
+             MYSQL_INPUT_TABLE: 'sys log'\n",
+            "LOG_SOURCES is \"sys log\"",
+        ),
+        (
+            "STORAGE_DATASOURCE: mysql\nMYSQL_INPUT_DB: logs\nMYSQL_TARGET_DB: logs\n\
+             MYSQL_INPUT_TABLE: syslog\n\
+             MESSAGE_INDEX: 'msg;drop'\n",
+            "MESSAGE_INDEX",
+        ),
+        (
+            &format!("{db}LOF_METRIC: manhattan\n") as &str,
+            "LOF_METRIC manhattan",
+        ),
+    ];
+    for (text, expected) in cases {
+        let f = write_config(dir.path(), text);
+        for cmd in ["check-config", "run", "detect"] {
+            let out = lad_expect(&[cmd, "--config", s(&f)], None, 2);
+            let err = stderr(&out);
+            assert!(err.contains(expected), "{cmd} on {text:?}: {err}");
+        }
+    }
+
     // --config-yaml is the old name of --config.
     let f = write_config(dir.path(), &db);
     lad_expect(&["check-config", "--config-yaml", s(&f)], None, 0);

@@ -20,7 +20,7 @@ fn record(host: &str, time: i64, message: &str) -> NewRecord {
 }
 
 /// The verdict (is_anomaly) of the record with `message`.
-fn verdict_of(stores: &mut pipeline::Stores, message: &str) -> Option<bool> {
+fn verdict_of(stores: &mut lad::wiring::Stores, message: &str) -> Option<bool> {
     let page = stores
         .source
         .export_page(Some(SOURCE), None, 10_000)
@@ -37,7 +37,7 @@ fn a_mark_suppresses_the_template_of_its_host_until_undone() {
     let mut config = Config::embedded_default().expect("the embedded default is valid");
     config.sqlite_path = dir.path().join("lad.db");
     config.model_base_dir = dir.path().join("models");
-    let mut stores = pipeline::open_stores(&config).expect("the store opens");
+    let mut stores = lad::wiring::open_for_scoring(&config).expect("the store opens");
 
     let routine = [
         "session opened for user alice by (uid=0)",
@@ -64,10 +64,12 @@ fn a_mark_suppresses_the_template_of_its_host_until_undone() {
         .filter_map(|(k, _, m)| m.clone().map(|m| (k.clone(), m)))
         .collect();
     assert_eq!(models.len(), 2);
-    let detect = |stores: &mut pipeline::Stores| {
+    let detect = |stores: &mut lad::wiring::Stores| {
         let mut total = pipeline::DetectStats::default();
         loop {
-            let s = pipeline::detect_batch(&config, stores, SOURCE, &models).expect("detect");
+            let s = pipeline::detect_batch(&config, stores, SOURCE, &models)
+                .expect("detect")
+                .stats;
             total.add(s);
             if s.read == 0 {
                 return total;

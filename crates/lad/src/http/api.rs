@@ -1,6 +1,6 @@
 //! The JSON API handlers: hosts and model state, anomalies (filtered and paged), the per-host
 //! timeline the page draws, aggregates with their members, and feedback (create, list, undo).
-//! Shapes are those of `lad export` ([`crate::stored::record_json`], [`aggregate_json`]) plus
+//! Shapes are those of `lad export` ([`crate::wire::record_json`], [`aggregate_json`]) plus
 //! a few fields; docs/http.md documents them.
 //!
 //! Anomalies are read with [`lad_store::Store::anomalies`] (newest [`SCAN_LIMIT`] of the window)
@@ -13,15 +13,16 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
 use lad_store::timefmt::{format_rfc3339_millis, parse_time_str};
-use lad_store::{Anomaly, ExportRow, Feedback, NewFeedback, RecordId};
+use lad_store::{Anomaly, Feedback, NewFeedback, RecordId};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{ApiError, AppState};
 use crate::config::Config;
 use crate::feedback::Suppressions;
-use crate::pipeline::{self, Stores};
-use crate::stored::{aggregate_json, record_json};
+use crate::pipeline;
+use crate::wire::{aggregate_json, anomaly_json};
+use crate::wiring::{self, Stores};
 
 /// Most anomalies one request reads from the store (per source).
 pub const SCAN_LIMIT: usize = 100_000;
@@ -72,7 +73,7 @@ fn read_anomalies(
             .source
             .list_feedback(Some(source), false)
             .map_err(ApiError::store)?;
-        let suppressions = Suppressions::new(&marks, pipeline::tokenizer_mode(config));
+        let suppressions = Suppressions::new(&marks, wiring::tokenizer_mode(config));
         let found = stores
             .sink()
             .anomalies(source, from, to, SCAN_LIMIT)
@@ -85,20 +86,6 @@ fn read_anomalies(
     }
     out.sort_by(|(a, _), (b, _)| (b.record.time, &b.record.id).cmp(&(a.record.time, &a.record.id)));
     Ok((out, truncated))
-}
-
-fn anomaly_json(a: &Anomaly, covered: bool) -> Value {
-    let mut v = record_json(&ExportRow {
-        record: a.record.clone(),
-        is_anomaly: Some(true),
-        anomaly_score: Some(a.score),
-        aggregate_id: a.aggregate_id.clone(),
-    });
-    if let Value::Object(o) = &mut v {
-        o.insert("time_ms".into(), json!(a.record.time));
-        o.insert("feedback".into(), json!(covered));
-    }
-    v
 }
 
 /// `GET /api/hosts`.
@@ -402,7 +389,7 @@ pub async fn add_feedback(
                             ))
                         })?;
                     let template =
-                        lad_core::tokenizer::Tokenizer::new(pipeline::tokenizer_mode(config))
+                        lad_core::tokenizer::Tokenizer::new(wiring::tokenizer_mode(config))
                             .tokenize(&a.record.message)
                             .join(" ");
                     vec![NewFeedback {

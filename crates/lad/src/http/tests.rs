@@ -31,7 +31,7 @@ fn fixture(token: Option<&str>) -> Fixture {
     config.sqlite_path = dir.path().join("lad.db");
     config.model_base_dir = dir.path().join("models");
     config.http_token = token.map(Secret::new);
-    let mut stores = pipeline::open_stores(&config).expect("the store opens");
+    let mut stores = crate::wiring::open_for_scoring(&config).expect("the store opens");
     let new: Vec<NewRecord> = (0..40)
         .map(|i| NewRecord {
             original_id: None,

@@ -1,4 +1,6 @@
-//! The bundled sample logs behind `lad demo`: a synthetic syslog stream, generated on the fly.
+//! `lad-demo`: the bundled sample logs behind `lad demo`, a synthetic syslog stream generated on
+//! the fly. Its own crate, so the binary does not carry a generator in its code and tests of
+//! every crate can draw labelled logs from it.
 //!
 //! The data is made up. Nothing here was copied from a real network or from a public log
 //! collection: [`generate`] writes, from a seed, the RFC 3164 lines that five invented hosts
@@ -27,6 +29,9 @@ use std::fmt::{self, Write as _};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use time::format_description::BorrowedFormatItem;
+use time::macros::format_description;
+use time::OffsetDateTime;
 
 const SECOND: i64 = 1_000;
 const MINUTE: i64 = 60 * SECOND;
@@ -459,85 +464,58 @@ fn pick<'a, T>(rng: &mut ChaCha8Rng, items: &'a [(u32, T)]) -> &'a T {
     &items.last().expect("weighted tables are never empty").1
 }
 
-/// A calendar date and time of day in UTC.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Civil {
-    year: i64,
-    month: u32,
-    day: u32,
-    hour: u32,
-    minute: u32,
-    second: u32,
+/// The UTC date and time of a Unix millisecond (the `time` crate's calendar, as everywhere in
+/// lad); times outside its range fall back to the epoch.
+fn utc(ms: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
-const MONTHS: [&str; 12] = [
-    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-];
-
-impl Civil {
-    fn from_ms(ms: i64) -> Self {
-        let secs = ms.div_euclid(SECOND);
-        let (year, month, day) = civil_from_days(secs.div_euclid(86_400));
-        let of_day = secs.rem_euclid(86_400);
-        Self {
-            year,
-            month,
-            day,
-            hour: (of_day / 3600) as u32,
-            minute: (of_day / 60 % 60) as u32,
-            second: (of_day % 60) as u32,
-        }
-    }
-
-    fn month_name(self) -> &'static str {
-        MONTHS[(self.month as usize).clamp(1, 12) - 1]
-    }
+/// Writes `t` in a format; formatting a valid date with a fixed description cannot fail, but
+/// an error writes nothing rather than panicking.
+fn write_time(
+    f: &mut fmt::Formatter<'_>,
+    t: OffsetDateTime,
+    format: &[BorrowedFormatItem<'_>],
+) -> fmt::Result {
+    f.write_str(&t.format(format).unwrap_or_default())
 }
 
-/// (year, month 1-12, day 1-31) of a day counted from 1970-01-01, in the proleptic Gregorian
-/// calendar (Howard Hinnant's `civil_from_days`).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
+/// The RFC 3164 header time: `Nov  4 09:05:01` (day padded with a space).
+struct SyslogTime(OffsetDateTime);
+
+impl fmt::Display for SyslogTime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_time(
+            f,
+            self.0,
+            format_description!("[month repr:short] [day padding:space] [hour]:[minute]:[second]"),
+        )
+    }
 }
 
 /// nginx access-log time: `24/Nov/2026:11:00:00 +0000`.
-struct NginxTime(Civil);
+struct NginxTime(OffsetDateTime);
 
 impl fmt::Display for NginxTime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let c = self.0;
-        write!(
+        write_time(
             f,
-            "{:02}/{}/{}:{:02}:{:02}:{:02} +0000",
-            c.day,
-            c.month_name(),
-            c.year,
-            c.hour,
-            c.minute,
-            c.second
+            self.0,
+            format_description!("[day]/[month repr:short]/[year]:[hour]:[minute]:[second] +0000"),
         )
     }
 }
 
 /// nginx error-log time: `2026/11/24 11:00:00`.
-struct NginxErrorTime(Civil);
+struct NginxErrorTime(OffsetDateTime);
 
 impl fmt::Display for NginxErrorTime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let c = self.0;
-        write!(
+        write_time(
             f,
-            "{}/{:02}/{:02} {:02}:{:02}:{:02}",
-            c.year, c.month, c.day, c.hour, c.minute, c.second
+            self.0,
+            format_description!("[year]/[month]/[day] [hour]:[minute]:[second]"),
         )
     }
 }
@@ -776,17 +754,12 @@ impl HostGen {
         if t < self.start_ms || t >= self.end_ms {
             return;
         }
-        let c = Civil::from_ms(t);
         let mut message = String::with_capacity(200);
         // Writing into a String cannot fail.
         let _ = write!(
             message,
-            "<{pri}>{} {:>2} {:02}:{:02}:{:02} {} {prog}",
-            c.month_name(),
-            c.day,
-            c.hour,
-            c.minute,
-            c.second,
+            "<{pri}>{} {} {prog}",
+            SyslogTime(utc(t)),
             self.name
         );
         if pid != 0 {
@@ -880,7 +853,7 @@ impl HostGen {
             }
             Periodic::Healthz => {
                 let t = t + self.ms(0, 250);
-                let c = NginxTime(Civil::from_ms(t));
+                let c = NginxTime(utc(t));
                 self.line(
                     t,
                     pri::LOCAL7_INFO,
@@ -1138,7 +1111,7 @@ impl HostGen {
                 let conn = self.connection;
                 let file =
                     ["wp-login.php", ".env", "phpmyadmin/index.php"][self.rng.random_range(0..3)];
-                let c = NginxErrorTime(Civil::from_ms(t));
+                let c = NginxErrorTime(utc(t));
                 self.line(
                     t,
                     pri::LOCAL7_ERR,
@@ -1156,7 +1129,7 @@ impl HostGen {
                 let conn = self.connection;
                 let (d1, d2, n) = (self.ms(0, 9), self.ms(0, 99), self.ms(1, 9_999));
                 let page = self.ms(1, 20);
-                let c = NginxErrorTime(Civil::from_ms(t));
+                let c = NginxErrorTime(utc(t));
                 self.line(
                     t,
                     pri::LOCAL7_WARNING,
@@ -1461,7 +1434,7 @@ impl HostGen {
             }
             _ => "-",
         };
-        let c = NginxTime(Civil::from_ms(t));
+        let c = NginxTime(utc(t));
         let path = Path(path, number);
         self.line(
             t,
@@ -1804,7 +1777,7 @@ impl HostGen {
                     157,
                 )
             };
-            let c = NginxErrorTime(Civil::from_ms(t));
+            let c = NginxErrorTime(utc(t));
             self.line(
                 t,
                 pri::LOCAL7_ERR,
@@ -1814,7 +1787,7 @@ impl HostGen {
                     "{c} [error] {worker}#{worker}: *{conn} {reason}, client: {ip}, server: www.example.com, request: \"GET {path} HTTP/1.1\", upstream: \"http://{UPSTREAM}{path}\", host: \"www.example.com\""
                 ),
             );
-            let c = NginxTime(Civil::from_ms(t + 2));
+            let c = NginxTime(utc(t + 2));
             self.line(
                 t + 2,
                 pri::LOCAL7_INFO,
@@ -2022,6 +1995,10 @@ mod tests {
     use super::*;
     use std::collections::{BTreeMap, BTreeSet};
     use std::net::Ipv4Addr;
+
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
 
     /// A smaller spec than the default so the tests stay quick; it crosses a month boundary
     /// and covers single-digit days (2026-11-30T16:00Z to 2026-12-01T06:00Z).
@@ -2233,19 +2210,17 @@ mod tests {
     }
 
     #[test]
-    fn civil_from_days_agrees_with_the_time_crate() {
-        for days in (-800_000..800_000).step_by(37).chain(-3..3) {
-            let date = time::Date::from_julian_day(2_440_588 + days as i32)
-                .expect("in the time crate's range");
-            let (y, m, d) = civil_from_days(days);
+    fn lad_imports_every_line_with_the_record_host_and_second() {
+        let spec = small();
+        for r in generate(&spec) {
+            let parsed = lad_store::parse::parse_syslog_line(&r.message, spec.end_ms)
+                .unwrap_or_else(|e| panic!("{e}: {}", r.message));
+            assert_eq!(parsed.host, r.host, "{}", r.message);
             assert_eq!(
-                (y, m, d),
-                (
-                    i64::from(date.year()),
-                    u32::from(u8::from(date.month())),
-                    u32::from(date.day())
-                ),
-                "day {days}"
+                parsed.time,
+                r.time_ms.div_euclid(1000) * 1000,
+                "{}",
+                r.message
             );
         }
     }

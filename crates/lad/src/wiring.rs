@@ -1,0 +1,311 @@
+//! The one wiring layer: configuration in, the components that run out. It maps the typed
+//! [`Config`] to backend settings ([`BackendConfig`]) and model parameters, runs every check that
+//! depends on more than one key or on what a backend accepts ([`check`], called when a
+//! configuration is loaded, so `lad check-config` fails wherever `lad run` would), and opens the
+//! stores by the role their user needs them for ([`open_for_scoring`], [`open_for_training`],
+//! [`open_for_state`]).
+//!
+//! This is the only module that knows how keys become backend settings: the passes of
+//! [`crate::pipeline`] and the commands receive built objects. It does no scoring and keeps no
+//! state.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use lad_core::aggregate::{AggregateParams, GroupingMethod};
+use lad_core::detector::{DetectorParams, EnsembleParams, Rule};
+use lad_core::tokenizer::TokenizerMode;
+use lad_core::word2vec::Word2VecParams;
+use lad_store::{BackendConfig, FieldNames, LocalConfig, SqliteConfig, StdoutConfig, Store};
+
+use crate::config::{
+    AggrMethod, Config, DetectorKind, LofMetric, SinkKind, SourceKind, TokenizerKind,
+};
+use crate::error::UsageError;
+
+/// Every check of a loaded configuration that is not the config module's own: the backend
+/// settings and model parameters can be built, the source and sink go together, and names that
+/// reach SQL are plain identifiers. Nothing is opened or connected to.
+pub fn check(config: &Config) -> Result<(), UsageError> {
+    let source = backend_for_source(config)?;
+    sink_backend(config)?;
+    detector_params(config)?;
+    if let BackendConfig::Mysql(m) = &source {
+        check_mysql_names(config, m)?;
+    }
+    Ok(())
+}
+
+/// MySQL table and column names are checked here, not first when the store opens.
+fn check_mysql_names(config: &Config, m: &lad_store::MysqlConfig) -> Result<(), UsageError> {
+    let valid = |name: &str, key: &str| {
+        lad_store::mysql::validate_identifier(name, key).map_err(|e| UsageError(e.to_string()))
+    };
+    valid(&m.fields.message, "MESSAGE_INDEX")?;
+    valid(&m.fields.time, "DATETIME_INDEX")?;
+    valid(&m.fields.host, "HOSTNAME_INDEX")?;
+    for source in &m.sources {
+        valid(source, "LOG_SOURCES")?;
+    }
+    for table in m.anomaly_tables.values() {
+        valid(table, "MYSQL_TARGET_TABLE")?;
+    }
+    for t in &config.aggregation_targets {
+        valid(&t.input, "MYSQL_INPUT_TABLES")?;
+        valid(&t.target, "MYSQL_TARGET_TABLES")?;
+    }
+    Ok(())
+}
+
+/// The store records are read from and the store verdicts go to (the same one unless
+/// STORAGE_DATASINK names another backend).
+pub struct Stores {
+    /// Where records come from.
+    pub source: Store,
+    /// Where verdicts and aggregates go, when not `source`.
+    pub sink: Option<Store>,
+}
+
+impl Stores {
+    /// The store verdicts and aggregates are written to.
+    pub fn sink(&mut self) -> &mut Store {
+        self.sink.as_mut().unwrap_or(&mut self.source)
+    }
+}
+
+/// The field names of the user's documents.
+pub fn field_names(config: &Config) -> FieldNames {
+    FieldNames {
+        message: config.message_index.clone(),
+        time: config.datetime_index.clone(),
+        host: config.hostname_index.clone(),
+    }
+}
+
+fn backend_for_source(config: &Config) -> Result<BackendConfig, UsageError> {
+    Ok(match config.storage_datasource {
+        SourceKind::Sqlite => BackendConfig::Sqlite(SqliteConfig {
+            path: config.sqlite_path.clone(),
+        }),
+        SourceKind::Local => {
+            let input = config
+                .ls_input_path
+                .clone()
+                .ok_or_else(|| UsageError("STORAGE_DATASOURCE local needs LS_INPUT_PATH".into()))?;
+            let output = config
+                .ls_output_path
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("lad-verdicts.jsonl"));
+            BackendConfig::Local(LocalConfig {
+                input_path: input,
+                output_path: output,
+                fields: field_names(config),
+                source: None,
+            })
+        }
+        SourceKind::Mongo => BackendConfig::Mongo(mongo_config(config)),
+        SourceKind::Mysql => BackendConfig::Mysql(Box::new(mysql_config(config))),
+    })
+}
+
+/// The MongoDB store settings from the MG_* keys: detection works in MG_DB, aggregation in
+/// MG_INPUT_DB (an aggregation-only `aggregator.yaml` has no MG_DB) and MG_TARGET_DB.
+fn mongo_config(config: &Config) -> lad_store::MongoConfig {
+    let mg = &config.mg;
+    lad_store::MongoConfig {
+        host: mg.host.clone(),
+        port: mg.port,
+        user: mg.user.clone(),
+        password: mg.password.as_ref().map(|p| p.expose().to_string()),
+        db: mg
+            .db
+            .clone()
+            .or_else(|| mg.input_db.clone())
+            .unwrap_or_default(),
+        target_db: mg.target_db.clone().or_else(|| mg.input_db.clone()),
+        tls: mg.ca_cert.is_some(),
+        ca_cert: mg.ca_cert.clone(),
+        verify_cert: mg.verify_cert,
+        fields: field_names(config),
+        ..lad_store::MongoConfig::default()
+    }
+}
+
+/// The MySQL store settings from the MYSQL_INPUT_* and MYSQL_TARGET_* keys.
+fn mysql_config(config: &Config) -> lad_store::MysqlConfig {
+    let endpoint = |e: &crate::config::MysqlEndpoint, fallback_db: Option<&String>| {
+        let db = e.db.as_ref().or(fallback_db).cloned().unwrap_or_default();
+        let mut out = lad_store::MysqlEndpoint::new(&db);
+        out.host = e.host.clone();
+        out.port = e.port;
+        if let Some(u) = &e.user {
+            out.user = u.clone();
+        }
+        out.password = e.password.as_ref().map(|p| p.expose().to_string());
+        out
+    };
+    let input = endpoint(&config.mysql_input, None);
+    let target = endpoint(&config.mysql_target, config.mysql_input.db.as_ref());
+    let mut anomaly_tables = BTreeMap::new();
+    let mut sources: Vec<String> = config.log_sources.keys().cloned().collect();
+    if let Some(t) = &config.mysql_input.table {
+        if !sources.contains(t) {
+            sources.push(t.clone());
+        }
+    }
+    for source in &sources {
+        let table = config
+            .log_sources
+            .get(source)
+            .and_then(|l| l.mysql_target_table.clone())
+            .or_else(|| config.mysql_target.table.clone());
+        if let Some(t) = table {
+            anomaly_tables.insert(source.clone(), t);
+        }
+    }
+    lad_store::MysqlConfig {
+        input,
+        target,
+        fields: field_names(config),
+        anomaly_tables,
+        sources,
+    }
+}
+
+/// Where verdicts go when not into the source's own store: `None` when the sink is the source's
+/// backend; an error for a combination lad does not support.
+fn sink_backend(config: &Config) -> Result<Option<BackendConfig>, UsageError> {
+    Ok(match (config.storage_datasource, config.storage_datasink) {
+        (SourceKind::Sqlite, SinkKind::Sqlite)
+        | (SourceKind::Local, SinkKind::Local)
+        | (SourceKind::Mongo, SinkKind::Mongo)
+        | (SourceKind::Mysql, SinkKind::Mysql) => None,
+        (_, SinkKind::Stdout) => Some(BackendConfig::Stdout(StdoutConfig {
+            fields: field_names(config),
+        })),
+        (_, SinkKind::Sqlite) => Some(BackendConfig::Sqlite(SqliteConfig {
+            path: config.sqlite_path.clone(),
+        })),
+        (src, sink) => {
+            return Err(UsageError(format!(
+                "STORAGE_DATASINK {} with STORAGE_DATASOURCE {} is not supported: verdicts are \
+                 written next to the records they judge (use the same backend, or stdout)",
+                sink.as_str(),
+                src.as_str()
+            )))
+        }
+    })
+}
+
+/// Opens the configured source and, when it differs, the sink. Callers name what they open it
+/// for through [`open_for_scoring`], [`open_for_training`] and [`open_for_state`].
+fn open_stores(config: &Config) -> Result<Stores> {
+    let source =
+        Store::open(&backend_for_source(config)?).context("cannot open the record store")?;
+    let sink = match sink_backend(config)? {
+        Some(b) => Some(Store::open(&b).context("cannot open the verdict sink")?),
+        None => None,
+    };
+    let mut stores = Stores { source, sink };
+    log_notices(&mut stores);
+    Ok(stores)
+}
+
+/// Opens the store that holds the records, alone (what `lad import` writes to).
+pub fn open_record_store(config: &Config) -> Result<Store> {
+    let mut store =
+        Store::open(&backend_for_source(config)?).context("cannot open the record store")?;
+    for n in store.take_notices() {
+        tracing::info!("{n}");
+    }
+    Ok(store)
+}
+
+/// Opens what a scoring worker needs: the record source it polls and acknowledges, and the
+/// verdict sink it writes to. For a stream source this is the one place a consumer is created.
+pub fn open_for_scoring(config: &Config) -> Result<Stores> {
+    open_stores(config)
+}
+
+/// Opens what training needs: the training reader (the records of a window) and the feedback
+/// marks kept beside the records. Retraining opens its own, so scoring goes on meanwhile.
+pub fn open_for_training(config: &Config) -> Result<Stores> {
+    open_stores(config)
+}
+
+/// Opens lad's state as the HTTP side, aggregation and export read it: verdicts and anomalies,
+/// aggregates, feedback. It never consumes records, so it may be opened beside any worker.
+pub fn open_for_state(config: &Config) -> Result<Stores> {
+    open_stores(config)
+}
+
+/// Logs what the stores have to tell the operator (see [`Store::take_notices`]); called after
+/// each pass so notices appear when they happen.
+pub fn log_notices(stores: &mut Stores) {
+    let mut notices = stores.source.take_notices();
+    if let Some(sink) = stores.sink.as_mut() {
+        notices.extend(sink.take_notices());
+    }
+    for n in notices {
+        tracing::info!("{n}");
+    }
+}
+
+/// Detection settings from the configuration.
+pub fn detector_params(config: &Config) -> Result<DetectorParams, UsageError> {
+    if config.lof_metric != LofMetric::Euclidean {
+        return Err(UsageError(format!(
+            "LOF_METRIC {} is not supported: lad's Local Outlier Factor is euclidean",
+            config.lof_metric.as_str()
+        )));
+    }
+    let word2vec = Word2VecParams {
+        vector_length: config.train_vector_length,
+        window: config.train_window,
+        min_count: config.w2v_min_count as u64,
+        epochs: config.w2v_iter,
+        seed: config.w2v_seed,
+        ..Word2VecParams::default()
+    };
+    let mut params = DetectorParams {
+        tokenizer: match config.tokenizer {
+            TokenizerKind::Masked => TokenizerMode::Masked,
+            TokenizerKind::Letters => TokenizerMode::LettersOnly,
+        },
+        word2vec,
+        lof_neighbors: config.lof_neighbors,
+        rule: match config.detector {
+            DetectorKind::Ensemble => Rule::Ensemble,
+            DetectorKind::Legacy => Rule::Legacy,
+        },
+        ensemble: EnsembleParams::default(),
+        ..DetectorParams::default()
+    };
+    params.autoencoder.seed = config.w2v_seed;
+    Ok(params)
+}
+
+/// Aggregation settings from the configuration.
+pub fn aggregate_params(config: &Config) -> AggregateParams {
+    AggregateParams {
+        method: match config.aggr_method {
+            AggrMethod::Templates => GroupingMethod::Templates,
+            AggrMethod::Dbscan => GroupingMethod::Dbscan,
+        },
+        eps: config.aggr_eps,
+        min_samples: config.aggr_min_samples,
+        vector_length: config.aggr_vector_length,
+        window: config.aggr_window,
+        seed: config.w2v_seed,
+        ..AggregateParams::default()
+    }
+}
+
+/// The tokenizer the configuration asks for (also what feedback matches "same template" with).
+pub fn tokenizer_mode(config: &Config) -> TokenizerMode {
+    match config.tokenizer {
+        TokenizerKind::Masked => TokenizerMode::Masked,
+        TokenizerKind::Letters => TokenizerMode::LettersOnly,
+    }
+}
