@@ -161,7 +161,7 @@ impl Daemon {
         if self.next_aggregate.is_some_and(|t| now >= t) {
             let now_ms = pipeline::now_ms();
             let config = self.config.clone();
-            let outcomes = pipeline::aggregate(&config, self.stores()?, now_ms)?;
+            let outcomes = crate::aggregation::aggregate(&config, self.stores()?, now_ms)?;
             for o in outcomes {
                 info!(input = %o.input, target = %o.target, anomalies = o.anomalies, aggregates = o.created, "aggregated");
             }

@@ -119,7 +119,7 @@ pub fn fill_and_run(config: &Config, now_ms: i64, quiet: bool) -> Result<DemoRep
         }
     }
     bar.inc(1);
-    let aggregated = pipeline::aggregate(config, &mut stores, now_ms)?;
+    let aggregated = crate::aggregation::aggregate(config, &mut stores, now_ms)?;
     bar.finish_and_clear();
 
     // What was flagged in the live hours, by host and by injected incident.

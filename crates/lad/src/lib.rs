@@ -1,6 +1,7 @@
 //! The `lad` library behind the binary: configuration, command line, daemon and HTTP.
 //! Only this crate knows the configuration format and the JSON shapes on the wire.
 
+pub mod aggregation;
 pub mod cli;
 pub mod commands;
 pub mod config;

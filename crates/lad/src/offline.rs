@@ -314,7 +314,7 @@ pub fn score_lines(input: &Input, hosts: &TrainedHosts, explain: bool) -> Scored
     let groups = input.lines_by_host();
     let messages: Vec<&str> = input.lines.iter().map(|l| input.message(l)).collect();
     ScoredLines {
-        by_host: crate::pipeline::score_each_group(&groups, &messages, explain, |h| {
+        by_host: lad_core::scoring::score_each_group(&groups, &messages, explain, |h| {
             hosts.models.get(h)
         }),
     }

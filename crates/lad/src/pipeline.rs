@@ -1,25 +1,25 @@
-//! The passes every command and the daemon share: train the models of (source, host) pairs,
-//! score the unscored records, aggregate the anomalies. Each pass takes the time as a
+//! The passes every command and the daemon share: train the models of (source, host) pairs and
+//! score one batch of unscored records (with feedback applied). Each pass takes the time as a
 //! parameter, reads and writes through a [`Stores`] pair, and returns what it did, so the same
-//! code runs once from the CLI and on a schedule in the daemon.
+//! code runs once from the CLI and on a schedule in the daemon. Aggregation is
+//! [`crate::aggregation`]; the parallel scoring of many hosts is [`lad_core::scoring`]; the
+//! workers that drive batches are [`crate::runtime`].
 //!
 //! Reads and writes go through one store connection at a time; training and scoring of
 //! different hosts run in parallel (PARALLELISM at a time) between them.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use lad_core::aggregate::group;
-use lad_core::detector::{HostModel, Scored};
-use lad_store::{AggregateDraft, Record, Store, Verdict};
+use lad_core::detector::HostModel;
+use lad_store::{Record, Store, Verdict};
 use rayon::prelude::*;
-use rustc_hash::FxHashMap;
 use tracing::{info, warn};
 
 use crate::config::Config;
 use crate::models;
-use crate::wiring::{aggregate_params, detector_params, log_notices, tokenizer_mode, Stores};
+use crate::wiring::{detector_params, log_notices, tokenizer_mode, Stores};
 
 /// A host needs at least this many training lines for a model; with fewer it waits.
 pub const MIN_TRAINING_LINES: usize = 10;
@@ -364,7 +364,7 @@ pub fn score_records(
     let hosts: Vec<&str> = records.iter().map(|r| r.host.as_str()).collect();
     let messages: Vec<&str> = records.iter().map(|r| r.message.as_str()).collect();
     let scored = pool(config).install(|| {
-        score_by_host(&hosts, &messages, false, |host| {
+        lad_core::scoring::score_by_host(&hosts, &messages, false, |host| {
             models
                 .get(&(source.to_string(), host.to_string()))
                 .map(|m| m.as_ref())
@@ -383,218 +383,11 @@ pub fn score_records(
         .collect()
 }
 
-/// Scores `messages[i]` (sent by `hosts[i]`) with the model `model_of` gives for its host
-/// (through [`score_each_group`], so in parallel tasks); the results come back in input order,
-/// `None` where the host has no model. With `explain`, every verdict carries its severity (see
-/// [`lad_core::detector::HostModel::explaining_scorer`]). The daemon's batches use it; the
-/// offline `lad score`, whose input is already grouped by host, calls `score_each_group`.
-pub fn score_by_host<'m>(
-    hosts: &[&str],
-    messages: &[&str],
-    explain: bool,
-    model_of: impl Fn(&str) -> Option<&'m HostModel> + Sync,
-) -> Vec<Option<Scored>> {
-    // A hash map finds each line's group (a batch may hold thousands of hosts).
-    let mut slot_of: FxHashMap<&str, usize> = FxHashMap::default();
-    let mut groups: Vec<(&str, Vec<usize>)> = Vec::new();
-    for (i, &h) in hosts.iter().enumerate() {
-        let slot = *slot_of.entry(h).or_insert_with(|| {
-            groups.push((h, Vec::new()));
-            groups.len() - 1
-        });
-        groups[slot].1.push(i);
-    }
-    let scored = score_each_group(&groups, messages, explain, model_of);
-    let mut out = vec![None; messages.len()];
-    for ((_, idx), scored) in groups.iter().zip(scored) {
-        for (&i, s) in idx.iter().zip(scored.into_iter().flatten()) {
-            out[i] = Some(s);
-        }
-    }
-    out
-}
-
-/// Lines scored by one task: hosts are cut into pieces of this many lines, so that the
-/// threads share the work evenly whatever the number and size of hosts (a scorer is cheap to
-/// start: the model holds the components of known sequences).
-const LINES_PER_TASK: usize = 2048;
-
-/// The verdicts of each group's lines, in the group's order (`None` for a group whose host
-/// has no model). Every group is cut into tasks of 2,048 lines (`LINES_PER_TASK`), all run
-/// in parallel on the current rayon pool.
-pub fn score_each_group<'m>(
-    groups: &[(&str, Vec<usize>)],
-    messages: &[&str],
-    explain: bool,
-    model_of: impl Fn(&str) -> Option<&'m HostModel> + Sync,
-) -> Vec<Option<Vec<Scored>>> {
-    let models: Vec<Option<&HostModel>> = groups.iter().map(|(host, _)| model_of(host)).collect();
-    let tasks: Vec<(usize, &HostModel, &[usize])> = groups
-        .iter()
-        .zip(&models)
-        .enumerate()
-        .filter_map(|(g, ((_, idx), model))| Some((g, (*model)?, idx)))
-        .flat_map(|(g, model, idx)| idx.chunks(LINES_PER_TASK).map(move |part| (g, model, part)))
-        .collect();
-    let started = std::time::Instant::now();
-    let done: Vec<(usize, Vec<Scored>)> = tasks
-        .into_par_iter()
-        .map(|(g, model, part)| {
-            let mut scorer = if explain {
-                model.explaining_scorer()
-            } else {
-                model.scorer()
-            };
-            (g, part.iter().map(|&i| scorer.score(messages[i])).collect())
-        })
-        .collect();
-    tracing::debug!(
-        hosts = groups.len(),
-        lines = messages.len(),
-        seconds = started.elapsed().as_secs_f64(),
-        "lines scored"
-    );
-    let mut out: Vec<Option<Vec<Scored>>> = groups
-        .iter()
-        .zip(&models)
-        .map(|((_, idx), m)| m.map(|_| Vec::with_capacity(idx.len())))
-        .collect();
-    // Tasks come back in order, so each group's pieces are appended in order.
-    for (g, scored) in done {
-        if let Some(v) = out.get_mut(g).and_then(Option::as_mut) {
-            v.extend(scored);
-        }
-    }
-    out
-}
-
 /// The sources that have at least one model, each once, in order.
 pub fn model_sources(models: &Models) -> Vec<String> {
     let mut sources: Vec<String> = models.keys().map(|(s, _)| s.clone()).collect();
     sources.dedup();
     sources
-}
-
-/// What one aggregation pass did for one input.
-#[derive(Debug)]
-pub struct AggregateOutcome {
-    /// Input source (collection / table).
-    pub input: String,
-    /// Where the aggregates went.
-    pub target: String,
-    /// Anomalies grouped.
-    pub anomalies: usize,
-    /// Aggregates created.
-    pub created: usize,
-}
-
-/// The (input, target) pairs to aggregate: the configured lists, or every source into
-/// `<source>_aggregated` for the embedded store and files.
-pub fn aggregation_pairs(config: &Config, store: &mut Store) -> Result<Vec<(String, String)>> {
-    if !config.aggregation_targets.is_empty() {
-        return Ok(config
-            .aggregation_targets
-            .iter()
-            .map(|t| (t.input.clone(), t.target.clone()))
-            .collect());
-    }
-    Ok(store
-        .list_sources()?
-        .into_iter()
-        .map(|s| {
-            let target = format!("{s}_aggregated");
-            (s, target)
-        })
-        .collect())
-}
-
-/// Groups the not yet aggregated anomalies of `[now - AGGR_TIME_SPAN, now)` of each input and
-/// writes one aggregate per group, linking its members.
-pub fn aggregate(
-    config: &Config,
-    stores: &mut Stores,
-    now_ms: i64,
-) -> Result<Vec<AggregateOutcome>> {
-    let pairs = aggregation_pairs(config, &mut stores.source)?;
-    let params = aggregate_params(config);
-    let from = now_ms.saturating_sub(config.aggr_time_span.as_millis() as i64);
-    let mut outcomes = Vec::new();
-    for (input, target) in pairs {
-        let anomalies: Vec<_> = stores
-            .sink()
-            .anomalies(&input, from, now_ms, config.aggr_max_entries)
-            .with_context(|| format!("reading anomalies of {input}"))?
-            .into_iter()
-            .filter(|a| a.aggregate_id.is_none())
-            .collect();
-        if anomalies.is_empty() {
-            outcomes.push(AggregateOutcome {
-                input,
-                target,
-                anomalies: 0,
-                created: 0,
-            });
-            continue;
-        }
-        let messages: Vec<&str> = anomalies
-            .iter()
-            .map(|a| a.record.message.as_str())
-            .collect();
-        let grouping = group(&messages, &params).context("grouping anomalies")?;
-        let mut members: Vec<Vec<usize>> = vec![Vec::new(); grouping.templates.len()];
-        for (i, &g) in grouping.labels.iter().enumerate() {
-            members[g].push(i);
-        }
-        let drafts: Vec<AggregateDraft> = members
-            .iter()
-            .zip(&grouping.templates)
-            .filter(|(m, _)| !m.is_empty())
-            .map(|(m, template)| {
-                let n = m.len() as f64;
-                let mut hosts: BTreeMap<&str, usize> = BTreeMap::new();
-                for &i in m {
-                    *hosts.entry(anomalies[i].record.host.as_str()).or_default() += 1;
-                }
-                // Most frequent host; ties go to the first name in order, deterministically.
-                let most = hosts
-                    .iter()
-                    .fold(
-                        ("", 0usize),
-                        |best, (h, c)| if *c > best.1 { (h, *c) } else { best },
-                    )
-                    .0
-                    .to_string();
-                AggregateDraft {
-                    message: template.clone(),
-                    total_logs: m.len() as u64,
-                    average_time_ms: (m
-                        .iter()
-                        .map(|&i| anomalies[i].record.time as f64)
-                        .sum::<f64>()
-                        / n)
-                        .round() as i64,
-                    average_anomaly_score: m.iter().map(|&i| anomalies[i].score).sum::<f64>() / n,
-                    most_frequent_hostname: most,
-                    was_added_at_ms: now_ms,
-                    member_ids: m.iter().map(|&i| anomalies[i].record.id.clone()).collect(),
-                }
-            })
-            .collect();
-        let created = stores
-            .sink()
-            .write_aggregates(&input, &target, &drafts)
-            .with_context(|| format!("writing aggregates of {input} to {target}"))?
-            .iter()
-            .filter(|id| id.is_some())
-            .count();
-        outcomes.push(AggregateOutcome {
-            input,
-            target,
-            anomalies: anomalies.len(),
-            created,
-        });
-    }
-    Ok(outcomes)
 }
 
 /// Loads the saved model of each (source, host); the ones that are missing or unusable are

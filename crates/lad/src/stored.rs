@@ -101,7 +101,7 @@ pub fn aggregate(config: &Config) -> Result<()> {
         .require_aggregation()
         .map_err(|e| UsageError(e.to_string()))?;
     let mut stores = wiring::open_for_state(config)?;
-    for o in pipeline::aggregate(config, &mut stores, pipeline::now_ms())? {
+    for o in crate::aggregation::aggregate(config, &mut stores, pipeline::now_ms())? {
         info!(
             input = %o.input,
             target = %o.target,
