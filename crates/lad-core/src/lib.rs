@@ -13,6 +13,7 @@ pub mod autoencoder;
 pub mod detector;
 pub mod lof;
 pub mod model_file;
+pub mod pattern;
 pub mod severity;
 pub mod template;
 pub mod tokenizer;

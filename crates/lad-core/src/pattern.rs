@@ -1,0 +1,833 @@
+//! Patterns: the templates of message bodies, mined online from every line, with a stable id,
+//! counts per time bucket and a bounded size. Main items: [`Miner`] (learns with
+//! [`Miner::observe`], matches with [`Miner::classify`]), [`PatternId`], [`PatternParams`]
+//! checked into [`PatternValidParams`], [`PatternView`] and the batch function [`mine`].
+//!
+//! How a body becomes a pattern:
+//! 1. The [`lexer`] cuts it into words, separators and variables found by their shape alone
+//!    (numbers, addresses, paths, ids), and writes its *shape*: the canonical text with `<*>`
+//!    for each variable. Lines with the same shape are one pattern from the first line on.
+//! 2. A word is a variable by evidence when the shapes that are equal everywhere but at that
+//!    position hold at least [`PatternParams::variable_after`] distinct values there (a user
+//!    name, a host name): such shapes become one pattern with `<*>` at that position. The
+//!    rule counts distinct shapes, never lines, and needs the rest of the line to keep
+//!    [`PatternParams::min_context`] words (one more for the first position, which often names
+//!    the program), so `state Active` / `state Inactive` stay two events.
+//!
+//! No rule depends on how many lines were seen, and below the bound the patterns are a
+//! function of the *set* of shapes seen: the order of the lines does not matter, lines seen
+//! again change nothing, and more lines can only join patterns, never split them.
+//!
+//! A [`PatternId`] is the 64-bit FNV-1a hash of the pattern's `<*>` text, so the same text gets
+//! the same id in every run, process and host. When patterns join, the new text gets a new id;
+//! every id handed out earlier still resolves to the pattern that now holds its lines
+//! ([`Miner::resolve`]).
+//!
+//! The bound: at most [`PatternParams::max_shapes`] shapes are stored. When it is reached, a
+//! line of a new shape still joins a pattern whose variable position it fits; otherwise it is
+//! counted in an *overflow pattern*, one per number of words (up to 32), whose text is `<*>`.
+//! Nothing is evicted, so ids and counts already handed out stay valid. Memory is about the
+//! stored shapes (each at most [`lexer::MAX_SCAN_BYTES`] of text) plus
+//! [`PatternParams::max_buckets`] counts per pattern.
+//!
+//! This module does no I/O and reads no clock: times are parameters. It knows nothing of
+//! syslog headers (see [`crate::syslog`]) or of how patterns are stored or shown.
+
+pub mod lexer;
+
+use std::fmt;
+use std::str::FromStr;
+
+use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
+
+use lexer::{lex_into, Kind, Lexed, Piece, VAR};
+
+/// The text a variable is written as in the old (`***`) format.
+pub const STARS: &str = "***";
+
+/// Word positions of a line looked at for variables by evidence.
+const MAX_SLOTS: usize = 32;
+/// Overflow patterns: one per number of words, the last for this many words and more.
+const OVERFLOW_SLOTS: usize = 32;
+
+/// A pattern's stable identity: the 64-bit FNV-1a hash of its `<*>` text, shown as 16 hex
+/// digits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct PatternId(pub u64);
+
+impl PatternId {
+    /// The id of the pattern whose `<*>` text is `text`.
+    pub fn of_text(text: &str) -> Self {
+        Self(fnv1a(text.as_bytes()))
+    }
+}
+
+impl fmt::Display for PatternId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
+}
+
+impl FromStr for PatternId {
+    type Err = std::num::ParseIntError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        u64::from_str_radix(s, 16).map(Self)
+    }
+}
+
+/// 64-bit FNV-1a: small, fast and the same on every platform and run.
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+/// How a template's variables are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TemplateFormat {
+    /// `***`, as the old system's aggregates.
+    #[default]
+    Stars,
+    /// `<*>`, as Drain and LogHub write them.
+    Angle,
+}
+
+/// Writes an `<*>` text in `format`.
+pub fn render(text: &str, format: TemplateFormat) -> String {
+    match format {
+        TemplateFormat::Angle => text.to_string(),
+        TemplateFormat::Stars => text.replace(VAR, STARS),
+    }
+}
+
+/// Settings of a [`Miner`], checked once by [`PatternParams::check`].
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct PatternParams {
+    /// Most shapes (distinct canonical texts) stored; the memory bound. At least 1.
+    pub max_shapes: usize,
+    /// Distinct values at one position that make it a variable. At least 2.
+    pub variable_after: usize,
+    /// Words the rest of a line must keep for one of its positions to become a variable.
+    pub min_context: usize,
+    /// Width of a count bucket in milliseconds. Above 0.
+    pub bucket_ms: i64,
+    /// Most buckets kept per pattern (the newest). At least 1.
+    pub max_buckets: usize,
+}
+
+impl Default for PatternParams {
+    fn default() -> Self {
+        Self {
+            max_shapes: 5_000,
+            variable_after: 3,
+            min_context: 2,
+            bucket_ms: 3_600_000,
+            max_buckets: 168,
+        }
+    }
+}
+
+/// Why [`PatternParams::check`] refused its settings, or a saved miner could not be read.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PatternError {
+    /// A parameter is outside its range.
+    #[error("pattern parameter {name}: expected {expected}, found {found}")]
+    InvalidParam {
+        /// The parameter's name.
+        name: &'static str,
+        /// What was expected.
+        expected: &'static str,
+        /// The value given.
+        found: String,
+    },
+    /// A saved miner holds a shape that does not fit its text.
+    #[error("saved pattern miner: shape {index} is malformed")]
+    BadShape {
+        /// Index of the shape in the saved state.
+        index: usize,
+    },
+}
+
+impl PatternParams {
+    /// Checks every setting.
+    ///
+    /// # Errors
+    /// [`PatternError::InvalidParam`] naming the first setting out of range.
+    pub fn check(&self) -> Result<PatternValidParams, PatternError> {
+        let invalid = |name, expected, found: String| {
+            Err(PatternError::InvalidParam {
+                name,
+                expected,
+                found,
+            })
+        };
+        if self.max_shapes == 0 {
+            return invalid("max_shapes", "at least 1", "0".into());
+        }
+        if self.variable_after < 2 {
+            return invalid(
+                "variable_after",
+                "at least 2",
+                self.variable_after.to_string(),
+            );
+        }
+        if self.bucket_ms <= 0 {
+            return invalid("bucket_ms", "above 0", self.bucket_ms.to_string());
+        }
+        if self.max_buckets == 0 {
+            return invalid("max_buckets", "at least 1", "0".into());
+        }
+        Ok(PatternValidParams(self.clone()))
+    }
+}
+
+/// [`PatternParams`] that passed [`PatternParams::check`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PatternValidParams(PatternParams);
+
+impl PatternValidParams {
+    /// The checked settings.
+    pub fn params(&self) -> &PatternParams {
+        &self.0
+    }
+}
+
+impl Default for PatternValidParams {
+    fn default() -> Self {
+        Self(PatternParams::default())
+    }
+}
+
+/// Counts of one pattern.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+pub struct PatternStats {
+    /// Lines counted.
+    pub count: u64,
+    /// Time of the earliest line, in ms.
+    pub first_ms: i64,
+    /// Time of the latest line, in ms.
+    pub last_ms: i64,
+    /// `(bucket start ms, lines)`, oldest first, at most `max_buckets` of the newest.
+    pub buckets: Vec<(i64, u64)>,
+}
+
+impl PatternStats {
+    fn add(&mut self, time_ms: i64, n: u64, params: &PatternParams) {
+        if self.count == 0 {
+            self.first_ms = time_ms;
+            self.last_ms = time_ms;
+        } else {
+            self.first_ms = self.first_ms.min(time_ms);
+            self.last_ms = self.last_ms.max(time_ms);
+        }
+        self.count += n;
+        let start = time_ms.div_euclid(params.bucket_ms) * params.bucket_ms;
+        match self.buckets.last_mut() {
+            Some((s, c)) if *s == start => *c += n,
+            Some((s, _)) if *s < start => self.buckets.push((start, n)),
+            None => self.buckets.push((start, n)),
+            Some(_) => match self.buckets.binary_search_by_key(&start, |b| b.0) {
+                Ok(i) => self.buckets[i].1 += n,
+                Err(i) => self.buckets.insert(i, (start, n)),
+            },
+        }
+        if self.buckets.len() > params.max_buckets {
+            let extra = self.buckets.len() - params.max_buckets;
+            self.buckets.drain(..extra);
+        }
+    }
+
+    fn merge(&mut self, other: PatternStats, params: &PatternParams) {
+        if other.count == 0 {
+            return;
+        }
+        if self.count == 0 {
+            *self = other;
+            return;
+        }
+        self.count += other.count;
+        self.first_ms = self.first_ms.min(other.first_ms);
+        self.last_ms = self.last_ms.max(other.last_ms);
+        let mut all = std::mem::take(&mut self.buckets);
+        all.extend(other.buckets);
+        all.sort_unstable_by_key(|b| b.0);
+        for (start, n) in all {
+            match self.buckets.last_mut() {
+                Some((s, c)) if *s == start => *c += n,
+                _ => self.buckets.push((start, n)),
+            }
+        }
+        if self.buckets.len() > params.max_buckets {
+            let extra = self.buckets.len() - params.max_buckets;
+            self.buckets.drain(..extra);
+        }
+    }
+}
+
+/// One pattern as callers see it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PatternView<'a> {
+    /// Its id.
+    pub id: PatternId,
+    /// Its text with `<*>` for variables.
+    pub text: &'a str,
+    /// Its counts.
+    pub stats: &'a PatternStats,
+    /// True for an overflow pattern (lines of new shapes after the bound was reached).
+    pub overflow: bool,
+}
+
+impl PatternView<'_> {
+    /// The text in `format`.
+    pub fn template(&self, format: TemplateFormat) -> String {
+        render(self.text, format)
+    }
+}
+
+/// A stored shape.
+#[derive(Clone, Debug)]
+struct Shape {
+    lexed: Lexed,
+}
+
+/// A pattern: a set of shapes of one length, joined where they differ.
+#[derive(Clone, Debug)]
+struct Class {
+    /// Positions (pieces of the root shape) that are variables by evidence.
+    vars: Vec<bool>,
+    text: Box<str>,
+    id: PatternId,
+    stats: PatternStats,
+}
+
+/// Shapes equal everywhere but at one position.
+#[derive(Clone, Debug, Default)]
+struct Skeleton {
+    /// Distinct values seen at the position (hashes), until it opens.
+    values: Vec<u64>,
+    /// Shapes with this skeleton until it opens, then one of them.
+    members: Vec<u32>,
+    open: bool,
+}
+
+/// The online pattern miner of one stream (normally one source and host). See the module
+/// docs for what it learns and what it keeps.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(try_from = "MinerState", into = "MinerState")]
+pub struct Miner {
+    params: PatternValidParams,
+    shapes: Vec<Shape>,
+    by_text: FxHashMap<u64, u32>,
+    parent: Vec<u32>,
+    classes: Vec<Option<Class>>,
+    skeletons: FxHashMap<u64, Skeleton>,
+    /// Patterns by their word sequence (see [`Miner::settle`]).
+    by_words: FxHashMap<u64, u32>,
+    /// Every id ever given to a pattern, with a shape it covered.
+    ids: FxHashMap<PatternId, u32>,
+    overflow: Vec<PatternStats>,
+    scratch: Lexed,
+}
+
+impl Default for Miner {
+    fn default() -> Self {
+        Self::new(PatternValidParams::default())
+    }
+}
+
+impl Miner {
+    /// An empty miner.
+    pub fn new(params: PatternValidParams) -> Self {
+        Self {
+            params,
+            shapes: Vec::new(),
+            by_text: FxHashMap::default(),
+            parent: Vec::new(),
+            classes: Vec::new(),
+            skeletons: FxHashMap::default(),
+            by_words: FxHashMap::default(),
+            ids: FxHashMap::default(),
+            overflow: vec![PatternStats::default(); OVERFLOW_SLOTS + 1],
+            scratch: Lexed::default(),
+        }
+    }
+
+    /// The settings.
+    pub fn params(&self) -> &PatternParams {
+        self.params.params()
+    }
+
+    /// Number of stored shapes (at most `max_shapes`).
+    pub fn shapes(&self) -> usize {
+        self.shapes.len()
+    }
+
+    /// Learns from one line at `time_ms` and returns the id of its pattern now. The line is
+    /// counted in that pattern's bucket. Never fails and never panics.
+    pub fn observe(&mut self, body: &str, time_ms: i64) -> PatternId {
+        let mut lexed = std::mem::take(&mut self.scratch);
+        lex_into(body, &mut lexed);
+        let id = self.observe_lexed(&lexed, time_ms);
+        self.scratch = lexed;
+        id
+    }
+
+    fn observe_lexed(&mut self, lexed: &Lexed, time_ms: i64) -> PatternId {
+        let params = self.params.0.clone();
+        let hash = fnv1a(lexed.text.as_bytes());
+        let root = if let Some(&shape) = self.by_text.get(&hash) {
+            Some(self.find(shape))
+        } else if self.shapes.len() < params.max_shapes {
+            let shape = self.add_shape(lexed.clone(), hash);
+            Some(self.find(shape))
+        } else {
+            self.open_match(lexed).map(|s| self.find(s))
+        };
+        match root {
+            Some(root) => {
+                let class = self.class_mut(root);
+                class.stats.add(time_ms, 1, &params);
+                class.id
+            }
+            None => {
+                let slot = overflow_slot(lexed);
+                self.overflow[slot].add(time_ms, 1, &params);
+                overflow_id(slot)
+            }
+        }
+    }
+
+    /// The id of the pattern `body` belongs to, without learning: the pattern of its shape, a
+    /// pattern whose variable position it fits, or else the id a new pattern of its own would
+    /// get (an overflow id once the bound is reached).
+    pub fn classify(&self, body: &str) -> PatternId {
+        let mut lexed = Lexed::default();
+        lex_into(body, &mut lexed);
+        let hash = fnv1a(lexed.text.as_bytes());
+        if let Some(&shape) = self.by_text.get(&hash) {
+            return self.class(self.find_ro(shape)).id;
+        }
+        if let Some(shape) = self.open_match(&lexed) {
+            return self.class(self.find_ro(shape)).id;
+        }
+        if self.shapes.len() >= self.params.0.max_shapes {
+            return overflow_id(overflow_slot(&lexed));
+        }
+        PatternId(hash)
+    }
+
+    /// The current id of the pattern that holds the lines once given `id`: `id` itself when it
+    /// is current or unknown.
+    pub fn resolve(&self, id: PatternId) -> PatternId {
+        match self.ids.get(&id) {
+            Some(&shape) => self.class(self.find_ro(shape)).id,
+            None => id,
+        }
+    }
+
+    /// The current pattern with id `id` (after [`Miner::resolve`]).
+    pub fn get(&self, id: PatternId) -> Option<PatternView<'_>> {
+        let id = self.resolve(id);
+        if let Some(&shape) = self.ids.get(&id) {
+            let root = self.find_ro(shape);
+            return Some(self.view(root));
+        }
+        (0..=OVERFLOW_SLOTS)
+            .find(|&s| overflow_id(s) == id && self.overflow[s].count > 0)
+            .map(|s| self.overflow_view(s))
+    }
+
+    /// Every pattern, in the order their first shape was seen, then the overflow patterns
+    /// that hold lines.
+    pub fn patterns(&self) -> impl Iterator<Item = PatternView<'_>> + '_ {
+        let classes = self
+            .classes
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.is_some())
+            .map(|(i, _)| self.view(i as u32));
+        let overflow = (0..=OVERFLOW_SLOTS)
+            .filter(|&s| self.overflow[s].count > 0)
+            .map(|s| self.overflow_view(s));
+        classes.chain(overflow)
+    }
+
+    fn view(&self, root: u32) -> PatternView<'_> {
+        let class = self.class(root);
+        PatternView {
+            id: class.id,
+            text: &class.text,
+            stats: &class.stats,
+            overflow: false,
+        }
+    }
+
+    fn overflow_view(&self, slot: usize) -> PatternView<'_> {
+        PatternView {
+            id: overflow_id(slot),
+            text: VAR,
+            stats: &self.overflow[slot],
+            overflow: true,
+        }
+    }
+
+    fn class(&self, root: u32) -> &Class {
+        self.classes[root as usize]
+            .as_ref()
+            .expect("every root has a class")
+    }
+
+    fn class_mut(&mut self, root: u32) -> &mut Class {
+        self.classes[root as usize]
+            .as_mut()
+            .expect("every root has a class")
+    }
+
+    fn find_ro(&self, mut s: u32) -> u32 {
+        while self.parent[s as usize] != s {
+            s = self.parent[s as usize];
+        }
+        s
+    }
+
+    fn find(&mut self, s: u32) -> u32 {
+        let root = self.find_ro(s);
+        let mut s = s;
+        while self.parent[s as usize] != root {
+            let next = self.parent[s as usize];
+            self.parent[s as usize] = root;
+            s = next;
+        }
+        root
+    }
+
+    /// A stored shape one of whose skeletons is open and fits `lexed`.
+    fn open_match(&self, lexed: &Lexed) -> Option<u32> {
+        skeletons(lexed, &self.params.0)
+            .into_iter()
+            .find_map(|(key, _)| {
+                self.skeletons
+                    .get(&key)
+                    .filter(|s| s.open)
+                    .and_then(|s| s.members.first().copied())
+            })
+    }
+
+    fn add_shape(&mut self, lexed: Lexed, hash: u64) -> u32 {
+        let index = u32::try_from(self.shapes.len()).unwrap_or(u32::MAX);
+        let text: Box<str> = lexed.text.as_str().into();
+        let id = PatternId(hash);
+        let n = lexed.pieces.len();
+        let keys = skeletons(&lexed, &self.params.0);
+        self.shapes.push(Shape { lexed });
+        self.by_text.insert(hash, index);
+        self.parent.push(index);
+        self.classes.push(Some(Class {
+            vars: vec![false; n],
+            text,
+            id,
+            stats: PatternStats::default(),
+        }));
+        self.claim_id(id, index);
+        let need = self.params.0.variable_after;
+        let mut joins: Vec<u32> = Vec::new();
+        for (key, value) in keys {
+            let skeleton = self.skeletons.entry(key).or_default();
+            if skeleton.open {
+                joins.extend(skeleton.members.first().copied());
+                continue;
+            }
+            if !skeleton.values.contains(&value) {
+                skeleton.values.push(value);
+            }
+            skeleton.members.push(index);
+            if skeleton.values.len() >= need {
+                skeleton.open = true;
+                skeleton.values = Vec::new();
+                joins.extend(skeleton.members.iter().copied());
+                skeleton.members.truncate(1);
+            }
+        }
+        for other in joins {
+            self.union(index, other);
+        }
+        self.settle(index);
+        index
+    }
+
+    /// The words of a pattern in order, without its variables: patterns with the same words
+    /// differ only in values, punctuation or optional parts (`(1.16 KB)`, `()`), and are one.
+    /// `None` when fewer than two words are left, too few to name an event.
+    fn words_key(&self, root: u32) -> Option<u64> {
+        let class = self.class(root);
+        let shape = &self.shapes[root as usize].lexed;
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut words = 0usize;
+        for i in 0..shape.pieces.len() {
+            if shape.pieces[i].kind() == Kind::Word && !class.vars.get(i).copied().unwrap_or(false)
+            {
+                words += 1;
+                h = (h ^ fnv1a(shape.piece_text(i).as_bytes())).wrapping_mul(0x0100_0000_01b3);
+            }
+        }
+        (words >= 2).then_some(h)
+    }
+
+    /// Joins the pattern of `shape` with any other that has the same words.
+    fn settle(&mut self, shape: u32) {
+        loop {
+            let root = self.find(shape);
+            let Some(key) = self.words_key(root) else {
+                return;
+            };
+            match self.by_words.get(&key).copied() {
+                Some(other) if self.find(other) != root => {
+                    let other_root = self.find(other);
+                    if self.words_key(other_root) == Some(key) {
+                        self.union(root, other_root);
+                        continue;
+                    }
+                    self.by_words.insert(key, root);
+                }
+                Some(_) => {}
+                None => {
+                    self.by_words.insert(key, root);
+                }
+            }
+            return;
+        }
+    }
+
+    /// Records that `id` names the pattern rooted at `root`'s class; if another live pattern
+    /// already has that text, the two are one pattern.
+    fn claim_id(&mut self, id: PatternId, shape: u32) {
+        match self.ids.get(&id).copied() {
+            Some(other) if self.find(other) != self.find(shape) => {
+                let r = self.find(other);
+                if self.class(r).id == id {
+                    self.union(shape, other);
+                } else {
+                    self.ids.insert(id, shape);
+                }
+            }
+            Some(_) => {}
+            None => {
+                self.ids.insert(id, shape);
+            }
+        }
+    }
+
+    fn union(&mut self, a: u32, b: u32) {
+        let (ra, rb) = (self.find(a), self.find(b));
+        if ra == rb {
+            return;
+        }
+        let (root, child) = (ra.min(rb), ra.max(rb));
+        self.parent[child as usize] = root;
+        let Some(child_class) = self.classes[child as usize].take() else {
+            return;
+        };
+        let params = self.params.0.clone();
+        let (rs, cs) = (&self.shapes[root as usize].lexed, &self.shapes[child as usize].lexed);
+        let mut vars = self.class(root).vars.clone();
+        if rs.pieces.len() == cs.pieces.len() {
+            for (i, var) in vars.iter_mut().enumerate() {
+                let differs = rs.pieces[i].kind() != cs.pieces[i].kind()
+                    || rs.piece_text(i) != cs.piece_text(i);
+                *var |= differs || child_class.vars.get(i).copied().unwrap_or(false);
+            }
+        }
+        let text = render_shape(rs, &vars);
+        let id = PatternId::of_text(&text);
+        let class = self.class_mut(root);
+        class.stats.merge(child_class.stats, &params);
+        class.vars = vars;
+        let changed = class.id != id;
+        class.text = text.into();
+        class.id = id;
+        if changed {
+            self.claim_id(id, root);
+        }
+    }
+}
+
+/// The text of a shape with the positions in `vars` made variables.
+fn render_shape(shape: &Lexed, vars: &[bool]) -> String {
+    let mut out = Lexed::default();
+    for i in 0..shape.pieces.len() {
+        let kind = if vars.get(i).copied().unwrap_or(false) {
+            Kind::Var
+        } else {
+            shape.pieces[i].kind()
+        };
+        out.push_kind(kind, shape.piece_text(i));
+    }
+    out.text
+}
+
+fn overflow_slot(lexed: &Lexed) -> usize {
+    lexed
+        .pieces
+        .iter()
+        .filter(|p| p.kind() == Kind::Word)
+        .count()
+        .min(OVERFLOW_SLOTS)
+}
+
+fn overflow_id(slot: usize) -> PatternId {
+    PatternId(fnv1a(format!("\u{0}overflow {slot}").as_bytes()))
+}
+
+/// The skeletons of a shape: for each word or variable position that may be a variable, the
+/// hash of the shape with that position blanked, and the hash of the value there.
+fn skeletons(lexed: &Lexed, params: &PatternParams) -> Vec<(u64, u64)> {
+    const BASE: u64 = 0x9e37_79b9_7f4a_7c15;
+    const BLANK: u64 = 0x51af_d7ed_558c_cd1b;
+    let n = lexed.pieces.len();
+    let mut hashes = Vec::with_capacity(n);
+    let mut words = 0usize;
+    for i in 0..n {
+        let kind = lexed.pieces[i].kind();
+        words += usize::from(kind == Kind::Word);
+        let mut h = fnv1a(lexed.piece_text(i).as_bytes());
+        h ^= (kind as u64).wrapping_mul(0xff51_afd7_ed55_8ccd);
+        hashes.push(h);
+    }
+    let mut powers = Vec::with_capacity(n);
+    let mut total: u64 = 0;
+    let mut p: u64 = 1;
+    for &h in &hashes {
+        total = total.wrapping_add(h.wrapping_mul(p));
+        powers.push(p);
+        p = p.wrapping_mul(BASE);
+    }
+    let length = (n as u64).wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    let mut out = Vec::new();
+    let mut slot = 0usize;
+    for i in 0..n {
+        let kind = lexed.pieces[i].kind();
+        if !matches!(kind, Kind::Word | Kind::Var) {
+            continue;
+        }
+        if slot >= MAX_SLOTS {
+            break;
+        }
+        let context = words - usize::from(kind == Kind::Word);
+        let need = params.min_context + usize::from(slot == 0);
+        slot += 1;
+        if context < need {
+            continue;
+        }
+        let key = total
+            .wrapping_sub(hashes[i].wrapping_mul(powers[i]))
+            .wrapping_add(BLANK.wrapping_mul(powers[i]))
+            ^ length;
+        out.push((key, hashes[i]));
+    }
+    out
+}
+
+/// A miner's saved form: its settings, its shapes in the order they were stored, and the
+/// counts of each pattern (by the index of its first shape). Everything else (which shapes
+/// are joined, the ids they had) is rebuilt by storing the shapes again, which gives the same
+/// result because it depends only on the shapes and their order.
+#[derive(Serialize, Deserialize)]
+struct MinerState {
+    params: PatternParams,
+    shapes: Vec<(String, Vec<u32>)>,
+    stats: Vec<(u32, PatternStats)>,
+    overflow: Vec<(u32, PatternStats)>,
+}
+
+impl From<Miner> for MinerState {
+    fn from(miner: Miner) -> Self {
+        let stats = miner
+            .classes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| c.as_ref().map(|c| (i as u32, c.stats.clone())))
+            .collect();
+        let overflow = miner
+            .overflow
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.count > 0)
+            .map(|(i, s)| (i as u32, s.clone()))
+            .collect();
+        Self {
+            params: miner.params.0,
+            shapes: miner
+                .shapes
+                .into_iter()
+                .map(|s| (s.lexed.text, s.lexed.pieces.iter().map(|p| p.0).collect()))
+                .collect(),
+            stats,
+            overflow,
+        }
+    }
+}
+
+impl TryFrom<MinerState> for Miner {
+    type Error = PatternError;
+
+    fn try_from(state: MinerState) -> Result<Self, PatternError> {
+        let params = state.params.check()?;
+        let mut miner = Miner::new(params);
+        for (index, (text, pieces)) in state.shapes.into_iter().enumerate() {
+            let pieces: Vec<Piece> = pieces.into_iter().map(Piece).collect();
+            let mut start = 0;
+            for p in &pieces {
+                if p.end() < start || p.end() > text.len() || !text.is_char_boundary(p.end()) {
+                    return Err(PatternError::BadShape { index });
+                }
+                start = p.end();
+            }
+            if start != text.len() || index >= miner.params.0.max_shapes {
+                return Err(PatternError::BadShape { index });
+            }
+            let hash = fnv1a(text.as_bytes());
+            miner.add_shape(Lexed { text, pieces }, hash);
+        }
+        let params = miner.params.0.clone();
+        for (root, stats) in state.stats {
+            if (root as usize) < miner.shapes.len() {
+                let root = miner.find(root);
+                miner.class_mut(root).stats.merge(stats, &params);
+            }
+        }
+        for (slot, stats) in state.overflow {
+            if let Some(s) = miner.overflow.get_mut(slot as usize) {
+                s.merge(stats, &params);
+            }
+        }
+        Ok(miner)
+    }
+}
+
+/// The result of [`mine`].
+#[derive(Clone, Debug)]
+pub struct Mined {
+    /// The miner after every line.
+    pub miner: Miner,
+    /// The current pattern id of each line, in input order.
+    pub ids: Vec<PatternId>,
+}
+
+/// Mines `bodies` in one batch (all at time 0): the same as observing them one by one and
+/// resolving every id handed out at the end.
+pub fn mine<S: AsRef<str>>(bodies: &[S], params: &PatternValidParams) -> Mined {
+    let mut miner = Miner::new(params.clone());
+    let first: Vec<PatternId> = bodies
+        .iter()
+        .map(|b| miner.observe(b.as_ref(), 0))
+        .collect();
+    let ids = first.into_iter().map(|id| miner.resolve(id)).collect();
+    Mined { miner, ids }
+}
