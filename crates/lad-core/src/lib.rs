@@ -15,6 +15,7 @@ pub mod lof;
 pub mod model_file;
 pub mod pattern;
 pub mod severity;
+pub mod syslog;
 pub mod template;
 pub mod tokenizer;
 pub mod word2vec;

@@ -126,7 +126,7 @@ impl Default for PatternParams {
     fn default() -> Self {
         Self {
             max_shapes: 5_000,
-            variable_after: 3,
+            variable_after: 4,
             min_context: 2,
             bucket_ms: 3_600_000,
             max_buckets: 168,
@@ -189,19 +189,13 @@ impl PatternParams {
 }
 
 /// [`PatternParams`] that passed [`PatternParams::check`].
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct PatternValidParams(PatternParams);
 
 impl PatternValidParams {
     /// The checked settings.
     pub fn params(&self) -> &PatternParams {
         &self.0
-    }
-}
-
-impl Default for PatternValidParams {
-    fn default() -> Self {
-        Self(PatternParams::default())
     }
 }
 
@@ -635,7 +629,10 @@ impl Miner {
             return;
         };
         let params = self.params.0.clone();
-        let (rs, cs) = (&self.shapes[root as usize].lexed, &self.shapes[child as usize].lexed);
+        let (rs, cs) = (
+            &self.shapes[root as usize].lexed,
+            &self.shapes[child as usize].lexed,
+        );
         let mut vars = self.class(root).vars.clone();
         if rs.pieces.len() == cs.pieces.len() {
             for (i, var) in vars.iter_mut().enumerate() {
@@ -831,3 +828,6 @@ pub fn mine<S: AsRef<str>>(bodies: &[S], params: &PatternValidParams) -> Mined {
     let ids = first.into_iter().map(|id| miner.resolve(id)).collect();
     Mined { miner, ids }
 }
+
+#[cfg(test)]
+mod tests;

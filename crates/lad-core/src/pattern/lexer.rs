@@ -276,8 +276,7 @@ fn lex_chunk(chunk: &str, out: &mut Lexed) {
     if let Some(at) = chunk.find("://") {
         let bytes = chunk.as_bytes();
         let mut start = at;
-        while start > 0 && (bytes[start - 1].is_ascii_alphanumeric() || bytes[start - 1] == b'+')
-        {
+        while start > 0 && (bytes[start - 1].is_ascii_alphanumeric() || bytes[start - 1] == b'+') {
             start -= 1;
         }
         if start < at {
@@ -306,11 +305,13 @@ fn path_at(s: &str, i: usize) -> Option<usize> {
     let first_slash = match b[i] {
         b'/' => i,
         b'.' | b'~' if b.get(i + 1) == Some(&b'/') => i + 1,
-        c if c.is_ascii_alphabetic() && b.get(i + 1) == Some(&b':') && b.get(i + 2) == Some(&b'\\') => {
+        c if c.is_ascii_alphabetic()
+            && b.get(i + 1) == Some(&b':')
+            && b.get(i + 2) == Some(&b'\\') =>
+        {
             // A Windows path runs to the end of the chunk but for closing punctuation.
             let mut j = i + 3;
-            while j < b.len() && !matches!(b[j], b',' | b';' | b')' | b']' | b'}' | b'\'' | b'"')
-            {
+            while j < b.len() && !matches!(b[j], b',' | b';' | b')' | b']' | b'}' | b'\'' | b'"') {
                 j += 1;
             }
             return Some(j);
@@ -330,6 +331,29 @@ fn path_at(s: &str, i: usize) -> Option<usize> {
     (j > first_slash + 1 && (slashes >= 2 || detail || first_slash > i)).then_some(j)
 }
 
+/// Where a relative path or component name starting at `i` ends
+/// (`com.tencent.mm/.plugin.WXEntryActivity`, `Nodes/cn304/pkts_out.rrd`): a run of name
+/// characters with a `/` inside and a dotted segment, starting a chunk or after an opener.
+fn component_at(b: &[u8], i: usize) -> Option<usize> {
+    if !(i == 0 || opens_path(b[i - 1]) || b[i - 1] == b'{') || !b[i].is_ascii_alphanumeric() {
+        return None;
+    }
+    let mut j = i;
+    let (mut slash, mut dot) = (false, false);
+    while j < b.len() {
+        match b[j] {
+            b'/' => slash = true,
+            b'.' => dot = true,
+            c if c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'$' | b'+' | b'~') => {}
+            _ => break,
+        }
+        j += 1;
+    }
+    let boundary = j == b.len() || ends_path(b[j]) || b[j] == b'}';
+    let first = b[i..j].split(|&c| c == b'/').next().unwrap_or(&[]);
+    (slash && dot && first.contains(&b'.') && boundary && b[j - 1] != b'/').then_some(j)
+}
+
 fn lex_plain(s: &str, out: &mut Lexed) {
     let b = s.as_bytes();
     let mut i = 0;
@@ -342,7 +366,7 @@ fn lex_plain(s: &str, out: &mut Lexed) {
             i += 3;
             continue;
         }
-        if let Some(j) = path_at(s, i) {
+        if let Some(j) = path_at(s, i).or_else(|| component_at(b, i)) {
             out.var();
             i = j;
             continue;
@@ -378,6 +402,11 @@ fn lex_plain(s: &str, out: &mut Lexed) {
         while i < b.len() && !is_delimiter(b[i]) {
             i += 1;
         }
+        // A name before `:port` is a host (`wpad:80`, `csdnimg.cn:443`).
+        if is_port_at(b, i) && is_host_like(&b[start..i]) {
+            out.var();
+            continue;
+        }
         word_pieces(&s[start..i], out);
     }
 }
@@ -400,6 +429,11 @@ fn word_pieces(w: &str, out: &mut Lexed) {
         let core = w.trim_end_matches('.');
         out.var();
         out.sep(&w[core.len()..]);
+        return;
+    }
+    // Eight or more hex digits are an id, with or without a decimal digit (`feefaddf`).
+    if w.len() >= 8 && bytes.iter().all(u8::is_ascii_hexdigit) {
+        out.var();
         return;
     }
     if digits == 0 {
@@ -456,11 +490,30 @@ fn word_pieces(w: &str, out: &mut Lexed) {
     out.sep(&w[core.len()..]);
 }
 
+/// A `:` at `i` followed by a port: two to five digits and the end of the chunk or a
+/// delimiter other than `:` or `.`.
+fn is_port_at(b: &[u8], i: usize) -> bool {
+    if b.get(i) != Some(&b':') {
+        return false;
+    }
+    let digits = b[i + 1..].iter().take_while(|c| c.is_ascii_digit()).count();
+    let end = i + 1 + digits;
+    (2..=5).contains(&digits) && (end == b.len() || (is_delimiter(b[end]) && b[end] != b':'))
+}
+
+/// Lowercase letters, digits, dots and dashes with a dot inside, starting with a letter or
+/// digit.
+fn is_host_like(w: &[u8]) -> bool {
+    !w.is_empty()
+        && w[0].is_ascii_alphanumeric()
+        && w.contains(&b'.')
+        && w.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'.' || *c == b'-')
+}
+
 /// `1.1`, `5.0`, `2`: digits and dots.
 fn is_version(b: &[u8]) -> bool {
-    !b.is_empty()
-        && b[0].is_ascii_digit()
-        && b.iter().all(|c| c.is_ascii_digit() || *c == b'.')
+    !b.is_empty() && b[0].is_ascii_digit() && b.iter().all(|c| c.is_ascii_digit() || *c == b'.')
 }
 
 /// Where a MAC or IPv6 address starting at `i` ends: hex groups joined by `:`, with at least
@@ -492,9 +545,35 @@ fn hex_groups_at(b: &[u8], i: usize) -> Option<usize> {
 fn is_date_word(w: &str) -> bool {
     matches!(
         w,
-        "Mon" | "Tue" | "Wed" | "Thu" | "Fri" | "Sat" | "Sun" | "Jan" | "Feb" | "Mar" | "Apr"
-            | "May" | "Jun" | "Jul" | "Aug" | "Sep" | "Oct" | "Nov" | "Dec" | "UTC" | "GMT"
-            | "EST" | "EDT" | "CST" | "CDT" | "PST" | "PDT" | "CET" | "CEST"
+        "Mon"
+            | "Tue"
+            | "Wed"
+            | "Thu"
+            | "Fri"
+            | "Sat"
+            | "Sun"
+            | "Jan"
+            | "Feb"
+            | "Mar"
+            | "Apr"
+            | "May"
+            | "Jun"
+            | "Jul"
+            | "Aug"
+            | "Sep"
+            | "Oct"
+            | "Nov"
+            | "Dec"
+            | "UTC"
+            | "GMT"
+            | "EST"
+            | "EDT"
+            | "CST"
+            | "CDT"
+            | "PST"
+            | "PDT"
+            | "CET"
+            | "CEST"
     )
 }
 
@@ -502,7 +581,9 @@ fn is_date_word(w: &str) -> bool {
 /// `proxy.cse.cuhk.edu.hk`), but not a Java package written the other way round
 /// (`com.huawei.health`).
 fn is_host_name(w: &str) -> bool {
-    const GENERIC: &[&str] = &["com", "net", "org", "edu", "gov", "mil", "io", "info", "biz"];
+    const GENERIC: &[&str] = &[
+        "com", "net", "org", "edu", "gov", "mil", "io", "info", "biz",
+    ];
     const SECOND: &[&str] = &["com", "net", "org", "edu", "gov", "ac", "co"];
     const REVERSED: &[&str] = &["com", "org", "net", "android", "java", "javax", "edu"];
     let labels: Vec<&str> = w.split('.').collect();
@@ -515,7 +596,9 @@ fn is_host_name(w: &str) -> bool {
     let last = labels[labels.len() - 1];
     let before = labels[labels.len() - 2];
     GENERIC.contains(&last)
-        || (last.len() == 2 && last.bytes().all(|c| c.is_ascii_lowercase()) && SECOND.contains(&before))
+        || (last.len() == 2
+            && last.bytes().all(|c| c.is_ascii_lowercase())
+            && SECOND.contains(&before))
 }
 
 /// `yyyy-mm-dd` (month and day of one or two digits).
@@ -539,23 +622,38 @@ mod tests {
     #[test]
     fn shapes() {
         let cases = [
-            ("jk2_init() Found child 6725 in scoreboard slot 10", "jk2_init() Found child <*> in scoreboard slot <*>"),
-            ("BLOCK* ask 10.250.14.38:50010 to replicate blk_-757 to", "BLOCK* ask <*>:<*> to replicate <*> to"),
+            (
+                "jk2_init() Found child 6725 in scoreboard slot 10",
+                "jk2_init() Found child <*> in scoreboard slot <*>",
+            ),
+            (
+                "BLOCK* ask 10.250.14.38:50010 to replicate blk_-757 to",
+                "BLOCK* ask <*>:<*> to replicate <*> to",
+            ),
             ("src: /10.250.14.38:37362 dest:", "src: <*>:<*> dest:"),
             ("ok /etc/httpd/conf/workers2.properties", "ok <*>"),
             ("generating core.2275", "generating core.<*>"),
-            ("NIFF: node node-129 via interface ee0", "NIFF: node node-<*> via interface ee0"),
+            (
+                "NIFF: node node-129 via interface ee0",
+                "NIFF: node node-<*> via interface ee0",
+            ),
             ("is hdfs://msra-sa-41:9000/tmp/x/job.jar", "is hdfs://<*>"),
             ("size 8.8 KB, free 14.0 KB)", "size <*>, free <*>)"),
             ("IRQs 3 4 5 6 7 10 *11 12)", "IRQs <*>)"),
-            ("00000009@2016/9/28:16:01:03.072 Populate", "<*>@<*>/<*>/<*>:<*>:<*>:<*> Populate"),
+            (
+                "00000009@2016/9/28:16:01:03.072 Populate",
+                "<*>@<*>/<*>/<*>:<*>:<*>:<*> Populate",
+            ),
             ("imprecise exception......0", "imprecise exception......<*>"),
             ("overlap:false", "overlap:<*>"),
             ("slot 10.", "slot <*>."),
             ("2017-07-03 20:25:13.378 Agent", "<*>-<*>-<*>:<*>:<*> Agent"),
             ("a <*> b *** c", "a <*> b <*> c"),
             ("at Sun Jul  3 10:05:25 2005", "at <*>:<*>:<*>"),
-            ("10.11.21.122,10.11.10.1 \"GET /v2/x/servers HTTP/1.1\" status", "<*> \"GET <*>\" status"),
+            (
+                "10.11.21.122,10.11.10.1 \"GET /v2/x/servers HTTP/1.1\" status",
+                "<*> \"GET <*>\" status",
+            ),
             ("c.baidu.com:80 close", "<*>:<*> close"),
             ("from com.huawei.health", "from com.huawei.health"),
             ("BSSID changed to 00:a2:ee:1a:71:8c", "BSSID changed to <*>"),
