@@ -291,12 +291,11 @@ struct Shape {
     lexed: Lexed,
 }
 
-/// A pattern: a set of shapes of one length, joined where they differ.
+/// A pattern: a set of shapes and the template that covers them all.
 #[derive(Clone, Debug)]
 struct Class {
-    /// Positions (pieces of the root shape) that are variables by evidence.
-    vars: Vec<bool>,
-    text: Box<str>,
+    /// The shapes' pieces where they agree, variables where they differ.
+    template: Lexed,
     id: PatternId,
     stats: PatternStats,
 }
@@ -457,7 +456,7 @@ impl Miner {
         let class = self.class(root);
         PatternView {
             id: class.id,
-            text: &class.text,
+            text: &class.template.text,
             stats: &class.stats,
             overflow: false,
         }
@@ -516,16 +515,15 @@ impl Miner {
 
     fn add_shape(&mut self, lexed: Lexed, hash: u64) -> u32 {
         let index = u32::try_from(self.shapes.len()).unwrap_or(u32::MAX);
-        let text: Box<str> = lexed.text.as_str().into();
         let id = PatternId(hash);
-        let n = lexed.pieces.len();
         let keys = skeletons(&lexed, &self.params.0);
-        self.shapes.push(Shape { lexed });
+        self.shapes.push(Shape {
+            lexed: lexed.clone(),
+        });
         self.by_text.insert(hash, index);
         self.parent.push(index);
         self.classes.push(Some(Class {
-            vars: vec![false; n],
-            text,
+            template: lexed,
             id,
             stats: PatternStats::default(),
         }));
@@ -560,15 +558,13 @@ impl Miner {
     /// differ only in values, punctuation or optional parts (`(1.16 KB)`, `()`), and are one.
     /// `None` when fewer than two words are left, too few to name an event.
     fn words_key(&self, root: u32) -> Option<u64> {
-        let class = self.class(root);
-        let shape = &self.shapes[root as usize].lexed;
+        let template = &self.class(root).template;
         let mut h: u64 = 0xcbf2_9ce4_8422_2325;
         let mut words = 0usize;
-        for i in 0..shape.pieces.len() {
-            if shape.pieces[i].kind() == Kind::Word && !class.vars.get(i).copied().unwrap_or(false)
-            {
+        for i in 0..template.pieces.len() {
+            if template.pieces[i].kind() == Kind::Word {
                 words += 1;
-                h = (h ^ fnv1a(shape.piece_text(i).as_bytes())).wrapping_mul(0x0100_0000_01b3);
+                h = (h ^ fnv1a(template.piece_text(i).as_bytes())).wrapping_mul(0x0100_0000_01b3);
             }
         }
         (words >= 2).then_some(h)
@@ -629,25 +625,12 @@ impl Miner {
             return;
         };
         let params = self.params.0.clone();
-        let (rs, cs) = (
-            &self.shapes[root as usize].lexed,
-            &self.shapes[child as usize].lexed,
-        );
-        let mut vars = self.class(root).vars.clone();
-        if rs.pieces.len() == cs.pieces.len() {
-            for (i, var) in vars.iter_mut().enumerate() {
-                let differs = rs.pieces[i].kind() != cs.pieces[i].kind()
-                    || rs.piece_text(i) != cs.piece_text(i);
-                *var |= differs || child_class.vars.get(i).copied().unwrap_or(false);
-            }
-        }
-        let text = render_shape(rs, &vars);
-        let id = PatternId::of_text(&text);
+        let template = generalize(&self.class(root).template, &child_class.template);
+        let id = PatternId::of_text(&template.text);
         let class = self.class_mut(root);
         class.stats.merge(child_class.stats, &params);
-        class.vars = vars;
         let changed = class.id != id;
-        class.text = text.into();
+        class.template = template;
         class.id = id;
         if changed {
             self.claim_id(id, root);
@@ -655,18 +638,74 @@ impl Miner {
     }
 }
 
-/// The text of a shape with the positions in `vars` made variables.
-fn render_shape(shape: &Lexed, vars: &[bool]) -> String {
+/// The template covering `a` and `b`: pieces equal in both stay, the rest become variables.
+/// Of one length they are compared position by position; otherwise aligned on a longest
+/// common subsequence of pieces (the common prefix and suffix when the table would be big).
+fn generalize(a: &Lexed, b: &Lexed) -> Lexed {
+    const MAX_CELLS: usize = 1 << 20;
+    let same = |i: usize, j: usize| {
+        a.pieces[i].kind() == b.pieces[j].kind() && a.piece_text(i) == b.piece_text(j)
+    };
+    let (n, m) = (a.pieces.len(), b.pieces.len());
     let mut out = Lexed::default();
-    for i in 0..shape.pieces.len() {
-        let kind = if vars.get(i).copied().unwrap_or(false) {
-            Kind::Var
-        } else {
-            shape.pieces[i].kind()
-        };
-        out.push_kind(kind, shape.piece_text(i));
+    if n == m {
+        for i in 0..n {
+            if same(i, i) {
+                out.push_kind(a.pieces[i].kind(), a.piece_text(i));
+            } else {
+                out.push_kind(Kind::Var, "");
+            }
+        }
+        return out;
     }
-    out.text
+    let matches: Vec<(usize, usize)> = if n.saturating_mul(m) > MAX_CELLS {
+        let prefix = (0..n.min(m)).take_while(|&k| same(k, k)).count();
+        let suffix = (0..n.min(m) - prefix)
+            .take_while(|&k| same(n - 1 - k, m - 1 - k))
+            .count();
+        (0..prefix)
+            .map(|k| (k, k))
+            .chain((0..suffix).rev().map(|k| (n - 1 - k, m - 1 - k)))
+            .collect()
+    } else {
+        let width = m + 1;
+        let mut suffix = vec![0u16; (n + 1) * width];
+        for i in (0..n).rev() {
+            for j in (0..m).rev() {
+                suffix[i * width + j] = if same(i, j) {
+                    suffix[(i + 1) * width + j + 1] + 1
+                } else {
+                    suffix[(i + 1) * width + j].max(suffix[i * width + j + 1])
+                };
+            }
+        }
+        let mut found = Vec::new();
+        let (mut i, mut j) = (0, 0);
+        while i < n && j < m {
+            if same(i, j) && suffix[i * width + j] == suffix[(i + 1) * width + j + 1] + 1 {
+                found.push((i, j));
+                i += 1;
+                j += 1;
+            } else if suffix[(i + 1) * width + j] >= suffix[i * width + j + 1] {
+                i += 1;
+            } else {
+                j += 1;
+            }
+        }
+        found
+    };
+    let (mut i, mut j) = (0, 0);
+    for (mi, mj) in matches.into_iter().chain(std::iter::once((n, m))) {
+        if mi > i || mj > j {
+            out.push_kind(Kind::Var, "");
+        }
+        if mi < n {
+            out.push_kind(a.pieces[mi].kind(), a.piece_text(mi));
+        }
+        i = mi + 1;
+        j = mj + 1;
+    }
+    out
 }
 
 fn overflow_slot(lexed: &Lexed) -> usize {

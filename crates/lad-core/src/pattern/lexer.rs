@@ -135,9 +135,11 @@ impl Lexed {
         self.push(Kind::Word, word);
     }
 
+    /// Separators are one piece per character, so that templates align on each (`#3#,` and
+    /// `10.0.0.1,` share their `,`).
     pub(crate) fn sep(&mut self, sep: &str) {
-        if !sep.is_empty() {
-            self.push(Kind::Sep, sep);
+        for (i, c) in sep.char_indices() {
+            self.push(Kind::Sep, &sep[i..i + c.len_utf8()]);
         }
     }
 
