@@ -323,6 +323,8 @@ pub struct Miner {
     skeletons: FxHashMap<u64, Skeleton>,
     /// Patterns by their word sequence (see [`Miner::settle`]).
     by_words: FxHashMap<u64, u32>,
+    /// Generalised patterns by the frame of their template (see [`frame_key`]).
+    by_frame: FxHashMap<u64, Vec<u32>>,
     /// Every id ever given to a pattern, with a shape it covered.
     ids: FxHashMap<PatternId, u32>,
     overflow: Vec<PatternStats>,
@@ -346,6 +348,7 @@ impl Miner {
             classes: Vec::new(),
             skeletons: FxHashMap::default(),
             by_words: FxHashMap::default(),
+            by_frame: FxHashMap::default(),
             ids: FxHashMap::default(),
             overflow: vec![PatternStats::default(); OVERFLOW_SLOTS + 1],
             scratch: Lexed::default(),
@@ -503,20 +506,68 @@ impl Miner {
 
     /// A stored shape one of whose skeletons is open and fits `lexed`.
     fn open_match(&self, lexed: &Lexed) -> Option<u32> {
-        skeletons(lexed, &self.params.0)
-            .into_iter()
-            .find_map(|(key, _)| {
-                self.skeletons
-                    .get(&key)
-                    .filter(|s| s.open)
-                    .and_then(|s| s.members.first().copied())
-            })
+        if let Some(root) = self.fitting_template(lexed) {
+            return Some(root);
+        }
+        let mut probe = Probe::new(lexed);
+        let mut joins = Vec::new();
+        self.generalize_probe(&mut probe, &mut joins);
+        joins.first().copied()
+    }
+
+    /// The most specific generalised pattern whose template `lexed` fits: same frame, and
+    /// every literal piece of the template equal to the line's (the oldest on ties).
+    fn fitting_template(&self, lexed: &Lexed) -> Option<u32> {
+        const MAX_CANDIDATES: usize = 64;
+        let list = self.by_frame.get(&frame_key(lexed))?;
+        let mut best: Option<(usize, u32)> = None;
+        for &shape in list.iter().take(MAX_CANDIDATES) {
+            let root = self.find_ro(shape);
+            let template = &self.class(root).template;
+            if template.pieces.len() != lexed.pieces.len() {
+                continue;
+            }
+            let mut literals = 0usize;
+            let fits = (0..template.pieces.len()).all(|i| {
+                let kind = template.pieces[i].kind();
+                if kind == Kind::Var {
+                    return true;
+                }
+                literals += usize::from(kind == Kind::Word);
+                kind == lexed.pieces[i].kind() && template.piece_text(i) == lexed.piece_text(i)
+            });
+            if fits && best.is_none_or(|(l, r)| literals > l || (literals == l && root < r)) {
+                best = Some((literals, root));
+            }
+        }
+        best.map(|(_, root)| root)
+    }
+
+    /// Makes variables of the positions of `probe` whose skeleton is open, again until none
+    /// is left (a position opened in a pattern family shows the next one), and collects a
+    /// shape of each open skeleton met.
+    fn generalize_probe(&self, probe: &mut Probe, joins: &mut Vec<u32>) {
+        for _ in 0..MAX_SLOTS {
+            let mut changed = false;
+            for (key, _, i) in probe.skeletons(&self.params.0) {
+                if let Some(skeleton) = self.skeletons.get(&key).filter(|s| s.open) {
+                    joins.extend(skeleton.members.first().copied());
+                    if probe.kinds[i] == Kind::Word {
+                        probe.make_var(i);
+                        changed = true;
+                    }
+                }
+            }
+            if !changed {
+                return;
+            }
+        }
     }
 
     fn add_shape(&mut self, lexed: Lexed, hash: u64) -> u32 {
         let index = u32::try_from(self.shapes.len()).unwrap_or(u32::MAX);
         let id = PatternId(hash);
-        let keys = skeletons(&lexed, &self.params.0);
+        let probe = Probe::new(&lexed);
         self.shapes.push(Shape {
             lexed: lexed.clone(),
         });
@@ -529,26 +580,60 @@ impl Miner {
         }));
         self.claim_id(id, index);
         let need = self.params.0.variable_after;
-        let mut joins: Vec<u32> = Vec::new();
-        for (key, value) in keys {
-            let skeleton = self.skeletons.entry(key).or_default();
-            if skeleton.open {
-                joins.extend(skeleton.members.first().copied());
-                continue;
-            }
-            if !skeleton.values.contains(&value) {
-                skeleton.values.push(value);
-            }
-            skeleton.members.push(index);
-            if skeleton.values.len() >= need {
-                skeleton.open = true;
-                skeleton.values = Vec::new();
-                joins.extend(skeleton.members.iter().copied());
-                skeleton.members.truncate(1);
+        let mut joins: Vec<(u32, u32)> = Vec::new();
+        let mut probe = probe;
+        if let Some(root) = self.fitting_template(&self.shapes[index as usize].lexed) {
+            joins.push((index, root));
+            let template = &self.class(root).template;
+            for i in 0..template.pieces.len() {
+                if template.pieces[i].kind() == Kind::Var && probe.kinds[i] == Kind::Word {
+                    probe.make_var(i);
+                }
             }
         }
-        for other in joins {
-            self.union(index, other);
+        // Shapes to register: the new one, and the members of a skeleton that opens, seen
+        // again with that position a variable so that their other positions count in the
+        // family's skeletons.
+        let mut work = vec![(index, probe)];
+        let mut steps = 0;
+        while let Some((shape, mut probe)) = work.pop() {
+            steps += 1;
+            if steps > 4 * MAX_SLOTS {
+                break;
+            }
+            let mut met = Vec::new();
+            self.generalize_probe(&mut probe, &mut met);
+            joins.extend(met.into_iter().map(|m| (shape, m)));
+            for (key, value, i) in probe.skeletons(&self.params.0) {
+                let skeleton = self.skeletons.entry(key).or_default();
+                if skeleton.open {
+                    joins.extend(skeleton.members.first().map(|&m| (shape, m)));
+                    continue;
+                }
+                if !skeleton.values.contains(&value) {
+                    skeleton.values.push(value);
+                }
+                if !skeleton.members.contains(&shape) {
+                    skeleton.members.push(shape);
+                }
+                if skeleton.values.len() >= need {
+                    skeleton.open = true;
+                    skeleton.values = Vec::new();
+                    let members = std::mem::take(&mut skeleton.members);
+                    skeleton.members.push(members[0]);
+                    for &m in &members {
+                        joins.push((m, members[0]));
+                        let mut again = Probe::new(&self.shapes[m as usize].lexed);
+                        if again.kinds.len() > i && again.kinds[i] == Kind::Word {
+                            again.make_var(i);
+                            work.push((m, again));
+                        }
+                    }
+                }
+            }
+        }
+        for (a, b) in joins {
+            self.union(a, b);
         }
         self.settle(index);
         index
@@ -627,11 +712,16 @@ impl Miner {
         let params = self.params.0.clone();
         let template = generalize(&self.class(root).template, &child_class.template);
         let id = PatternId::of_text(&template.text);
+        let frame = frame_key(&template);
         let class = self.class_mut(root);
         class.stats.merge(child_class.stats, &params);
         let changed = class.id != id;
         class.template = template;
         class.id = id;
+        let list = self.by_frame.entry(frame).or_default();
+        if !list.contains(&root) {
+            list.push(root);
+        }
         if changed {
             self.claim_id(id, root);
         }
@@ -721,53 +811,97 @@ fn overflow_id(slot: usize) -> PatternId {
     PatternId(fnv1a(format!("\u{0}overflow {slot}").as_bytes()))
 }
 
-/// The skeletons of a shape: for each word or variable position that may be a variable, the
-/// hash of the shape with that position blanked, and the hash of the value there.
-fn skeletons(lexed: &Lexed, params: &PatternParams) -> Vec<(u64, u64)> {
-    const BASE: u64 = 0x9e37_79b9_7f4a_7c15;
-    const BLANK: u64 = 0x51af_d7ed_558c_cd1b;
-    let n = lexed.pieces.len();
-    let mut hashes = Vec::with_capacity(n);
-    let mut words = 0usize;
-    for i in 0..n {
+/// The frame of a shape or template: its length, the kind of each piece and the text of its
+/// separators and spaces. A line fits a generalised template only if their frames are equal.
+fn frame_key(lexed: &Lexed) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ lexed.pieces.len() as u64;
+    for i in 0..lexed.pieces.len() {
         let kind = lexed.pieces[i].kind();
-        words += usize::from(kind == Kind::Word);
-        let mut h = fnv1a(lexed.piece_text(i).as_bytes());
-        h ^= (kind as u64).wrapping_mul(0xff51_afd7_ed55_8ccd);
-        hashes.push(h);
+        // Words and variables are one kind here: a template's variable holds a line's word.
+        let part = match kind {
+            Kind::Sep | Kind::Space => fnv1a(lexed.piece_text(i).as_bytes()),
+            Kind::Word | Kind::Var => 1,
+        };
+        h = (h ^ part).wrapping_mul(0x0100_0000_01b3);
     }
-    let mut powers = Vec::with_capacity(n);
-    let mut total: u64 = 0;
-    let mut p: u64 = 1;
-    for &h in &hashes {
-        total = total.wrapping_add(h.wrapping_mul(p));
-        powers.push(p);
-        p = p.wrapping_mul(BASE);
+    h
+}
+
+/// The pieces of a shape as the skeleton index sees them: a hash and a kind per piece, where
+/// positions known to be variables are `Var` with [`VAR_HASH`].
+#[derive(Clone, Debug)]
+struct Probe {
+    hashes: Vec<u64>,
+    kinds: Vec<Kind>,
+}
+
+/// The hash of a variable position.
+const VAR_HASH: u64 = 0x7f4a_7c15_9e37_79b9;
+
+impl Probe {
+    fn new(lexed: &Lexed) -> Self {
+        let n = lexed.pieces.len();
+        let mut hashes = Vec::with_capacity(n);
+        let mut kinds = Vec::with_capacity(n);
+        for i in 0..n {
+            let kind = lexed.pieces[i].kind();
+            let h = if kind == Kind::Var {
+                VAR_HASH
+            } else {
+                fnv1a(lexed.piece_text(i).as_bytes())
+                    ^ (kind as u64).wrapping_mul(0xff51_afd7_ed55_8ccd)
+            };
+            hashes.push(h);
+            kinds.push(kind);
+        }
+        Self { hashes, kinds }
     }
-    let length = (n as u64).wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-    let mut out = Vec::new();
-    let mut slot = 0usize;
-    for i in 0..n {
-        let kind = lexed.pieces[i].kind();
-        if !matches!(kind, Kind::Word | Kind::Var) {
-            continue;
-        }
-        if slot >= MAX_SLOTS {
-            break;
-        }
-        let context = words - usize::from(kind == Kind::Word);
-        let need = params.min_context + usize::from(slot == 0);
-        slot += 1;
-        if context < need {
-            continue;
-        }
-        let key = total
-            .wrapping_sub(hashes[i].wrapping_mul(powers[i]))
-            .wrapping_add(BLANK.wrapping_mul(powers[i]))
-            ^ length;
-        out.push((key, hashes[i]));
+
+    fn make_var(&mut self, i: usize) {
+        self.hashes[i] = VAR_HASH;
+        self.kinds[i] = Kind::Var;
     }
-    out
+
+    /// For each word or variable position that may be a variable: the hash of the shape with
+    /// that position blanked, the hash of the value there, and the position.
+    fn skeletons(&self, params: &PatternParams) -> Vec<(u64, u64, usize)> {
+        const BASE: u64 = 0x9e37_79b9_7f4a_7c15;
+        const BLANK: u64 = 0x51af_d7ed_558c_cd1b;
+        let n = self.hashes.len();
+        let words = self.kinds.iter().filter(|&&k| k == Kind::Word).count();
+        let mut powers = Vec::with_capacity(n);
+        let mut total: u64 = 0;
+        let mut p: u64 = 1;
+        for &h in &self.hashes {
+            total = total.wrapping_add(h.wrapping_mul(p));
+            powers.push(p);
+            p = p.wrapping_mul(BASE);
+        }
+        let length = (n as u64).wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        let mut out = Vec::new();
+        let mut slot = 0usize;
+        for i in 0..n {
+            let kind = self.kinds[i];
+            if !matches!(kind, Kind::Word | Kind::Var) {
+                continue;
+            }
+            if slot >= MAX_SLOTS {
+                break;
+            }
+            let context = words - usize::from(kind == Kind::Word);
+            let need = params.min_context + usize::from(slot == 0);
+            slot += 1;
+            if context < need {
+                continue;
+            }
+            let key = total
+                .wrapping_sub(self.hashes[i].wrapping_mul(powers[i]))
+                .wrapping_add(BLANK.wrapping_mul(powers[i]))
+                ^ length;
+            out.push((key, self.hashes[i], i));
+        }
+        out
+    }
 }
 
 /// A miner's saved form: its settings, its shapes in the order they were stored, and the
