@@ -880,8 +880,7 @@ impl Probe {
         let length = (n as u64).wrapping_mul(0xc4ce_b9fe_1a85_ec53);
         let mut out = Vec::new();
         let mut slot = 0usize;
-        for i in 0..n {
-            let kind = self.kinds[i];
+        for (i, &kind) in self.kinds.iter().enumerate() {
             if !matches!(kind, Kind::Word | Kind::Var) {
                 continue;
             }

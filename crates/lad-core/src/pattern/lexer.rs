@@ -307,6 +307,14 @@ fn path_at(s: &str, i: usize) -> Option<usize> {
     let first_slash = match b[i] {
         b'/' => i,
         b'.' | b'~' if b.get(i + 1) == Some(&b'/') => i + 1,
+        // A Windows path without a drive (`\\?\GLOBALROOT\Device\x`) runs like one with.
+        b'\\' if b[i..].iter().filter(|&&c| c == b'\\').count() >= 2 => {
+            let mut j = i + 1;
+            while j < b.len() && !matches!(b[j], b',' | b';' | b')' | b']' | b'}' | b'\'' | b'"') {
+                j += 1;
+            }
+            return Some(j);
+        }
         c if c.is_ascii_alphabetic()
             && b.get(i + 1) == Some(&b':')
             && b.get(i + 2) == Some(&b'\\') =>
@@ -335,16 +343,17 @@ fn path_at(s: &str, i: usize) -> Option<usize> {
 
 /// Where a relative path or component name starting at `i` ends
 /// (`com.tencent.mm/.plugin.WXEntryActivity`, `Nodes/cn304/pkts_out.rrd`): a run of name
-/// characters with a `/` inside and a dotted segment, starting a chunk or after an opener.
+/// characters with two `/` inside, or one and a dotted first segment, starting a chunk or
+/// after a delimiter.
 fn component_at(b: &[u8], i: usize) -> Option<usize> {
-    if !(i == 0 || opens_path(b[i - 1]) || b[i - 1] == b'{') || !b[i].is_ascii_alphanumeric() {
+    if !(i == 0 || is_delimiter(b[i - 1])) || !b[i].is_ascii_alphanumeric() {
         return None;
     }
     let mut j = i;
-    let (mut slash, mut dot) = (false, false);
+    let (mut slashes, mut dot) = (0usize, false);
     while j < b.len() {
         match b[j] {
-            b'/' => slash = true,
+            b'/' => slashes += 1,
             b'.' => dot = true,
             c if c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'$' | b'+' | b'~') => {}
             _ => break,
@@ -353,7 +362,8 @@ fn component_at(b: &[u8], i: usize) -> Option<usize> {
     }
     let boundary = j == b.len() || ends_path(b[j]) || b[j] == b'}';
     let first = b[i..j].split(|&c| c == b'/').next().unwrap_or(&[]);
-    (slash && dot && first.contains(&b'.') && boundary && b[j - 1] != b'/').then_some(j)
+    let named = slashes >= 2 || (slashes == 1 && dot && first.contains(&b'.'));
+    (named && boundary && b[j - 1] != b'/').then_some(j)
 }
 
 fn lex_plain(s: &str, out: &mut Lexed) {
