@@ -350,8 +350,9 @@ fn component_at(b: &[u8], i: usize) -> Option<usize> {
         return None;
     }
     let mut j = i;
-    let (mut slashes, mut dot) = (0usize, false);
+    let (mut slashes, mut dot, mut letter) = (0usize, false, false);
     while j < b.len() {
+        letter |= b[j].is_ascii_alphabetic();
         match b[j] {
             b'/' => slashes += 1,
             b'.' => dot = true,
@@ -363,7 +364,7 @@ fn component_at(b: &[u8], i: usize) -> Option<usize> {
     let boundary = j == b.len() || ends_path(b[j]) || b[j] == b'}';
     let first = b[i..j].split(|&c| c == b'/').next().unwrap_or(&[]);
     let named = slashes >= 2 || (slashes == 1 && dot && first.contains(&b'.'));
-    (named && boundary && b[j - 1] != b'/').then_some(j)
+    (named && letter && boundary && b[j - 1] != b'/').then_some(j)
 }
 
 fn lex_plain(s: &str, out: &mut Lexed) {
@@ -387,7 +388,7 @@ fn lex_plain(s: &str, out: &mut Lexed) {
             let start = i;
             i += 1;
             while i < b.len() && is_delimiter(b[i]) && !b[i..].starts_with(b"<*>") {
-                if b[i] == b'/' && path_at(s, i).is_some() {
+                if matches!(b[i], b'/' | b'\\') && path_at(s, i).is_some() {
                     break;
                 }
                 i += 1;
@@ -670,6 +671,14 @@ mod tests {
             ("from com.huawei.health", "from com.huawei.health"),
             ("BSSID changed to 00:a2:ee:1a:71:8c", "BSSID changed to <*>"),
             ("at 12:00:01 ok", "at <*>:<*>:<*> ok"),
+            (
+                "from path '\\\\?\\GLOBALROOT\\Device\\x'.",
+                "from path '<*>'.",
+            ),
+            (
+                "key '{bf1a281b-ad7b-4476-ac95-f47682990ce7}GLOBALROOT/Device/Copy2/Windows'",
+                "key '{<*>}<*>'",
+            ),
             ("", ""),
             ("   ", ""),
         ];
