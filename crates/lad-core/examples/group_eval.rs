@@ -19,11 +19,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if args.get(3).map(String::as_str) == Some("dbscan") {
         params.method = GroupingMethod::Dbscan;
     }
-    if let Ok(s) = std::env::var("GROUP_SIMILARITY") {
-        params.similarity = s.parse()?;
-    }
-    if let Ok(s) = std::env::var("GROUP_MERGE_VARIANTS") {
-        params.merge_variants = s.parse()?;
+    if let Ok(s) = std::env::var("PATTERN_VARIABLE_AFTER") {
+        params.patterns.variable_after = s.parse()?;
     }
     let mut objects = Vec::new();
     for line in std::io::BufReader::new(std::fs::File::open(input)?).lines() {

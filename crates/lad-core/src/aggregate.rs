@@ -1,21 +1,15 @@
 //! Aggregation: groups messages (normally the anomalies of a window) into templates. Main items:
 //! [`group`], [`AggregateParams`], [`GroupingMethod`], [`Grouping`].
 //!
-//! Two methods exist. [`GroupingMethod::Templates`] (the default) cuts each message into
-//! whitespace chunks, gives each chunk a signature from the masked [`Tokenizer`] (with the values
-//! of `key=value` pairs and the flags `true`/`false` masked too, a number and its unit as one
-//! value, and a run of variable chunks as one position) and groups the chunk sequences in a
-//! Drain-like parse tree: messages are routed by length and their first chunk, then joined to the
-//! most similar template in their leaf, or start a new one. Then templates of one length that
-//! differ at one position in many variants are joined, a group whose members hold only a few
-//! recurring words at one position is split by them (`state Active` / `state Inactive`), and
-//! groups with the same word chunks in the same order are joined whatever their lengths (they
-//! differ only in variable or optional parts, such as a `(1.16 KB)` present in some lines only). [`GroupingMethod::Dbscan`] is the
-//! old system's way (letters-only tokens, Word2Vec mean vectors, DBSCAN; noise points become
-//! groups of one), kept in [`legacy`].
+//! Two methods exist. [`GroupingMethod::Templates`] (the default) cuts the syslog header off
+//! each message ([`crate::syslog`]) and groups the bodies by pattern ([`crate::pattern`]): a
+//! group is one pattern, its text the pattern with `***` for variables, behind the members'
+//! header with its varying parts collapsed into one `***`. [`group_by_patterns`] does the
+//! same with a miner that has already seen the stream. [`GroupingMethod::Dbscan`] is the old
+//! system's way (letters-only tokens, Word2Vec mean vectors, DBSCAN; noise points become
+//! groups of one), kept in [`legacy`], whose group text is [`build_template`] of its members.
 //!
-//! Either way a group's text is [`build_template`] of its members. Group indices are ordered by
-//! the first message of each group, and the same input and parameters always give the same
+//! Group indices are ordered by the first message of each group, and the same input and parameters always give the same
 //! grouping. This module does no I/O and knows nothing of the fields an aggregate carries in the
 //! store (counts, average times, hosts): callers compute those from [`Grouping::labels`].
 
@@ -25,8 +19,12 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::pattern::lexer::lex;
+use crate::pattern::{
+    mine, render, Miner, PatternError, PatternId, PatternParams, PatternValidParams, TemplateFormat,
+};
+use crate::syslog::{aggregate_message, split, Header, Split};
 use crate::template::build_template;
-use crate::tokenizer::{Tokenizer, TokenizerMode};
 
 /// How messages are grouped.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -56,14 +54,8 @@ pub struct AggregateParams {
     pub window: usize,
     /// Seed of the Word2Vec training for DBSCAN.
     pub seed: u64,
-    /// Template tree: share of a template's positions a message must match to join it, in [0, 1].
-    pub similarity: f64,
-    /// Template tree: how many leading tokens route a message before similarity is compared.
-    pub prefix_depth: usize,
-    /// Template tree: when at least this many templates of one length differ only at one
-    /// position, that position is a variable and they become one group; fewer recurring words
-    /// at one position of a group are distinct events and split it (0 turns both off).
-    pub merge_variants: usize,
+    /// Settings of the pattern miner for [`GroupingMethod::Templates`].
+    pub patterns: PatternParams,
 }
 
 impl Default for AggregateParams {
@@ -75,9 +67,7 @@ impl Default for AggregateParams {
             vector_length: 25,
             window: 5,
             seed: 1,
-            similarity: 0.85,
-            prefix_depth: 1,
-            merge_variants: 3,
+            patterns: PatternParams::default(),
         }
     }
 }
@@ -95,6 +85,9 @@ pub enum AggregateError {
         /// The value given.
         found: String,
     },
+    /// The pattern settings for [`GroupingMethod::Templates`] are out of range.
+    #[error("aggregation by patterns: {0}")]
+    Pattern(#[from] PatternError),
     /// The Word2Vec settings derived for [`GroupingMethod::Dbscan`] are out of range.
     #[error("aggregation by DBSCAN: {0}")]
     Word2Vec(#[from] crate::word2vec::Word2VecError),
@@ -118,13 +111,6 @@ impl AggregateParams {
                 found,
             })
         };
-        if !(0.0..=1.0).contains(&self.similarity) {
-            return invalid(
-                "similarity",
-                "a number in [0, 1]",
-                self.similarity.to_string(),
-            );
-        }
         if self.method == GroupingMethod::Dbscan {
             if !(self.eps.is_finite() && self.eps > 0.0) {
                 return invalid("eps", "a finite number above 0", self.eps.to_string());
@@ -153,11 +139,13 @@ pub fn group<S: AsRef<str>>(
     params: &AggregateParams,
 ) -> Result<Grouping, AggregateError> {
     params.check()?;
-    let raw = match params.method {
-        GroupingMethod::Templates => template_tree(messages, params),
-        GroupingMethod::Dbscan => legacy::dbscan_labels(messages, params)?,
-    };
-    Ok(finish(messages, &raw))
+    match params.method {
+        GroupingMethod::Templates => Ok(pattern_groups(messages, &params.patterns.check()?)),
+        GroupingMethod::Dbscan => {
+            let raw = legacy::dbscan_labels(messages, params)?;
+            Ok(finish(messages, &raw))
+        }
+    }
 }
 
 /// Renumbers arbitrary group ids by first appearance and builds the templates.
@@ -181,532 +169,55 @@ fn finish<S: AsRef<str>>(messages: &[S], raw: &[usize]) -> Grouping {
     Grouping { labels, templates }
 }
 
-/// A template position: a literal token or a wildcard.
-type Slot = Option<u32>;
-
-/// What a whitespace chunk holds, as far as grouping cares.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum ChunkKind {
-    /// Only placeholders (`1.2.3.4:22`, `03:40:59`, `(1.16`).
-    Variable,
-    /// Words and placeholders (`proxy.example.org:5070`): variable too, but it says more.
-    Mixed,
-    /// Words only, or `key=` pairs whose values are masked.
-    Literal,
-    /// A unit word (`KB`, `ms`), which after a number belongs to the number.
-    Unit,
-    /// No word at all (`()`, `-`, `[]`).
-    Wordless,
+/// Groups by pattern: each message's syslog header is cut off ([`crate::syslog`]), the bodies
+/// are mined ([`crate::pattern::mine`]) and messages of one pattern are one group. A group's
+/// text is its pattern in the `***` format behind the members' header with the parts that
+/// differ collapsed ([`crate::syslog::aggregate_message`]).
+fn pattern_groups<S: AsRef<str>>(messages: &[S], params: &PatternValidParams) -> Grouping {
+    let splits: Vec<Split<'_>> = messages.iter().map(|m| split(m.as_ref())).collect();
+    let bodies: Vec<&str> = splits.iter().map(|s| s.body).collect();
+    let mined = mine(&bodies, params);
+    group_by_ids(&splits, &mined.ids, &mined.miner)
 }
 
-impl ChunkKind {
-    /// Variable chunks say nothing about which event a line is.
-    fn is_variable(self) -> bool {
-        matches!(self, Self::Variable | Self::Mixed)
-    }
+/// Groups messages by the pattern a miner that has already seen the stream (normally the
+/// host's, trained on all its lines) gives their bodies, without learning: aggregation then
+/// uses the same patterns as the rest of lad, however few messages are grouped. Labels and
+/// texts as for [`group`]; a body of a shape the miner has not seen is its own pattern.
+pub fn group_by_patterns<S: AsRef<str>>(messages: &[S], miner: &Miner) -> Grouping {
+    let splits: Vec<Split<'_>> = messages.iter().map(|m| split(m.as_ref())).collect();
+    let ids: Vec<PatternId> = splits.iter().map(|s| miner.classify(s.body)).collect();
+    group_by_ids(&splits, &ids, miner)
 }
 
-/// Lowercase words that are units when they follow a number: sizes, rates, durations. A number
-/// with its unit is one value whether or not a space separates them (`512MB`, `512 MB`).
-const UNITS: &[&str] = &[
-    "b", "kb", "mb", "gb", "tb", "kib", "mib", "gib", "tib", "byte", "bytes", "bit", "bits", "bps",
-    "kbps", "mbps", "gbps", "pps", "hz", "khz", "mhz", "ghz", "ns", "us", "ms", "s", "sec", "secs",
-    "second", "seconds", "min", "mins", "minute", "minutes", "h", "hr", "hrs", "hour", "hours",
-];
-
-/// Placeholder of the flags `true` and `false` in chunk signatures.
-const BOOL: &str = "<BOOL>";
-
-/// Chunk signatures interned as integers, so comparing templates is cheap.
-#[derive(Default)]
-struct Interner {
-    ids: HashMap<String, u32>,
-    kinds: Vec<ChunkKind>,
-    texts: Vec<String>,
-}
-
-impl Interner {
-    fn id(&mut self, signature: &str, kind: ChunkKind) -> u32 {
-        if let Some(&id) = self.ids.get(signature) {
-            return id;
-        }
-        let id = u32::try_from(self.ids.len()).unwrap_or(u32::MAX);
-        self.ids.insert(signature.to_string(), id);
-        self.kinds.push(kind);
-        self.texts.push(signature.to_string());
-        id
-    }
-
-    fn text(&self, id: u32) -> Option<&str> {
-        self.texts.get(id as usize).map(String::as_str)
-    }
-
-    fn kind(&self, id: u32) -> ChunkKind {
-        self.kinds
-            .get(id as usize)
-            .copied()
-            .unwrap_or(ChunkKind::Literal)
-    }
-
-    fn is_placeholder(&self, id: u32) -> bool {
-        self.kind(id).is_variable()
-    }
-}
-
-fn is_placeholder_token(token: &str) -> bool {
-    token.len() > 2 && token.starts_with('<') && token.ends_with('>')
-}
-
-/// The interned chunk sequence of one message. One position per whitespace chunk, so a variable
-/// with dots or colons inside (`proxy.example.org:5070`) fills one position whatever its shape.
-/// A run of placeholder-only chunks (`Mon Jun 20 03:40:59 2005`, a list of numbers) and the unit
-/// after a number (`1.16 KB`) fill one position too: such runs vary in length between lines of
-/// one event.
-fn signature(
-    message: &str,
-    tokenizer: &Tokenizer,
-    interner: &mut Interner,
-    buf: &mut Vec<String>,
-    sig: &mut String,
-) -> Vec<u32> {
-    let mut out = Vec::new();
-    let mut after_variable = false;
-    for chunk in message.split_ascii_whitespace() {
-        let kind = chunk_signature(chunk, tokenizer, buf, sig);
-        if after_variable && matches!(kind, ChunkKind::Variable | ChunkKind::Unit) {
-            continue;
-        }
-        after_variable = kind == ChunkKind::Variable;
-        out.push(interner.id(sig, kind));
-    }
-    // A line without a word chunk (`cancelNotification,index:0`) would match every other such
-    // line: its mixed chunks are what names its event, so they count as words.
-    if !out
+fn group_by_ids(splits: &[Split<'_>], ids: &[PatternId], miner: &Miner) -> Grouping {
+    let mut label_of: HashMap<PatternId, usize> = HashMap::new();
+    // Per group: its pattern, the body of its first member and the members' headers.
+    let mut members: Vec<(PatternId, &str, Vec<Option<Header<'_>>>)> = Vec::new();
+    let labels = ids
         .iter()
-        .any(|&id| matches!(interner.kind(id), ChunkKind::Literal | ChunkKind::Unit))
-    {
-        for id in &mut out {
-            if interner.kind(*id) == ChunkKind::Mixed {
-                sig.clear();
-                sig.push_str(WORD_TWIN);
-                if let Some(text) = interner.text(*id) {
-                    sig.push_str(text);
-                }
-                *id = interner.id(sig, ChunkKind::Literal);
+        .zip(splits)
+        .map(|(&id, s)| {
+            let next = label_of.len();
+            let label = *label_of.entry(id).or_insert(next);
+            if label == members.len() {
+                members.push((id, s.body, Vec::new()));
             }
-        }
-    }
-    out
-}
-
-/// Prefix of the signature of a mixed chunk read as a word (a byte no token holds).
-const WORD_TWIN: &str = "\u{1}";
-
-/// Writes the signature of one chunk into `sig`: its masked tokens, with the value of every
-/// `key=value` pair masked as well (`ready=true,policy=3` gives `ready =* policy =*`), since
-/// values are what varies between lines of one event while keys name the event.
-fn chunk_signature(
-    chunk: &str,
-    tokenizer: &Tokenizer,
-    buf: &mut Vec<String>,
-    sig: &mut String,
-) -> ChunkKind {
-    sig.clear();
-    let (mut words, mut placeholders, mut pairs) = (0usize, 0usize, 0usize);
-    let mut rest = chunk;
-    loop {
-        let (head, value) = match rest.find('=') {
-            Some(eq) => (&rest[..eq], Some(&rest[eq + 1..])),
-            None => (rest, None),
-        };
-        tokenizer.tokenize_into(head, buf);
-        for token in buf.iter() {
-            if !sig.is_empty() {
-                sig.push(' ');
-            }
-            // Flags are values, whatever their key (`overlap:false`, `enabled true`).
-            let token = if matches!(token.as_str(), "true" | "false") {
-                BOOL
-            } else {
-                token.as_str()
-            };
-            sig.push_str(token);
-            if is_placeholder_token(token) {
-                placeholders += 1;
-            } else {
-                words += 1;
-            }
-        }
-        let Some(value) = value else { break };
-        // A value ends at the next pair separator.
-        let end = value.find([',', ';', '&']).unwrap_or(value.len());
-        if !sig.is_empty() {
-            sig.push(' ');
-        }
-        sig.push_str(if end > 0 { "=*" } else { "=" });
-        pairs += 1;
-        rest = &value[end..];
-    }
-    if words + placeholders + pairs == 0 {
-        sig.push_str(chunk);
-        return ChunkKind::Wordless;
-    }
-    if placeholders > 0 {
-        return if words + pairs == 0 {
-            ChunkKind::Variable
-        } else {
-            ChunkKind::Mixed
-        };
-    }
-    if words == 1 && pairs == 0 && UNITS.contains(&sig.as_str()) {
-        return ChunkKind::Unit;
-    }
-    ChunkKind::Literal
-}
-
-struct Cluster {
-    template: Vec<Slot>,
-}
-
-/// Drain-like grouping; returns one raw cluster id per message.
-fn template_tree<S: AsRef<str>>(messages: &[S], params: &AggregateParams) -> Vec<usize> {
-    let tokenizer = Tokenizer::new(TokenizerMode::Masked);
-    let mut interner = Interner::default();
-    let mut buf = Vec::new();
-    let mut chunk_sig = String::new();
-    let sequences: Vec<Vec<u32>> = messages
-        .iter()
-        .map(|m| {
-            signature(
-                m.as_ref(),
-                &tokenizer,
-                &mut interner,
-                &mut buf,
-                &mut chunk_sig,
-            )
+            members[label].2.push(s.header);
+            label
         })
         .collect();
-
-    let mut clusters: Vec<Cluster> = Vec::new();
-    // Leaf key: token count plus the routing prefix (placeholders route as a wildcard).
-    let mut leaves: HashMap<(usize, Vec<Slot>), Vec<usize>> = HashMap::new();
-    let mut leaf_of = Vec::with_capacity(sequences.len());
-    let mut c_first = Vec::with_capacity(sequences.len());
-    for seq in &sequences {
-        let key = leaf_key(seq, params.prefix_depth, &interner);
-        let leaf = leaves.entry(key.clone()).or_default();
-        let best = best_cluster(leaf, &clusters, seq, &interner)
-            .filter(|&(_, sim)| sim >= params.similarity);
-        match best {
-            Some((c, _)) => merge(&mut clusters[c].template, seq),
-            None => {
-                leaf.push(clusters.len());
-                clusters.push(Cluster {
-                    template: seq.iter().map(|&t| Some(t)).collect(),
-                });
-                c_first.push(clusters.len() - 1);
-                leaf_of.push(key);
-                continue;
-            }
-        }
-        c_first.push(best.map_or(usize::MAX, |(c, _)| c));
-        leaf_of.push(key);
-    }
-
-    let root = merge_variants(
-        &mut clusters,
-        params.merge_variants,
-        params.prefix_depth,
-        &interner,
-    );
-    for members in leaves.values_mut() {
-        for c in members.iter_mut() {
-            *c = root[*c];
-        }
-        members.dedup();
-    }
-    for c in &mut c_first {
-        *c = root.get(*c).copied().unwrap_or(*c);
-    }
-
-    // Second pass: every message goes to the best final template of its leaf, so the result
-    // does not depend on how early a template became general.
-    let assigned: Vec<usize> = sequences
+    let templates = members
         .iter()
-        .zip(&leaf_of)
-        .zip(&c_first)
-        .map(|((seq, key), &first)| {
-            let leaf = leaves.get(key).map(Vec::as_slice).unwrap_or(&[]);
-            most_specific_match(leaf, &clusters, seq).unwrap_or(first)
+        .map(|(id, body, headers)| {
+            let text = match miner.get(*id) {
+                Some(p) => p.template(TemplateFormat::Stars),
+                None => render(lex(body).text(), TemplateFormat::Stars),
+            };
+            aggregate_message(headers, &text)
         })
         .collect();
-    let (split, templates) = split_few_words(&assigned, &sequences, &interner, params);
-    let same_words = merge_same_words(&templates, &interner);
-    split
-        .iter()
-        .map(|&g| same_words.get(g).copied().unwrap_or(g))
-        .collect()
-}
-
-/// Splits clusters at positions where their members hold only a few distinct words (fewer than
-/// `merge_variants`): similarity joined lines that differ in one word, but a word with so few
-/// values is a state or a kind (`Active`/`Inactive`, `password`/`none`), which names an event,
-/// while a variable (a user or host name) shows many. Returns a group id per message (numbered
-/// by first appearance) and each group's template.
-fn split_few_words(
-    assigned: &[usize],
-    sequences: &[Vec<u32>],
-    interner: &Interner,
-    params: &AggregateParams,
-) -> (Vec<usize>, Vec<Vec<Slot>>) {
-    const MIN_SUPPORT: usize = 3;
-    let n_clusters = assigned.iter().max().map_or(0, |&c| c + 1);
-    let mut members: Vec<Vec<usize>> = vec![Vec::new(); n_clusters];
-    for (m, &c) in assigned.iter().enumerate() {
-        members[c].push(m);
-    }
-    // The positions to split each cluster at.
-    let mut split_at: Vec<Vec<usize>> = vec![Vec::new(); n_clusters];
-    if params.merge_variants >= 2 {
-        for (c, list) in members.iter().enumerate() {
-            let Some(&first) = list.first() else { continue };
-            for k in 0..sequences[first].len() {
-                let mut values: Vec<u32> = Vec::new();
-                let few_words = list.iter().all(|&m| {
-                    let Some(&t) = sequences[m].get(k) else {
-                        return false;
-                    };
-                    if !values.contains(&t) {
-                        values.push(t);
-                    }
-                    matches!(interner.kind(t), ChunkKind::Literal | ChunkKind::Unit)
-                        && values.len() < params.merge_variants
-                });
-                // Each value must recur: two lines with two user names are not two events.
-                let recurring = || {
-                    values.iter().all(|&v| {
-                        list.iter()
-                            .filter(|&&m| sequences[m].get(k) == Some(&v))
-                            .count()
-                            >= MIN_SUPPORT
-                    })
-                };
-                if few_words && values.len() > 1 && recurring() {
-                    split_at[c].push(k);
-                }
-            }
-        }
-    }
-    let mut ids: HashMap<(usize, Vec<u32>), usize> = HashMap::new();
-    let mut templates: Vec<Vec<Slot>> = Vec::new();
-    let groups = assigned
-        .iter()
-        .zip(sequences)
-        .map(|(&c, seq)| {
-            let key: Vec<u32> = split_at[c]
-                .iter()
-                .filter_map(|&k| seq.get(k).copied())
-                .collect();
-            let next = ids.len();
-            let g = *ids.entry((c, key)).or_insert(next);
-            if g == templates.len() {
-                templates.push(seq.iter().map(|&t| Some(t)).collect());
-            } else {
-                merge(&mut templates[g], seq);
-            }
-            g
-        })
-        .collect();
-    (groups, templates)
-}
-
-/// Joins clusters whose templates have the same word chunks in the same order, whatever their
-/// lengths: they differ only in variable or wordless parts, such as an optional `(1.16 KB)`, a
-/// host name that is sometimes missing (`()`) or a list of values of varying length. The words
-/// must say what the event is: at least `MIN_WORDS` of them. Returns the representative (the
-/// lowest index) of every cluster.
-fn merge_same_words(templates: &[Vec<Slot>], interner: &Interner) -> Vec<usize> {
-    const MIN_WORDS: usize = 2;
-    let mut first_with: HashMap<Vec<u32>, usize> = HashMap::new();
-    let mut out: Vec<usize> = (0..templates.len()).collect();
-    for (c, template) in templates.iter().enumerate() {
-        let words: Vec<u32> = template
-            .iter()
-            .flatten()
-            .copied()
-            .filter(|&id| matches!(interner.kind(id), ChunkKind::Literal | ChunkKind::Unit))
-            .collect();
-        if words.len() < MIN_WORDS {
-            continue;
-        }
-        // Clusters are visited in index order, so the representative is the lowest index.
-        out[c] = *first_with.entry(words).or_insert(c);
-    }
-    out
-}
-
-/// Joins clusters of one length whose templates differ at a single position when at least
-/// `min_variants` of them do: many values at one place mark a variable (user names, host
-/// names), a few could be distinct events. Returns the representative of every cluster; the
-/// representative's template is widened to cover its members.
-/// Word chunks among the first `prefix_depth` positions route messages in the tree and are kept:
-/// they name the event (`cupsd startup succeeded`, `sdpd startup succeeded`).
-fn merge_variants(
-    clusters: &mut [Cluster],
-    min_variants: usize,
-    prefix_depth: usize,
-    interner: &Interner,
-) -> Vec<usize> {
-    const MIN_WORDS: usize = 2;
-    const MIN_WORDS_ROUTING: usize = 3;
-    let mut root: Vec<usize> = (0..clusters.len()).collect();
-    if min_variants < 2 {
-        return root;
-    }
-    fn find(root: &mut [usize], mut c: usize) -> usize {
-        while root[c] != c {
-            root[c] = root[root[c]];
-            c = root[c];
-        }
-        c
-    }
-    let max_len = clusters.iter().map(|c| c.template.len()).max().unwrap_or(0);
-    for k in 0..max_len {
-        let mut buckets: HashMap<(usize, Vec<Slot>), Vec<usize>> = HashMap::new();
-        for (i, c) in clusters.iter().enumerate() {
-            let Some(Some(id)) = c.template.get(k).copied() else {
-                continue;
-            };
-            let mut key = c.template.clone();
-            key[k] = None;
-            // The rest must still say what the event is: two shared words at least, and most
-            // of the line. A routing word needs one more, since it usually names the event.
-            let words = key
-                .iter()
-                .flatten()
-                .filter(|&&t| interner.kind(t) == ChunkKind::Literal)
-                .count();
-            let literals = key.iter().filter(|s| s.is_some()).count();
-            let needed = if k < prefix_depth && !interner.is_placeholder(id) {
-                MIN_WORDS_ROUTING
-            } else {
-                MIN_WORDS
-            };
-            if words >= needed && 2 * literals >= key.len() {
-                buckets.entry((key.len(), key)).or_default().push(i);
-            }
-        }
-        let mut groups: Vec<Vec<usize>> = buckets
-            .into_values()
-            .filter(|b| b.len() >= min_variants)
-            .collect();
-        // HashMap order is random; merge in a fixed order so the result is deterministic.
-        groups.sort_unstable();
-        for members in groups {
-            let first = find(&mut root, members[0]);
-            for &m in &members[1..] {
-                let r = find(&mut root, m);
-                if r != first {
-                    let (lo, hi) = (first.min(r), first.max(r));
-                    root[hi] = lo;
-                }
-            }
-        }
-    }
-    let mut out = Vec::with_capacity(clusters.len());
-    for c in 0..clusters.len() {
-        out.push(find(&mut root, c));
-    }
-    for c in 0..clusters.len() {
-        let r = out[c];
-        if r != c {
-            let member = std::mem::take(&mut clusters[c].template);
-            let rep = &mut clusters[r].template;
-            for (slot, m) in rep.iter_mut().zip(&member) {
-                if slot != m {
-                    *slot = None;
-                }
-            }
-            clusters[c].template = member;
-        }
-    }
-    out
-}
-
-/// The cluster of a leaf whose template matches `seq` at every literal position and has the
-/// most literals (the oldest on ties).
-fn most_specific_match(leaf: &[usize], clusters: &[Cluster], seq: &[u32]) -> Option<usize> {
-    let mut best: Option<(usize, usize)> = None;
-    for &c in leaf {
-        let template = &clusters[c].template;
-        let fits = template
-            .iter()
-            .zip(seq)
-            .all(|(slot, &t)| slot.is_none_or(|s| s == t));
-        if !fits {
-            continue;
-        }
-        let literals = template.iter().filter(|s| s.is_some()).count();
-        if best.is_none_or(|(_, l)| literals > l) {
-            best = Some((c, literals));
-        }
-    }
-    best.map(|(c, _)| c)
-}
-
-fn leaf_key(seq: &[u32], depth: usize, interner: &Interner) -> (usize, Vec<Slot>) {
-    let prefix = seq
-        .iter()
-        .take(depth)
-        .map(|&t| (!interner.is_placeholder(t)).then_some(t))
-        .collect();
-    (seq.len(), prefix)
-}
-
-/// The most similar cluster of a leaf and its similarity (share of equal positions). Ties go to
-/// the template with more literal tokens, then to the oldest.
-fn best_cluster(
-    leaf: &[usize],
-    clusters: &[Cluster],
-    seq: &[u32],
-    interner: &Interner,
-) -> Option<(usize, f64)> {
-    let mut best: Option<(usize, f64, usize)> = None;
-    for &c in leaf {
-        let template = &clusters[c].template;
-        // Positions where both sides are variables (a wildcard, or placeholders on both sides)
-        // say nothing about whether the message belongs here; the others must agree.
-        let mut equal = 0usize;
-        let mut informative = 0usize;
-        for (slot, &t) in template.iter().zip(seq) {
-            let Some(s) = *slot else { continue };
-            if interner.is_placeholder(s) && interner.is_placeholder(t) {
-                continue;
-            }
-            informative += 1;
-            if s == t {
-                equal += 1;
-            }
-        }
-        let sim = if informative == 0 {
-            1.0
-        } else {
-            equal as f64 / informative as f64
-        };
-        let literals = template.iter().filter(|s| s.is_some()).count();
-        if best.is_none_or(|(_, b, l)| (sim, literals) > (b, l)) {
-            best = Some((c, sim, literals));
-        }
-    }
-    best.map(|(c, sim, _)| (c, sim))
-}
-
-fn merge(template: &mut [Slot], seq: &[u32]) {
-    for (slot, &t) in template.iter_mut().zip(seq) {
-        if *slot != Some(t) {
-            *slot = None;
-        }
-    }
+    Grouping { labels, templates }
 }
 
 #[cfg(test)]
@@ -715,13 +226,27 @@ mod tests {
     use crate::template::WILDCARD;
     use proptest::prelude::*;
 
-    /// True when the literal tokens of `template` appear in order among the tokens of `message`.
+    /// True when the literal parts of `template` (between wildcards and spaces) appear in order
+    /// in `message`. Messages with a syslog header are not checked: their header is rewritten.
     fn matches_member(template: &str, message: &str) -> bool {
-        let mut tokens = message.split_ascii_whitespace();
-        template
+        if crate::syslog::split(message).header.is_some() {
+            return true;
+        }
+        let message = message
             .split_ascii_whitespace()
-            .filter(|t| *t != WILDCARD)
-            .all(|t| tokens.any(|m| m == t))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let mut at = 0;
+        template
+            .split(WILDCARD)
+            .flat_map(str::split_ascii_whitespace)
+            .all(|part| match message[at..].find(part) {
+                Some(i) => {
+                    at += i + part.len();
+                    true
+                }
+                None => false,
+            })
     }
 
     /// Messages built from log-like pieces, so that groups of several members form.
@@ -831,19 +356,23 @@ mod tests {
 
     #[test]
     fn groups_are_numbered_by_first_appearance() {
+        // Two user names are not yet evidence of a variable (four are): `root` and `admin`
+        // are two patterns here, and one in a miner that has seen the host's other lines.
         let messages = [
             "Failed password for root from 1.2.3.4 port 22 ssh2",
             "Connection closed by 5.6.7.8",
             "Failed password for admin from 1.2.3.9 port 2222 ssh2",
             "Connection closed by 9.9.9.9",
+            "Failed password for root from 1.2.3.9 port 2222 ssh2",
         ];
         let g = group(&messages, &AggregateParams::default()).expect("valid params");
-        assert_eq!(g.labels, [0, 1, 0, 1]);
+        assert_eq!(g.labels, [0, 1, 2, 1, 0]);
         assert_eq!(
             g.templates,
             [
-                "Failed password for *** from *** port *** ssh2",
-                "Connection closed by ***"
+                "Failed password for root from *** port *** ssh2",
+                "Connection closed by ***",
+                "Failed password for admin from *** port *** ssh2",
             ]
         );
     }
@@ -857,9 +386,9 @@ mod tests {
     #[test]
     fn optional_sizes_and_units_do_not_split_an_event() {
         let messages = [
-            "host1:443 close, 1190 bytes (1.16 KB) sent, 0 bytes received, lifetime 00:02",
-            "host2:443 close, 0 bytes sent, 0 bytes received, lifetime <1 sec",
-            "host3:80 close, 5 bytes sent, 10547 bytes (10.2 KB) received, lifetime 01:02",
+            "a.example.com:443 close, 1190 bytes (1.16 KB) sent, 0 bytes received, lifetime 00:02",
+            "b.example.org:443 close, 0 bytes sent, 0 bytes received, lifetime 00:01",
+            "10.0.0.1:80 close, 5 bytes sent, 10547 bytes (10.2 KB) received, lifetime 01:02",
             "link down on port 4",
         ];
         assert_eq!(labels(&messages), [0, 0, 0, 1]);
@@ -917,23 +446,67 @@ mod tests {
     }
 
     #[test]
+    fn syslog_headers_are_cut_off_and_collapsed() {
+        let messages = [
+            "<38>Dec  7 10:00:01 bastion sshd[11]: Failed password for invalid user a from 1.2.3.4 port 22 ssh2",
+            "<38>Dec  7 10:05:09 bastion sshd[12]: Failed password for invalid user b from 1.2.3.5 port 23 ssh2",
+            "<38>Dec  7 10:06:09 bastion sshd[13]: Failed password for invalid user c from 1.2.3.6 port 24 ssh2",
+            "<38>Dec  7 10:07:09 bastion sshd[14]: Failed password for invalid user d from 1.2.3.7 port 25 ssh2",
+        ];
+        let g = group(&messages, &AggregateParams::default()).expect("valid params");
+        assert_eq!(g.labels, [0, 0, 0, 0]);
+        assert_eq!(
+            g.templates,
+            ["<38>Dec 7 *** bastion sshd: Failed password for invalid user *** from *** port *** ssh2"]
+        );
+    }
+
+    #[test]
+    fn a_host_miner_groups_few_messages_by_what_it_has_seen() {
+        let mut miner = crate::pattern::Miner::default();
+        for user in ["root", "admin", "guest", "oracle", "test"] {
+            miner.observe(
+                &format!("Failed password for {user} from 1.2.3.4 port 22 ssh2"),
+                0,
+            );
+        }
+        let messages = [
+            "Failed password for root from 1.2.3.4 port 22 ssh2",
+            "Failed password for admin from 1.2.3.9 port 2222 ssh2",
+            "something new 42",
+        ];
+        let g = group_by_patterns(&messages, &miner);
+        assert_eq!(g.labels, [0, 0, 1]);
+        assert_eq!(
+            g.templates,
+            [
+                "Failed password for *** from *** port *** ssh2",
+                "something new ***"
+            ]
+        );
+    }
+
+    #[test]
     fn empty_input_gives_empty_grouping() {
         let g = group::<&str>(&[], &AggregateParams::default()).expect("valid params");
         assert!(g.labels.is_empty() && g.templates.is_empty());
     }
 
     #[test]
-    fn bad_similarity_is_rejected() {
+    fn bad_pattern_params_are_rejected() {
         let params = AggregateParams {
-            similarity: 1.5,
+            patterns: PatternParams {
+                variable_after: 1,
+                ..PatternParams::default()
+            },
             ..AggregateParams::default()
         };
         assert!(matches!(
             group(&["a"], &params),
-            Err(AggregateError::InvalidParam {
-                name: "similarity",
+            Err(AggregateError::Pattern(PatternError::InvalidParam {
+                name: "variable_after",
                 ..
-            })
+            }))
         ));
     }
 }
