@@ -36,6 +36,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::autoencoder::{Autoencoder, AutoencoderError, AutoencoderParams};
 use crate::lof::{Lof, LofError, LofParams};
+use crate::pattern::Miner;
 use crate::severity::severity;
 use crate::tokenizer::{Tokenizer, TokenizerMode};
 use crate::word2vec::{Word2Vec, Word2VecError, Word2VecParams};
@@ -220,6 +221,9 @@ pub struct HostModel {
     lof_calibration: Calibration,
     ae_calibration: Calibration,
     notes: Vec<String>,
+    /// The patterns of this host's message bodies, mined by the caller over the training
+    /// window (with the lines' times) and saved with the model; empty until set.
+    patterns: Miner,
     /// The components of every training sequence under the current rule, derived from the
     /// fields above when first needed (not stored in model files): every scorer looks a known
     /// line up here.
@@ -371,6 +375,7 @@ impl HostModel {
             lof_calibration,
             ae_calibration,
             notes,
+            patterns: Miner::default(),
             prepared: OnceLock::new(),
             novel: NovelMemo::default(),
         };
@@ -396,6 +401,17 @@ impl HostModel {
     /// Things worth telling the operator about this model (for example a reduced k).
     pub fn notes(&self) -> &[String] {
         &self.notes
+    }
+
+    /// The patterns mined over this host's training window (see [`HostModel::set_patterns`]).
+    pub fn patterns(&self) -> &Miner {
+        &self.patterns
+    }
+
+    /// Keeps the patterns mined over the training window with the model, so they are saved and
+    /// loaded with it.
+    pub fn set_patterns(&mut self, patterns: Miner) {
+        self.patterns = patterns;
     }
 
     /// The tokenizer this model reads messages with.

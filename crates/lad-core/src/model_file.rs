@@ -10,7 +10,8 @@ use serde::{de::DeserializeOwned, Serialize};
 /// The first bytes of every lad model file.
 pub const MAGIC: [u8; 4] = *b"LADM";
 /// The format version written by this build; a file with another version is refused.
-pub const FORMAT_VERSION: u32 = 1;
+/// Version 2 added the host's patterns ([`crate::pattern::Miner`]) to the model.
+pub const FORMAT_VERSION: u32 = 2;
 const HEADER_LEN: usize = 4 + 4 + 8 + 4;
 
 /// Why a model's bytes could not be decoded.

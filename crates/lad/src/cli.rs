@@ -134,6 +134,25 @@ pub enum Command {
         #[arg(long)]
         serve: bool,
     },
+    /// List the patterns (templates of message bodies) of every modelled host with their
+    /// counts, first and last seen, as JSON Lines, most frequent first.
+    Patterns {
+        /// Configuration.
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Only this source.
+        #[arg(long)]
+        source: Option<String>,
+        /// Only this host.
+        #[arg(long)]
+        host: Option<String>,
+        /// How variables are written.
+        #[arg(long, value_enum, default_value_t = FormatArg::Stars)]
+        format: FormatArg,
+        /// Output file (standard output when absent or `-`).
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
     /// Offline: train one model per host on TRAIN, score INPUT, write JSON Lines.
     Score(ScoreArgs),
     /// Offline: group the messages of INPUT and write each line with its group and template.
@@ -196,6 +215,29 @@ pub struct TemplatesArgs {
     /// The grouping method (overrides AGGR_METHOD).
     #[arg(long, value_enum)]
     pub method: Option<MethodArg>,
+    /// How variables are written in `template`.
+    #[arg(long, value_enum, default_value_t = FormatArg::Stars)]
+    pub format: FormatArg,
+}
+
+/// `--format` of templates.
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq, Default)]
+pub enum FormatArg {
+    /// `***`, as the old system wrote aggregates (default).
+    #[default]
+    Stars,
+    /// `<*>`, as Drain and LogHub write templates.
+    Angle,
+}
+
+impl FormatArg {
+    /// The format in lad-core's terms.
+    pub fn template_format(self) -> lad_core::pattern::TemplateFormat {
+        match self {
+            FormatArg::Stars => lad_core::pattern::TemplateFormat::Stars,
+            FormatArg::Angle => lad_core::pattern::TemplateFormat::Angle,
+        }
+    }
 }
 
 /// `--rule`.

@@ -46,6 +46,19 @@ pub fn run(cli: Cli) -> Result<()> {
             anomalies,
             aggregates,
         ),
+        Command::Patterns {
+            config,
+            source,
+            host,
+            format,
+            output,
+        } => stored::patterns(
+            &load_config(&config)?,
+            source.as_deref(),
+            host.as_deref(),
+            format.template_format(),
+            output.as_deref(),
+        ),
         Command::Demo { dir, serve } => crate::demo::run(&dir, serve, quiet),
         Command::Run { config } => crate::daemon::run(load_config(&config)?),
     }
@@ -211,8 +224,9 @@ fn templates(args: TemplatesArgs, _quiet: bool) -> Result<()> {
     let groups = offline::template_lines(&input, &params)?;
     let grouping = started.elapsed();
     let mut out = open_output(args.output.as_deref())?;
+    let format = args.format.template_format();
     for (line, (g, t)) in input.lines.iter().zip(&groups) {
-        let t = serde_json::to_string(t)?;
+        let t = serde_json::to_string(&wire::template_text(t, format))?;
         offline::write_with_fields(
             &mut out,
             line,

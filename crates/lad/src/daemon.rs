@@ -22,6 +22,7 @@ use tracing::{error, info, warn};
 
 use crate::config::{Config, CronSchedule};
 use crate::models::{ModelRepo, Models};
+use crate::patterns::PatternBook;
 use crate::pipeline::{self, log_train_outcome, TrainOutcome};
 use crate::runtime::{drain_sources, Observer, Worker};
 use crate::state::State;
@@ -55,6 +56,7 @@ pub struct Daemon {
     state: Arc<State>,
     stop: Arc<AtomicBool>,
     models: Arc<ModelRepo>,
+    patterns: Arc<PatternBook>,
     observers: Vec<Observer>,
     /// Scoring workers; the first also does the control work between batches. Empty after a
     /// store failure, so the next pass reopens them.
@@ -77,12 +79,21 @@ impl Daemon {
             None
         };
         let models = Arc::new(ModelRepo::new(&config.model_base_dir));
-        let observers = vec![Observer::State(Arc::clone(&state)), Observer::Log];
+        let patterns = Arc::new(PatternBook::new(
+            &config.model_base_dir,
+            Arc::clone(&models),
+        ));
+        let observers = vec![
+            Observer::State(Arc::clone(&state)),
+            Observer::Patterns(Arc::clone(&patterns)),
+            Observer::Log,
+        ];
         Daemon {
             config,
             state,
             stop,
             models,
+            patterns,
             observers,
             workers: Vec::new(),
             backoff: Duration::from_secs(1),
@@ -104,7 +115,9 @@ impl Daemon {
             "lad run started"
         );
         while !self.stopping() {
-            match self.pass() {
+            let result = self.pass();
+            self.patterns.checkpoint();
+            match result {
                 Ok(()) => {
                     self.backoff = Duration::from_secs(1);
                     self.state.set_store_ok(true);

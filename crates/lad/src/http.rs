@@ -159,6 +159,7 @@ pub fn router(app: AppState) -> Router {
         .route("/api/timeline", get(api::timeline))
         .route("/api/aggregates", get(api::aggregates))
         .route("/api/aggregates/{id}", get(api::aggregate))
+        .route("/api/patterns", get(api::patterns))
         .route(
             "/api/feedback",
             get(api::list_feedback).post(api::add_feedback),

@@ -12,6 +12,7 @@ pub mod feedback;
 pub mod http;
 pub mod models;
 pub mod offline;
+pub mod patterns;
 pub mod pipeline;
 pub mod runtime;
 pub mod state;

@@ -18,6 +18,7 @@ use std::sync::{Arc, RwLock};
 
 use lad_core::detector::HostModel;
 use lad_core::model_file::{self, ModelFileError};
+use lad_core::pattern::Miner;
 
 /// File name of a saved model inside its folder.
 pub const MODEL_FILE: &str = "model.lad";
@@ -69,6 +70,14 @@ pub fn model_path(base: &Path, source: &str, host: &str) -> PathBuf {
         .join(MODEL_FILE)
 }
 
+/// File name of the live patterns of a (source, host), checkpointed beside its model.
+pub const PATTERNS_FILE: &str = "patterns.lad";
+
+/// Where the live patterns of (source, host) are checkpointed under `base`.
+pub fn patterns_path(base: &Path, source: &str, host: &str) -> PathBuf {
+    model_path(base, source, host).with_file_name(PATTERNS_FILE)
+}
+
 /// Saves a model atomically.
 pub fn save(
     base: &Path,
@@ -76,8 +85,32 @@ pub fn save(
     host: &str,
     model: &HostModel,
 ) -> Result<PathBuf, ModelStoreError> {
-    let path = model_path(base, source, host);
-    let bytes = model_file::encode(model).map_err(|source| ModelStoreError::Invalid {
+    write_atomically(model_path(base, source, host), base, model)
+}
+
+/// Saves the live patterns of (source, host) atomically, in the model file format.
+pub fn save_patterns(
+    base: &Path,
+    source: &str,
+    host: &str,
+    patterns: &Miner,
+) -> Result<PathBuf, ModelStoreError> {
+    write_atomically(patterns_path(base, source, host), base, patterns)
+}
+
+/// Loads the checkpointed live patterns of (source, host).
+pub fn load_patterns(base: &Path, source: &str, host: &str) -> Result<Miner, ModelStoreError> {
+    read_file(patterns_path(base, source, host))
+}
+
+/// Writes `value` in the model file format to `path`: a temporary file in the same folder,
+/// synced, renamed over the old one, then the folder synced.
+fn write_atomically<T: serde::Serialize>(
+    path: PathBuf,
+    base: &Path,
+    value: &T,
+) -> Result<PathBuf, ModelStoreError> {
+    let bytes = model_file::encode(value).map_err(|source| ModelStoreError::Invalid {
         path: path.clone(),
         source,
     })?;
@@ -87,7 +120,10 @@ pub fn save(
     };
     let dir = path.parent().unwrap_or(base);
     fs::create_dir_all(dir).map_err(io)?;
-    let tmp = dir.join(format!(".{MODEL_FILE}.{}.tmp", std::process::id()));
+    let name = path
+        .file_name()
+        .map_or_else(|| MODEL_FILE.into(), |n| n.to_string_lossy());
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     {
         let mut f = fs::File::create(&tmp).map_err(io)?;
         f.write_all(&bytes).map_err(io)?;
@@ -102,7 +138,11 @@ pub fn save(
 
 /// Loads the saved model of (source, host).
 pub fn load(base: &Path, source: &str, host: &str) -> Result<HostModel, ModelStoreError> {
-    let path = model_path(base, source, host);
+    read_file(model_path(base, source, host))
+}
+
+/// Reads a file in the model file format.
+fn read_file<T: serde::de::DeserializeOwned>(path: PathBuf) -> Result<T, ModelStoreError> {
     let bytes = match fs::read(&path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {

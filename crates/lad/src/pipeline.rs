@@ -13,13 +13,15 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use lad_core::detector::HostModel;
+use lad_core::pattern::{Miner, PatternValidParams};
+use lad_core::syslog;
 use lad_store::{Record, Store, Verdict};
 use rayon::prelude::*;
 use tracing::{info, warn};
 
 use crate::config::Config;
 use crate::models;
-use crate::wiring::{detector_params, log_notices, tokenizer_mode, Stores};
+use crate::wiring::{detector_params, log_notices, pattern_params, tokenizer_mode, Stores};
 
 /// A host needs at least this many training lines for a model; with fewer it waits.
 pub const MIN_TRAINING_LINES: usize = 10;
@@ -91,6 +93,7 @@ pub fn train(
     now_ms: i64,
 ) -> Result<Vec<TrainResult>> {
     let params = detector_params(config)?;
+    let patterns = pattern_params();
     let from = now_ms.saturating_sub(config.train_time_span.as_millis() as i64);
     // Read sequentially (one connection), train in parallel, PARALLELISM windows at a time so
     // that memory stays bounded by that many windows.
@@ -116,7 +119,8 @@ pub fn train(
                     let messages: Vec<&str> =
                         batch.records.iter().map(|r| r.message.as_str()).collect();
                     match HostModel::train(&messages, &params) {
-                        Ok(model) => {
+                        Ok(mut model) => {
+                            model.set_patterns(mine_patterns(&batch.records, &patterns));
                             let outcome = TrainOutcome::Trained {
                                 lines,
                                 malformed: batch.malformed.len(),
@@ -139,6 +143,16 @@ pub fn train(
         }
     }
     Ok(results)
+}
+
+/// The patterns of `records`' message bodies (syslog headers split off), each line counted at
+/// its own time.
+pub fn mine_patterns(records: &[Record], params: &PatternValidParams) -> Miner {
+    let mut miner = Miner::new(params.clone());
+    for r in records {
+        miner.observe(syslog::split(&r.message).body, r.time);
+    }
+    miner
 }
 
 /// Logs what happened to one host's training.

@@ -24,6 +24,7 @@ use tracing::info;
 
 use crate::config::{Config, SinkKind, SourceKind};
 use crate::models::Models;
+use crate::patterns::PatternBook;
 use crate::pipeline::{self, DetectStats, ScoredBatch};
 use crate::state::State;
 use crate::wiring::{self, Stores};
@@ -44,6 +45,8 @@ pub enum Observer {
     Progress(indicatif::ProgressBar),
     /// One log line per non-empty batch.
     Log,
+    /// The live patterns of every host (fed every scored line).
+    Patterns(Arc<PatternBook>),
 }
 
 impl BatchObserver for Observer {
@@ -52,6 +55,7 @@ impl BatchObserver for Observer {
         match self {
             Observer::State(state) => state.record_batch(s),
             Observer::Progress(bar) => bar.inc(s.read),
+            Observer::Patterns(book) => book.observe(batch),
             Observer::Log => {
                 if s.read > 0 {
                     info!(

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
 use anyhow::{bail, Context, Result};
+use lad_core::pattern::TemplateFormat;
 use lad_store::parse::{parse_file, ParseOptions};
 use lad_store::NewRecord;
 use tracing::{info, warn};
@@ -14,6 +15,7 @@ use tracing::{info, warn};
 use crate::config::Config;
 use crate::error::UsageError;
 use crate::models::ModelRepo;
+use crate::patterns::PatternBook;
 use crate::pipeline::{self, TrainOutcome};
 use crate::runtime::{drain_sources, Observer, Worker};
 use crate::wire::{aggregate_json, open_output, record_json};
@@ -80,9 +82,18 @@ pub fn detect(config: &Config, quiet: bool) -> Result<()> {
         backlog += workers[0].stores().source.unscored_count(source)?;
     }
     let bar = crate::telemetry::progress(backlog, "scoring", quiet);
-    let observers = [Observer::Progress(bar.clone())];
+    let repo = std::sync::Arc::new(repo);
+    let book = std::sync::Arc::new(PatternBook::new(
+        &config.model_base_dir,
+        std::sync::Arc::clone(&repo),
+    ));
+    let observers = [
+        Observer::Progress(bar.clone()),
+        Observer::Patterns(std::sync::Arc::clone(&book)),
+    ];
     let never = AtomicBool::new(false);
     let total = drain_sources(config, &mut workers, &sources, &models, &observers, &never)?;
+    book.checkpoint();
     bar.finish_and_clear();
     info!(
         read = total.read,
@@ -92,6 +103,34 @@ pub fn detect(config: &Config, quiet: bool) -> Result<()> {
         batches = total.batches,
         "detect done"
     );
+    Ok(())
+}
+
+/// `lad patterns`: the saved patterns of every modelled (source, host), or of one source or
+/// host, most frequent first.
+pub fn patterns(
+    config: &Config,
+    source: Option<&str>,
+    host: Option<&str>,
+    format: TemplateFormat,
+    output: Option<&Path>,
+) -> Result<()> {
+    let mut stores = wiring::open_for_state(config)?;
+    let mut hosts = pipeline::host_pairs(config, &mut stores.source)?;
+    hosts.retain(|(s, h)| source.is_none_or(|x| x == s) && host.is_none_or(|x| x == h));
+    if hosts.is_empty() {
+        return Err(UsageError("no configured (source, host) matches".into()).into());
+    }
+    let (rows, missing) = crate::patterns::saved_rows(&config.model_base_dir, &hosts, format);
+    for ((source, host), why) in &missing {
+        warn!(source, host, %why, "no saved patterns; run `lad train` or `lad run` first");
+    }
+    let mut out = open_output(output)?;
+    for row in &rows {
+        serde_json::to_writer(&mut out, row)?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
     Ok(())
 }
 

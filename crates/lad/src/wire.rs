@@ -9,6 +9,7 @@ use std::io::{BufWriter, Write};
 use std::path::Path;
 
 use anyhow::{Context, Result};
+use lad_core::pattern::{PatternView, TemplateFormat};
 use lad_store::timefmt::format_rfc3339_millis;
 use lad_store::{Aggregate, Anomaly, ExportRow};
 use serde_json::{json, Map, Value};
@@ -65,6 +66,37 @@ pub fn anomaly_json(a: &Anomaly, covered: bool) -> Value {
         o.insert("feedback".into(), json!(covered));
     }
     v
+}
+
+/// A pattern of (source, host) as `lad patterns` and `GET /api/patterns` write it: its id, its
+/// template in `format`, its counts, first and last seen, and its lines per time bucket.
+pub fn pattern_json(
+    source: &str,
+    host: &str,
+    p: &PatternView<'_>,
+    format: TemplateFormat,
+) -> Value {
+    let s = p.stats;
+    json!({
+        "source": source,
+        "hostname": host,
+        "pattern_id": p.id.to_string(),
+        "template": p.template(format),
+        "count": s.count,
+        "first_seen": format_rfc3339_millis(s.first_ms),
+        "last_seen": format_rfc3339_millis(s.last_ms),
+        "overflow": p.overflow,
+        "buckets": s.buckets.iter().map(|(start, n)| json!({"start": format_rfc3339_millis(*start), "count": n})).collect::<Vec<_>>(),
+    })
+}
+
+/// An aggregated template (with `***` for variables) written in `format` (a `***` that a
+/// message itself held is read as a variable too).
+pub fn template_text(template: &str, format: TemplateFormat) -> String {
+    match format {
+        TemplateFormat::Stars => template.to_string(),
+        TemplateFormat::Angle => template.replace(lad_core::pattern::STARS, "<*>"),
+    }
 }
 
 /// A JSON number for a score: shortest round-trip text (`1.0`, `0.25`); `null` if not finite.

@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use lad_core::aggregate::{AggregateParams, GroupingMethod};
 use lad_core::detector::{DetectorParams, EnsembleParams, Rule};
+use lad_core::pattern::PatternValidParams;
 use lad_core::tokenizer::TokenizerMode;
 use lad_core::word2vec::Word2VecParams;
 use lad_store::{BackendConfig, FieldNames, LocalConfig, SqliteConfig, StdoutConfig, Store};
@@ -284,6 +285,12 @@ pub fn detector_params(config: &Config) -> Result<DetectorParams, UsageError> {
     };
     params.autoencoder.seed = config.w2v_seed;
     Ok(params)
+}
+
+/// Pattern mining settings: lad-core's defaults (at most 5,000 shapes per host, hourly count
+/// buckets for a week); no key changes them yet.
+pub fn pattern_params() -> PatternValidParams {
+    PatternValidParams::default()
 }
 
 /// Aggregation settings from the configuration.

@@ -259,6 +259,56 @@ pub async fn aggregates(
     .await
 }
 
+/// Query of `GET /api/patterns`.
+#[derive(Debug, Deserialize)]
+pub struct PatternQuery {
+    source: Option<String>,
+    host: Option<String>,
+    /// `stars` (default) or `angle`.
+    format: Option<String>,
+    limit: Option<usize>,
+    offset: Option<usize>,
+}
+
+/// `GET /api/patterns`: the saved patterns of the modelled hosts (as `lad patterns` lists
+/// them), most frequent first within each host, paged.
+pub async fn patterns(
+    State(app): State<AppState>,
+    Query(q): Query<PatternQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let format = match q.format.as_deref().unwrap_or("stars") {
+        "stars" => lad_core::pattern::TemplateFormat::Stars,
+        "angle" => lad_core::pattern::TemplateFormat::Angle,
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "parameter format: expected stars or angle, found {other:?}"
+            )))
+        }
+    };
+    let limit = q.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
+    let offset = q.offset.unwrap_or(0);
+    app.with_stores(move |config, s| {
+        let mut hosts = pipeline::host_pairs(config, &mut s.source).map_err(ApiError::store)?;
+        let wanted = |want: &Option<String>, have: &str| {
+            want.as_deref()
+                .filter(|w| !w.is_empty())
+                .is_none_or(|w| w == have)
+        };
+        hosts.retain(|(s, h)| wanted(&q.source, s) && wanted(&q.host, h));
+        let (rows, missing) = crate::patterns::saved_rows(&config.model_base_dir, &hosts, format);
+        let total = rows.len();
+        let items: Vec<Value> = rows.into_iter().skip(offset).take(limit).collect();
+        Ok(Json(json!({
+            "total": total,
+            "offset": offset,
+            "limit": limit,
+            "items": items,
+            "hosts_without_patterns": missing.len(),
+        })))
+    })
+    .await
+}
+
 /// `GET /api/aggregates/{id}`: one aggregate with its member records.
 pub async fn aggregate(
     State(app): State<AppState>,

@@ -428,3 +428,50 @@ fn an_open_address_needs_a_token() {
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(true));
     assert!(spawn(&config, Arc::new(State::default()), stop).is_err());
 }
+
+#[test]
+fn patterns_of_the_saved_models_are_listed_and_filtered() {
+    let f = fixture(None);
+    let router = app(&f);
+    // No model yet: nothing listed, and the hosts are counted as without patterns.
+    let (status, body, _) = call(&router, "GET", "/api/patterns", None, None);
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["total"], 0);
+    assert_eq!(body["hosts_without_patterns"], 2);
+
+    let mut stores = crate::wiring::open_for_training(&f.config).expect("the store opens");
+    let hosts = crate::pipeline::host_pairs(&f.config, &mut stores.source).expect("hosts");
+    crate::pipeline::train(&f.config, &mut stores.source, &hosts, T0 + 3_600_000)
+        .expect("training");
+    let (status, body, _) = call(&router, "GET", "/api/patterns?host=web-1", None, None);
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let items = body["items"].as_array().cloned().unwrap_or_default();
+    assert!(!items.is_empty(), "{body}");
+    assert!(items.iter().all(|p| p["hostname"] == "web-1"), "{body}");
+    let total: u64 = items.iter().filter_map(|p| p["count"].as_u64()).sum();
+    assert_eq!(
+        total, 20,
+        "every training line of web-1 is counted once: {body}"
+    );
+    assert!(
+        items
+            .iter()
+            .any(|p| p["template"] == "session opened for user ***"),
+        "{body}"
+    );
+    let (_, angle, _) = call(
+        &router,
+        "GET",
+        "/api/patterns?host=web-1&format=angle",
+        None,
+        None,
+    );
+    assert!(
+        angle["items"].as_array().is_some_and(|a| a
+            .iter()
+            .any(|p| p["template"] == "session opened for user <*>")),
+        "{angle}"
+    );
+    let (status, body, _) = call(&router, "GET", "/api/patterns?format=xml", None, None);
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+}
