@@ -144,8 +144,18 @@ mod tests {
         assert_eq!(
             decode::<(String, Vec<f32>)>(&other),
             Err(ModelFileError::Version {
-                expected: 1,
+                expected: FORMAT_VERSION,
                 found: 9
+            })
+        );
+        // A file of the previous format (version 1, before patterns) is refused by name.
+        let mut old = good.clone();
+        old[4] = 1;
+        assert_eq!(
+            decode::<(String, Vec<f32>)>(&old),
+            Err(ModelFileError::Version {
+                expected: 2,
+                found: 1
             })
         );
         assert_eq!(
