@@ -328,8 +328,17 @@ fn path_at(s: &str, i: usize) -> Option<usize> {
         }
         _ => return None,
     };
+    // Brackets opened inside the path belong to it (`/logs/[2017-07-03_15,47,15]-x.txt`).
     let mut j = first_slash + 1;
-    while j < b.len() && !ends_path(b[j]) {
+    let mut depth = 0usize;
+    while j < b.len() {
+        match b[j] {
+            b'[' | b'(' => depth += 1,
+            b']' | b')' if depth > 0 => depth -= 1,
+            c if depth > 0 && c != b'\'' && c != b'"' => {}
+            c if ends_path(c) => break,
+            _ => {}
+        }
         j += 1;
     }
     while j > first_slash + 1 && b[j - 1] == b'.' {
@@ -590,7 +599,7 @@ fn is_date_word(w: &str) -> bool {
     )
 }
 
-/// A host name: dotted labels ending in a common top-level domain (`c.baidu.com`,
+/// A host name: dotted labels ending in a common top-level domain (`zummit.com`,
 /// `proxy.cse.cuhk.edu.hk`), but not a Java package written the other way round
 /// (`com.huawei.health`).
 fn is_host_name(w: &str) -> bool {
@@ -600,7 +609,7 @@ fn is_host_name(w: &str) -> bool {
     const SECOND: &[&str] = &["com", "net", "org", "edu", "gov", "ac", "co"];
     const REVERSED: &[&str] = &["com", "org", "net", "android", "java", "javax", "edu"];
     let labels: Vec<&str> = w.split('.').collect();
-    if labels.len() < 3 || labels.iter().any(|l| l.is_empty()) {
+    if labels.len() < 2 || labels.iter().any(|l| l.is_empty()) {
         return false;
     }
     if REVERSED.contains(&labels[0]) {
@@ -609,7 +618,8 @@ fn is_host_name(w: &str) -> bool {
     let last = labels[labels.len() - 1];
     let before = labels[labels.len() - 2];
     GENERIC.contains(&last)
-        || (last.len() == 2
+        || (labels.len() >= 3
+            && last.len() == 2
             && last.bytes().all(|c| c.is_ascii_lowercase())
             && SECOND.contains(&before))
 }
