@@ -5,18 +5,26 @@
 //!
 //! How a body becomes a pattern:
 //! 1. The [`lexer`] cuts it into words, separators and variables found by their shape alone
-//!    (numbers, addresses, paths, ids), and writes its *shape*: the canonical text with `<*>`
-//!    for each variable. Lines with the same shape are one pattern from the first line on.
+//!    (numbers, addresses, paths, ids, host names, dates), and writes its *shape*: the
+//!    canonical text with `<*>` for each variable. Lines with the same shape are one pattern
+//!    from the first line on.
 //! 2. A word is a variable by evidence when the shapes that are equal everywhere but at that
 //!    position hold at least [`PatternParams::variable_after`] distinct values there (a user
 //!    name, a host name): such shapes become one pattern with `<*>` at that position. The
 //!    rule counts distinct shapes, never lines, and needs the rest of the line to keep
 //!    [`PatternParams::min_context`] words (one more for the first position, which often names
-//!    the program), so `state Active` / `state Inactive` stay two events.
+//!    the program), so `state Active` / `state Inactive` stay two events. A position found to
+//!    be a variable stays one for the shapes of that family that follow, so values that vary
+//!    together at several positions are found one after the other, and a new shape that fits
+//!    a generalised template (same frame, same words where the template has words) joins it.
+//! 3. Patterns whose templates keep the same words in the same order are one pattern: they
+//!    differ only in values, punctuation or optional parts (`(1.16 KB)`, `()`). A pattern's
+//!    template is what its shapes share, aligned piece by piece, with `<*>` where they differ.
 //!
-//! No rule depends on how many lines were seen, and below the bound the patterns are a
-//! function of the *set* of shapes seen: the order of the lines does not matter, lines seen
-//! again change nothing, and more lines can only join patterns, never split them.
+//! No rule depends on how many lines were seen: more lines of a stream can only join patterns,
+//! never split them, lines seen again change nothing, and online mining (one line at a time)
+//! is batch mining ([`mine`]). Which patterns form depends on the shapes seen; in rare cases of
+//! chained joins, also on the order in which they first appeared.
 //!
 //! A [`PatternId`] is the 64-bit FNV-1a hash of the pattern's `<*>` text, so the same text gets
 //! the same id in every run, process and host. When patterns join, the new text gets a new id;
@@ -27,8 +35,9 @@
 //! line of a new shape still joins a pattern whose variable position it fits; otherwise it is
 //! counted in an *overflow pattern*, one per number of words (up to 32), whose text is `<*>`.
 //! Nothing is evicted, so ids and counts already handed out stay valid. Memory is about the
-//! stored shapes (each at most [`lexer::MAX_SCAN_BYTES`] of text) plus
-//! [`PatternParams::max_buckets`] counts per pattern.
+//! stored shapes (text of at most [`lexer::MAX_SCAN_BYTES`] bytes each, 4 bytes per piece, a
+//! few dozen skeleton entries) plus [`PatternParams::max_buckets`] counts per pattern; a saved
+//! miner holds only the shapes and the counts, everything else is rebuilt when it is read.
 //!
 //! This module does no I/O and reads no clock: times are parameters. It knows nothing of
 //! syslog headers (see [`crate::syslog`]) or of how patterns are stored or shown.
