@@ -240,13 +240,35 @@ pub fn lex_into(body: &str, out: &mut Lexed) {
     }
     let scanned = &body[..end];
     let mut truncated = end < body.len();
-    for chunk in scanned.split_ascii_whitespace() {
+    let b = scanned.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i].is_ascii_whitespace() {
+            i += 1;
+            continue;
+        }
         if out.pieces.len() >= MAX_PIECES {
             truncated = true;
             break;
         }
+        let start = i;
+        while i < b.len() && !b[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        // A quoted value (`tag="View Lock"`) is one chunk, spaces and all.
+        if let Some(q) = scanned[start..i].find("=\"") {
+            let open = start + q + 2;
+            if !scanned[open..i].contains('"') {
+                if let Some(close) = scanned[i..].find('"') {
+                    i += close + 1;
+                    while i < b.len() && !b[i].is_ascii_whitespace() {
+                        i += 1;
+                    }
+                }
+            }
+        }
         out.space();
-        lex_chunk(chunk, out);
+        lex_chunk(&scanned[start..i], out);
     }
     if truncated {
         out.space();
@@ -387,6 +409,18 @@ fn lex_plain(s: &str, out: &mut Lexed) {
             out.var();
             i += 3;
             continue;
+        }
+        // The value of `key="..."` is one value, whatever it holds.
+        if b[i..].starts_with(b"=\"") {
+            if let Some(close) = s[i + 2..].find('"') {
+                out.sep("=\"");
+                if close > 0 {
+                    out.var();
+                }
+                out.sep("\"");
+                i += close + 3;
+                continue;
+            }
         }
         if let Some(j) = path_at(s, i).or_else(|| component_at(b, i)) {
             out.var();
@@ -681,6 +715,9 @@ mod tests {
             ("from com.huawei.health", "from com.huawei.health"),
             ("BSSID changed to 00:a2:ee:1a:71:8c", "BSSID changed to <*>"),
             ("at 12:00:01 ok", "at <*>:<*>:<*> ok"),
+            ("tag=\"View  Lock\", name=x", "tag=\"<*>\", name=x"),
+            ("tag=\"\" b", "tag=\"\" b"),
+            ("a=\"unclosed b", "a=\"unclosed b"),
             (
                 "from path '\\\\?\\GLOBALROOT\\Device\\x'.",
                 "from path '<*>'.",
