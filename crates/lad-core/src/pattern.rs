@@ -13,7 +13,9 @@
 //!    name, a host name): such shapes become one pattern with `<*>` at that position. The
 //!    rule counts distinct shapes, never lines, and needs the rest of the line to keep
 //!    [`PatternParams::min_context`] words (one more for the first position, which often names
-//!    the program), so `state Active` / `state Inactive` stay two events. A position found to
+//!    the program), so `state Active` / `state Inactive` stay two events; a position with less
+//!    context (but at least one word, and not the first) needs twice as many values
+//!    (`removing chargen`, `removing rsync`, ...). A position found to
 //!    be a variable stays one for the shapes of that family that follow, so values that vary
 //!    together at several positions are found one after the other, and a new shape that fits
 //!    a generalised template (same frame, same words where the template has words) joins it.
@@ -123,7 +125,8 @@ pub struct PatternParams {
     pub max_shapes: usize,
     /// Distinct values at one position that make it a variable. At least 2.
     pub variable_after: usize,
-    /// Words the rest of a line must keep for one of its positions to become a variable.
+    /// Words the rest of a line must keep for one of its positions to become a variable after
+    /// `variable_after` values; with fewer (but one at least) it takes twice as many.
     pub min_context: usize,
     /// Width of a count bucket in milliseconds. Above 0.
     pub bucket_ms: i64,
@@ -558,7 +561,7 @@ impl Miner {
     fn generalize_probe(&self, probe: &mut Probe, joins: &mut Vec<u32>) {
         for _ in 0..MAX_SLOTS {
             let mut changed = false;
-            for (key, _, i) in probe.skeletons(&self.params.0) {
+            for (key, _, i, _) in probe.skeletons(&self.params.0) {
                 if let Some(skeleton) = self.skeletons.get(&key).filter(|s| s.open) {
                     joins.extend(skeleton.members.first().copied());
                     if probe.kinds[i] == Kind::Word {
@@ -613,7 +616,7 @@ impl Miner {
             let mut met = Vec::new();
             self.generalize_probe(&mut probe, &mut met);
             joins.extend(met.into_iter().map(|m| (shape, m)));
-            for (key, value, i) in probe.skeletons(&self.params.0) {
+            for (key, value, i, weak) in probe.skeletons(&self.params.0) {
                 let skeleton = self.skeletons.entry(key).or_default();
                 if skeleton.open {
                     joins.extend(skeleton.members.first().map(|&m| (shape, m)));
@@ -625,7 +628,7 @@ impl Miner {
                 if !skeleton.members.contains(&shape) {
                     skeleton.members.push(shape);
                 }
-                if skeleton.values.len() >= need {
+                if skeleton.values.len() >= if weak { 2 * need } else { need } {
                     skeleton.open = true;
                     skeleton.values = Vec::new();
                     let members = std::mem::take(&mut skeleton.members);
@@ -873,7 +876,7 @@ impl Probe {
 
     /// For each word or variable position that may be a variable: the hash of the shape with
     /// that position blanked, the hash of the value there, and the position.
-    fn skeletons(&self, params: &PatternParams) -> Vec<(u64, u64, usize)> {
+    fn skeletons(&self, params: &PatternParams) -> Vec<(u64, u64, usize, bool)> {
         const BASE: u64 = 0x9e37_79b9_7f4a_7c15;
         const BLANK: u64 = 0x51af_d7ed_558c_cd1b;
         let n = self.hashes.len();
@@ -898,15 +901,19 @@ impl Probe {
             }
             let context = words - usize::from(kind == Kind::Word);
             let need = params.min_context + usize::from(slot == 0);
+            let leading = slot == 0;
             slot += 1;
-            if context < need {
+            // With less context than that, a position needs twice the evidence.
+            let weak = context < need;
+            if weak && (leading || context == 0) {
                 continue;
             }
             let key = total
                 .wrapping_sub(self.hashes[i].wrapping_mul(powers[i]))
                 .wrapping_add(BLANK.wrapping_mul(powers[i]))
-                ^ length;
-            out.push((key, self.hashes[i], i));
+                ^ length
+                ^ u64::from(weak);
+            out.push((key, self.hashes[i], i, weak));
         }
         out
     }
