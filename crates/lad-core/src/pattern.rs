@@ -416,7 +416,7 @@ impl Miner {
     /// pattern whose variable position it fits, or else the id a new pattern of its own would
     /// get (an overflow id once the bound is reached).
     pub fn classify(&self, body: &str) -> PatternId {
-        let mut lexed = Lexed::default();
+        let mut lexed = Lexed::with_capacity(body.len());
         lex_into(body, &mut lexed);
         let hash = fnv1a(lexed.text.as_bytes());
         if let Some(&shape) = self.by_text.get(&hash) {

@@ -78,6 +78,15 @@ pub struct Lexed {
 }
 
 impl Lexed {
+    /// An empty buffer sized for a line of `len` bytes.
+    pub fn with_capacity(len: usize) -> Self {
+        let len = len.min(MAX_SCAN_BYTES) + 8;
+        Self {
+            text: String::with_capacity(len),
+            pieces: Vec::with_capacity(len / 3 + 4),
+        }
+    }
+
     /// The canonical text: single spaces, every variable written `<*>`.
     pub fn text(&self) -> &str {
         &self.text
@@ -642,17 +651,21 @@ fn is_host_name(w: &str) -> bool {
     ];
     const SECOND: &[&str] = &["com", "net", "org", "edu", "gov", "ac", "co"];
     const REVERSED: &[&str] = &["com", "org", "net", "android", "java", "javax", "edu"];
-    let labels: Vec<&str> = w.split('.').collect();
-    if labels.len() < 2 || labels.iter().any(|l| l.is_empty()) {
+    let count = w.split('.').count();
+    if count < 2 || w.split('.').any(str::is_empty) {
         return false;
     }
-    if REVERSED.contains(&labels[0]) {
+    if w.split('.')
+        .next()
+        .is_some_and(|first| REVERSED.contains(&first))
+    {
         return false;
     }
-    let last = labels[labels.len() - 1];
-    let before = labels[labels.len() - 2];
+    let mut from_end = w.rsplit('.');
+    let last = from_end.next().unwrap_or("");
+    let before = from_end.next().unwrap_or("");
     GENERIC.contains(&last)
-        || (labels.len() >= 3
+        || (count >= 3
             && last.len() == 2
             && last.bytes().all(|c| c.is_ascii_lowercase())
             && SECOND.contains(&before))
