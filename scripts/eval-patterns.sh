@@ -60,7 +60,7 @@ if [ "$what" = scale ] || [ "$what" = all ] || [ "$what" = speed ]; then
 fi
 
 if [ "$what" = scale ] || [ "$what" = all ]; then
-  [ -s "$OUT_DIR/2k/Apache.jsonl" ] || run_2k
+  run_2k
   echo "== quality on the generated 20k sets"
   for f in "$OUT_DIR"/20k-in/*.jsonl; do "$BIN" "$f" "$OUT_DIR/20k/$(basename "$f")" 2>/dev/null; done
   table "$OUT_DIR/20k" "$OUT_DIR/20k-in"

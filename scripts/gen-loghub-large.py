@@ -23,14 +23,14 @@ import zlib
 from collections import defaultdict
 
 
-def template_regex(template):
+def template_regex(template, value=r"(.+?)", gap=r"\s+"):
     parts = re.split(r"(<\*>)", template.strip())
     out = []
     for p in parts:
         if p == "<*>":
-            out.append("(.*?)")
+            out.append(value)
         else:
-            out.append(r"\s+".join(re.escape(w) for w in p.split()) if p.strip() else (r"\s*" if p else ""))
+            out.append(r"\s+".join(re.escape(w) for w in p.split()) if p.strip() else (gap if p else ""))
             if p and p[0].isspace() and out[-1] and not out[-1].startswith(r"\s"):
                 out[-1] = r"\s*" + out[-1]
             if p and p[-1].isspace() and p.strip():
@@ -82,8 +82,9 @@ def main():
     for r in rows:
         t = r["truth_template"]
         if t not in regexes:
-            regexes[t] = template_regex(t)
-        m = regexes[t].match(r["message"].strip())
+            # values are not empty where the line allows it
+            regexes[t] = (template_regex(t), template_regex(t, r"(.*?)", r"\s*"))
+        m = regexes[t][0].match(r["message"].strip()) or regexes[t][1].match(r["message"].strip())
         vals = list(m.groups()) if m else None
         values.append(vals)
         if vals:

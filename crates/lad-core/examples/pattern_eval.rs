@@ -2,9 +2,13 @@
 //! writes every input object back with `group` (the pattern id) and `template` (its `<*>` text)
 //! added, for `../shared/eval/eval.py groups`.
 //!
-//! Usage: `pattern_eval IN.jsonl OUT.jsonl`. Prints on standard error the lines, the patterns
-//! and the time taken by mining (every line observed) and by matching (every line classified
-//! against the mined patterns), JSON reading and writing excluded.
+//! Usage: `pattern_eval IN.jsonl OUT.jsonl`. Prints on standard error one JSON object: the
+//! lines, the patterns, the stored shapes, the size of the saved miner (postcard bytes), the
+//! time taken by mining (every line observed) and by matching (every line classified against
+//! the mined patterns), JSON reading and writing excluded, and how many lines `classify`
+//! puts in the pattern mining gave them (all, when online equals the final state).
+//! Settings from the environment: `PATTERN_VARIABLE_AFTER`, `PATTERN_MIN_CONTEXT`,
+//! `PATTERN_MAX_SHAPES`.
 
 use std::io::{BufRead, BufWriter, Write};
 use std::time::Instant;
@@ -63,11 +67,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         writeln!(out, "{object}")?;
     }
     out.flush()?;
+    let saved_bytes = postcard::to_stdvec(&mined.miner)?.len();
     eprintln!(
-        "{{\"lines\": {}, \"patterns\": {}, \"shapes\": {}, \"mine_s\": {:.6}, \"match_s\": {:.6}, \"classify_agrees\": {}}}",
+        "{{\"lines\": {}, \"patterns\": {}, \"shapes\": {}, \"saved_bytes\": {}, \"mine_s\": {:.6}, \"match_s\": {:.6}, \"classify_agrees\": {}}}",
         messages.len(),
         mined.miner.patterns().count(),
         mined.miner.shapes(),
+        saved_bytes,
         mine_s,
         match_s,
         agree

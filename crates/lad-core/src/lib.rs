@@ -5,8 +5,10 @@
 //! Pipeline: [`tokenizer`] turns a message into tokens, [`word2vec`] learns token vectors,
 //! a message vector is the mean of its token vectors, [`lof`] and [`autoencoder`] score vectors,
 //! [`detector`] combines them (with rarity and severity signals) into a per-host model whose
-//! bytes [`model_file`] versions and checksums. [`aggregate`] groups anomalous lines and
-//! [`template`] writes a group's shared text with `***` where members differ.
+//! bytes [`model_file`] versions and checksums. [`syslog`] cuts a message's header off its body,
+//! [`pattern`] mines the bodies into patterns with stable ids and counts per time bucket,
+//! [`aggregate`] groups anomalous lines by pattern (or by the old DBSCAN, whose text
+//! [`template`] writes with `***` where members differ).
 
 pub mod aggregate;
 pub mod autoencoder;

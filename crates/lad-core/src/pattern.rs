@@ -5,18 +5,28 @@
 //!
 //! How a body becomes a pattern:
 //! 1. The [`lexer`] cuts it into words, separators and variables found by their shape alone
-//!    (numbers, addresses, paths, ids), and writes its *shape*: the canonical text with `<*>`
-//!    for each variable. Lines with the same shape are one pattern from the first line on.
+//!    (numbers, addresses, paths, ids, host names, dates), and writes its *shape*: the
+//!    canonical text with `<*>` for each variable. Lines with the same shape are one pattern
+//!    from the first line on.
 //! 2. A word is a variable by evidence when the shapes that are equal everywhere but at that
 //!    position hold at least [`PatternParams::variable_after`] distinct values there (a user
 //!    name, a host name): such shapes become one pattern with `<*>` at that position. The
 //!    rule counts distinct shapes, never lines, and needs the rest of the line to keep
 //!    [`PatternParams::min_context`] words (one more for the first position, which often names
-//!    the program), so `state Active` / `state Inactive` stay two events.
+//!    the program), so `state Active` / `state Inactive` stay two events; a position with less
+//!    context (but at least one word, and not the first) needs twice as many values
+//!    (`removing chargen`, `removing rsync`, ...). A position found to
+//!    be a variable stays one for the shapes of that family that follow, so values that vary
+//!    together at several positions are found one after the other, and a new shape that fits
+//!    a generalised template (same frame, same words where the template has words) joins it.
+//! 3. Patterns whose templates keep the same words in the same order are one pattern: they
+//!    differ only in values, punctuation or optional parts (`(1.16 KB)`, `()`). A pattern's
+//!    template is what its shapes share, aligned piece by piece, with `<*>` where they differ.
 //!
-//! No rule depends on how many lines were seen, and below the bound the patterns are a
-//! function of the *set* of shapes seen: the order of the lines does not matter, lines seen
-//! again change nothing, and more lines can only join patterns, never split them.
+//! No rule depends on how many lines were seen: more lines of a stream can only join patterns,
+//! never split them, lines seen again change nothing, and online mining (one line at a time)
+//! is batch mining ([`mine`]). Which patterns form depends on the shapes seen; in rare cases of
+//! chained joins, also on the order in which they first appeared.
 //!
 //! A [`PatternId`] is the 64-bit FNV-1a hash of the pattern's `<*>` text, so the same text gets
 //! the same id in every run, process and host. When patterns join, the new text gets a new id;
@@ -27,8 +37,9 @@
 //! line of a new shape still joins a pattern whose variable position it fits; otherwise it is
 //! counted in an *overflow pattern*, one per number of words (up to 32), whose text is `<*>`.
 //! Nothing is evicted, so ids and counts already handed out stay valid. Memory is about the
-//! stored shapes (each at most [`lexer::MAX_SCAN_BYTES`] of text) plus
-//! [`PatternParams::max_buckets`] counts per pattern.
+//! stored shapes (text of at most [`lexer::MAX_SCAN_BYTES`] bytes each, 4 bytes per piece, a
+//! few dozen skeleton entries) plus [`PatternParams::max_buckets`] counts per pattern; a saved
+//! miner holds only the shapes and the counts, everything else is rebuilt when it is read.
 //!
 //! This module does no I/O and reads no clock: times are parameters. It knows nothing of
 //! syslog headers (see [`crate::syslog`]) or of how patterns are stored or shown.
@@ -114,7 +125,8 @@ pub struct PatternParams {
     pub max_shapes: usize,
     /// Distinct values at one position that make it a variable. At least 2.
     pub variable_after: usize,
-    /// Words the rest of a line must keep for one of its positions to become a variable.
+    /// Words the rest of a line must keep for one of its positions to become a variable after
+    /// `variable_after` values; with fewer (but one at least) it takes twice as many.
     pub min_context: usize,
     /// Width of a count bucket in milliseconds. Above 0.
     pub bucket_ms: i64,
@@ -404,7 +416,7 @@ impl Miner {
     /// pattern whose variable position it fits, or else the id a new pattern of its own would
     /// get (an overflow id once the bound is reached).
     pub fn classify(&self, body: &str) -> PatternId {
-        let mut lexed = Lexed::default();
+        let mut lexed = Lexed::with_capacity(body.len());
         lex_into(body, &mut lexed);
         let hash = fnv1a(lexed.text.as_bytes());
         if let Some(&shape) = self.by_text.get(&hash) {
@@ -549,7 +561,7 @@ impl Miner {
     fn generalize_probe(&self, probe: &mut Probe, joins: &mut Vec<u32>) {
         for _ in 0..MAX_SLOTS {
             let mut changed = false;
-            for (key, _, i) in probe.skeletons(&self.params.0) {
+            for (key, _, i, _) in probe.skeletons(&self.params.0) {
                 if let Some(skeleton) = self.skeletons.get(&key).filter(|s| s.open) {
                     joins.extend(skeleton.members.first().copied());
                     if probe.kinds[i] == Kind::Word {
@@ -604,7 +616,7 @@ impl Miner {
             let mut met = Vec::new();
             self.generalize_probe(&mut probe, &mut met);
             joins.extend(met.into_iter().map(|m| (shape, m)));
-            for (key, value, i) in probe.skeletons(&self.params.0) {
+            for (key, value, i, weak) in probe.skeletons(&self.params.0) {
                 let skeleton = self.skeletons.entry(key).or_default();
                 if skeleton.open {
                     joins.extend(skeleton.members.first().map(|&m| (shape, m)));
@@ -616,7 +628,7 @@ impl Miner {
                 if !skeleton.members.contains(&shape) {
                     skeleton.members.push(shape);
                 }
-                if skeleton.values.len() >= need {
+                if skeleton.values.len() >= if weak { 2 * need } else { need } {
                     skeleton.open = true;
                     skeleton.values = Vec::new();
                     let members = std::mem::take(&mut skeleton.members);
@@ -864,7 +876,7 @@ impl Probe {
 
     /// For each word or variable position that may be a variable: the hash of the shape with
     /// that position blanked, the hash of the value there, and the position.
-    fn skeletons(&self, params: &PatternParams) -> Vec<(u64, u64, usize)> {
+    fn skeletons(&self, params: &PatternParams) -> Vec<(u64, u64, usize, bool)> {
         const BASE: u64 = 0x9e37_79b9_7f4a_7c15;
         const BLANK: u64 = 0x51af_d7ed_558c_cd1b;
         let n = self.hashes.len();
@@ -889,15 +901,19 @@ impl Probe {
             }
             let context = words - usize::from(kind == Kind::Word);
             let need = params.min_context + usize::from(slot == 0);
+            let leading = slot == 0;
             slot += 1;
-            if context < need {
+            // With less context than that, a position needs twice the evidence.
+            let weak = context < need;
+            if weak && (leading || context == 0) {
                 continue;
             }
             let key = total
                 .wrapping_sub(self.hashes[i].wrapping_mul(powers[i]))
                 .wrapping_add(BLANK.wrapping_mul(powers[i]))
-                ^ length;
-            out.push((key, self.hashes[i], i));
+                ^ length
+                ^ u64::from(weak);
+            out.push((key, self.hashes[i], i, weak));
         }
         out
     }

@@ -78,6 +78,15 @@ pub struct Lexed {
 }
 
 impl Lexed {
+    /// An empty buffer sized for a line of `len` bytes.
+    pub fn with_capacity(len: usize) -> Self {
+        let len = len.min(MAX_SCAN_BYTES) + 8;
+        Self {
+            text: String::with_capacity(len),
+            pieces: Vec::with_capacity(len / 3 + 4),
+        }
+    }
+
     /// The canonical text: single spaces, every variable written `<*>`.
     pub fn text(&self) -> &str {
         &self.text
@@ -240,13 +249,35 @@ pub fn lex_into(body: &str, out: &mut Lexed) {
     }
     let scanned = &body[..end];
     let mut truncated = end < body.len();
-    for chunk in scanned.split_ascii_whitespace() {
+    let b = scanned.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i].is_ascii_whitespace() {
+            i += 1;
+            continue;
+        }
         if out.pieces.len() >= MAX_PIECES {
             truncated = true;
             break;
         }
+        let start = i;
+        while i < b.len() && !b[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        // A quoted value (`tag="View Lock"`) is one chunk, spaces and all.
+        if let Some(q) = scanned[start..i].find("=\"") {
+            let open = start + q + 2;
+            if !scanned[open..i].contains('"') {
+                if let Some(close) = scanned[i..].find('"') {
+                    i += close + 1;
+                    while i < b.len() && !b[i].is_ascii_whitespace() {
+                        i += 1;
+                    }
+                }
+            }
+        }
         out.space();
-        lex_chunk(chunk, out);
+        lex_chunk(&scanned[start..i], out);
     }
     if truncated {
         out.space();
@@ -328,8 +359,17 @@ fn path_at(s: &str, i: usize) -> Option<usize> {
         }
         _ => return None,
     };
+    // Brackets opened inside the path belong to it (`/logs/[2017-07-03_15,47,15]-x.txt`).
     let mut j = first_slash + 1;
-    while j < b.len() && !ends_path(b[j]) {
+    let mut depth = 0usize;
+    while j < b.len() {
+        match b[j] {
+            b'[' | b'(' => depth += 1,
+            b']' | b')' if depth > 0 => depth -= 1,
+            c if depth > 0 && c != b'\'' && c != b'"' => {}
+            c if ends_path(c) => break,
+            _ => {}
+        }
         j += 1;
     }
     while j > first_slash + 1 && b[j - 1] == b'.' {
@@ -378,6 +418,18 @@ fn lex_plain(s: &str, out: &mut Lexed) {
             out.var();
             i += 3;
             continue;
+        }
+        // The value of `key="..."` is one value, whatever it holds.
+        if b[i..].starts_with(b"=\"") {
+            if let Some(close) = s[i + 2..].find('"') {
+                out.sep("=\"");
+                if close > 0 {
+                    out.var();
+                }
+                out.sep("\"");
+                i += close + 3;
+                continue;
+            }
         }
         if let Some(j) = path_at(s, i).or_else(|| component_at(b, i)) {
             out.var();
@@ -590,7 +642,7 @@ fn is_date_word(w: &str) -> bool {
     )
 }
 
-/// A host name: dotted labels ending in a common top-level domain (`c.baidu.com`,
+/// A host name: dotted labels ending in a common top-level domain (`zummit.com`,
 /// `proxy.cse.cuhk.edu.hk`), but not a Java package written the other way round
 /// (`com.huawei.health`).
 fn is_host_name(w: &str) -> bool {
@@ -599,17 +651,22 @@ fn is_host_name(w: &str) -> bool {
     ];
     const SECOND: &[&str] = &["com", "net", "org", "edu", "gov", "ac", "co"];
     const REVERSED: &[&str] = &["com", "org", "net", "android", "java", "javax", "edu"];
-    let labels: Vec<&str> = w.split('.').collect();
-    if labels.len() < 3 || labels.iter().any(|l| l.is_empty()) {
+    let count = w.split('.').count();
+    if count < 2 || w.split('.').any(str::is_empty) {
         return false;
     }
-    if REVERSED.contains(&labels[0]) {
+    if w.split('.')
+        .next()
+        .is_some_and(|first| REVERSED.contains(&first))
+    {
         return false;
     }
-    let last = labels[labels.len() - 1];
-    let before = labels[labels.len() - 2];
+    let mut from_end = w.rsplit('.');
+    let last = from_end.next().unwrap_or("");
+    let before = from_end.next().unwrap_or("");
     GENERIC.contains(&last)
-        || (last.len() == 2
+        || (count >= 3
+            && last.len() == 2
             && last.bytes().all(|c| c.is_ascii_lowercase())
             && SECOND.contains(&before))
 }
@@ -671,6 +728,9 @@ mod tests {
             ("from com.huawei.health", "from com.huawei.health"),
             ("BSSID changed to 00:a2:ee:1a:71:8c", "BSSID changed to <*>"),
             ("at 12:00:01 ok", "at <*>:<*>:<*> ok"),
+            ("tag=\"View  Lock\", name=x", "tag=\"<*>\", name=x"),
+            ("tag=\"\" b", "tag=\"\" b"),
+            ("a=\"unclosed b", "a=\"unclosed b"),
             (
                 "from path '\\\\?\\GLOBALROOT\\Device\\x'.",
                 "from path '<*>'.",
