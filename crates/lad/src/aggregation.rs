@@ -1,16 +1,21 @@
 //! The aggregation pass (SPEC section 5): the not yet aggregated anomalies of a window are
 //! grouped into templates, and each group becomes one aggregate with the old schema's fields
 //! (total, average time and score, most frequent host) whose members are linked to it. Main
-//! items: [`aggregate`], [`aggregation_pairs`], [`draft`].
+//! items: [`aggregate`], [`aggregation_pairs`], [`draft`]. By default anomalies are grouped by
+//! the pattern of their body, mined per host from the host's saved patterns on (see
+//! `by_host_patterns`); `AGGR_METHOD: dbscan` keeps the old grouping.
 //!
 //! Grouping itself is lad-core's ([`lad_core::aggregate::group`]); this module computes what an
 //! aggregate carries and reads and writes through the state store. Re-running over the same
 //! window creates no duplicates: members already linked are left out.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use anyhow::{Context, Result};
-use lad_core::aggregate::group;
+use lad_core::aggregate::{group, AggregateParams, Grouping, GroupingMethod};
+use lad_core::pattern::{lexer, render, Miner, TemplateFormat};
+use lad_core::syslog;
 use lad_store::{AggregateDraft, Anomaly, Store};
 
 use crate::config::Config;
@@ -81,7 +86,12 @@ pub fn aggregate(
             .iter()
             .map(|a| a.record.message.as_str())
             .collect();
-        let grouping = group(&messages, &params).context("grouping anomalies")?;
+        let grouping = match params.method {
+            GroupingMethod::Templates => {
+                by_host_patterns(&config.model_base_dir, &input, &anomalies, &params)?
+            }
+            GroupingMethod::Dbscan => group(&messages, &params).context("grouping anomalies")?,
+        };
         let mut members: Vec<Vec<usize>> = vec![Vec::new(); grouping.templates.len()];
         for (i, &g) in grouping.labels.iter().enumerate() {
             members[g].push(i);
@@ -148,4 +158,63 @@ pub fn draft(
             .map(|&i| anomalies[i].record.id.clone())
             .collect(),
     }
+}
+
+/// Groups anomalies by the pattern of their body, mined per host: each host's saved patterns
+/// (the patterns of all its lines, so a field that varies in routine traffic is a variable
+/// however few anomalies show it) go on learning from the host's anomalies (so two failed
+/// logins with four user names are one pattern too). Hosts without saved patterns share one
+/// miner over their anomalies, as `group` would mine them. Anomalies whose body templates are
+/// equal are one group across hosts; its text is the members' header with its varying parts as
+/// one `***`, then the body template.
+fn by_host_patterns(
+    model_base_dir: &Path,
+    source: &str,
+    anomalies: &[Anomaly],
+    params: &AggregateParams,
+) -> Result<Grouping> {
+    let fresh = Miner::new(params.patterns.check()?);
+    let mut miners: BTreeMap<&str, Miner> = BTreeMap::new();
+    let mut fallback = fresh.clone();
+    let splits: Vec<syslog::Split<'_>> = anomalies
+        .iter()
+        .map(|a| syslog::split(&a.record.message))
+        .collect();
+    for a in anomalies {
+        let host = a.record.host.as_str();
+        if !miners.contains_key(host) {
+            if let Ok(m) = crate::patterns::saved(model_base_dir, source, host) {
+                miners.insert(host, m);
+            }
+        }
+    }
+    for (a, s) in anomalies.iter().zip(&splits) {
+        match miners.get_mut(a.record.host.as_str()) {
+            Some(m) => m.observe(s.body, a.record.time),
+            None => fallback.observe(s.body, a.record.time),
+        };
+    }
+    let mut label_of: BTreeMap<String, usize> = BTreeMap::new();
+    let mut groups: Vec<(String, Vec<Option<syslog::Header<'_>>>)> = Vec::new();
+    let mut labels = Vec::with_capacity(anomalies.len());
+    for (a, s) in anomalies.iter().zip(&splits) {
+        let miner = miners.get(a.record.host.as_str()).unwrap_or(&fallback);
+        let id = miner.classify(s.body);
+        let body = match miner.get(id) {
+            Some(p) => p.template(TemplateFormat::Stars),
+            None => render(lexer::lex(s.body).text(), TemplateFormat::Stars),
+        };
+        let next = groups.len();
+        let label = *label_of.entry(body.clone()).or_insert(next);
+        if label == next {
+            groups.push((body, Vec::new()));
+        }
+        groups[label].1.push(s.header);
+        labels.push(label);
+    }
+    let templates = groups
+        .iter()
+        .map(|(body, headers)| syslog::aggregate_message(headers, body))
+        .collect();
+    Ok(Grouping { labels, templates })
 }
