@@ -1,5 +1,6 @@
 //! The kinds of failure a command ends with, and their exit codes: [`UsageError`] for what the
-//! user typed or configured (exit 2), anything else is a failure (exit 1). Every module may
+//! user typed or configured (exit 2), a reader that closed standard output (exit 0, quietly),
+//! anything else is a failure (exit 1). Every module may
 //! raise a [`UsageError`]; this module depends on no other module of the crate, so no import
 //! circle can start here.
 
@@ -15,6 +16,9 @@ pub enum ExitKind {
     Usage,
     /// Anything else: 1.
     Failure,
+    /// Standard output was closed by its reader (a broken pipe, as with `| head`): the command
+    /// stops quietly with 0, as Unix tools do.
+    ReaderGone,
 }
 
 impl ExitKind {
@@ -22,6 +26,11 @@ impl ExitKind {
     pub fn of(err: &anyhow::Error) -> ExitKind {
         if err.chain().any(|e| e.is::<UsageError>()) {
             ExitKind::Usage
+        } else if err.chain().any(|e| {
+            e.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        }) {
+            ExitKind::ReaderGone
         } else {
             ExitKind::Failure
         }
@@ -32,6 +41,7 @@ impl ExitKind {
         match self {
             ExitKind::Usage => 2,
             ExitKind::Failure => 1,
+            ExitKind::ReaderGone => 0,
         }
     }
 }

@@ -13,6 +13,8 @@ fn main() -> ExitCode {
     lad::telemetry::init(cli.global.log_format, cli.global.quiet);
     match commands::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader went away (`lad templates ... | head`): not an error of lad's.
+        Err(err) if ExitKind::of(&err) == ExitKind::ReaderGone => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("lad: {err:#}");
             ExitCode::from(ExitKind::of(&err).code())

@@ -405,3 +405,29 @@ fn golden_score_and_templates() {
     let out = lad_expect(&["-q", "templates", "--input", p(&input)], None, 0);
     check_golden("offline_templates.golden.jsonl", &out.stdout);
 }
+
+#[test]
+fn a_reader_that_stops_early_is_not_an_error() {
+    // `lad templates ... | head -1`: the reader closes the pipe after one line; lad stops
+    // quietly with 0 instead of reporting a broken pipe.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let input = dir.path().join("many.jsonl");
+    write_json_lines(&input, &docs(3, &["a", "b"], 20_000, 0, 1_767_225_600_000));
+    let mut child = common::lad()
+        .args(["templates", "--input", p(&input)])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("lad starts");
+    let mut stdout = child.stdout.take().expect("piped stdout");
+    let mut first = [0u8; 64];
+    std::io::Read::read_exact(&mut stdout, &mut first).expect("some output");
+    drop(stdout);
+    let out = child.wait_with_output().expect("lad ends");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        !stderr(&out).contains("Broken pipe"),
+        "quiet on a closed pipe: {}",
+        stderr(&out)
+    );
+}
