@@ -119,8 +119,13 @@ fn read(path: &Path, skip_invalid: bool) -> Result<offline::Input> {
     Ok(input)
 }
 
-fn detector_params(args: &ScoreArgs) -> DetectorParams {
-    let mut p = DetectorParams::default();
+/// Detection settings of `lad score`: the configuration's when `--config` names one (its
+/// DETECTOR, TOKENIZER, W2V_* and LOF_* keys), else the defaults; the flags override both.
+fn detector_params(args: &ScoreArgs) -> Result<DetectorParams> {
+    let mut p = match &args.config.config {
+        Some(_) => crate::wiring::detector_params(&load_config(&args.config)?)?,
+        None => DetectorParams::default(),
+    };
     if let Some(seed) = args.seed {
         p.word2vec.seed = seed;
         p.autoencoder.seed = seed;
@@ -134,7 +139,7 @@ fn detector_params(args: &ScoreArgs) -> DetectorParams {
     if args.no_severity {
         p.ensemble.use_severity = false;
     }
-    p
+    Ok(p)
 }
 
 fn parallelism() -> usize {
@@ -145,7 +150,7 @@ fn score(args: ScoreArgs, quiet: bool) -> Result<()> {
     if args.train.as_os_str() == "-" && args.input.as_os_str() == "-" {
         return Err(UsageError("--train and --input cannot both be standard input".into()).into());
     }
-    let params = detector_params(&args);
+    let params = detector_params(&args)?;
     let train = read(&args.train, args.skip_invalid)?;
     let input = read(&args.input, args.skip_invalid)?;
     let started = std::time::Instant::now();
@@ -212,8 +217,13 @@ fn score(args: ScoreArgs, quiet: bool) -> Result<()> {
 }
 
 fn templates(args: TemplatesArgs, _quiet: bool) -> Result<()> {
+    // The configuration's aggregation settings (AGGR_METHOD, AGGR_EPS, ...) when `--config`
+    // names one; `--method` overrides.
+    let mut params = match &args.config.config {
+        Some(_) => crate::wiring::aggregate_params(&load_config(&args.config)?),
+        None => AggregateParams::default(),
+    };
     let input = read(&args.input, args.skip_invalid)?;
-    let mut params = AggregateParams::default();
     if let Some(m) = args.method {
         params.method = match m {
             MethodArg::Templates => GroupingMethod::Templates,

@@ -431,3 +431,44 @@ fn a_reader_that_stops_early_is_not_an_error() {
         stderr(&out)
     );
 }
+
+#[test]
+fn score_and_templates_read_their_config() {
+    let f = files();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let plain = dir.path().join("plain.yaml");
+    std::fs::write(&plain, "LOF_NEIGHBORS: 20\n").expect("write");
+    let legacy = dir.path().join("legacy.yaml");
+    std::fs::write(&legacy, "LOF_NEIGHBORS: 20\nDETECTOR: legacy\n").expect("write");
+    let score = |extra: &[&str]| {
+        let mut args = vec!["score", "--train", p(&f.train), "--input", p(&f.input)];
+        args.extend_from_slice(extra);
+        lad_expect(&args, None, 0).stdout
+    };
+    // DETECTOR in the file is the same as --rule on the command line, and it matters.
+    let by_file = score(&["--config", p(&legacy)]);
+    assert_eq!(by_file, score(&["--config", p(&plain), "--rule", "legacy"]));
+    assert_ne!(by_file, score(&["--config", p(&plain)]));
+    // A config file that is missing is a usage error naming it, for both commands.
+    let missing = dir.path().join("missing.yaml");
+    for cmd in ["score", "templates"] {
+        let mut args = vec![cmd, "--input", p(&f.input), "--config", p(&missing)];
+        if cmd == "score" {
+            args.extend(["--train", p(&f.train)]);
+        }
+        let out = lad_expect(&args, None, 2);
+        assert!(stderr(&out).contains("missing.yaml"), "{}", stderr(&out));
+    }
+    // AGGR_METHOD in the file is the same as --method.
+    let dbscan = dir.path().join("dbscan.yaml");
+    std::fs::write(&dbscan, "AGGR_METHOD: dbscan\n").expect("write");
+    let templates = |extra: &[&str]| {
+        let mut args = vec!["templates", "--input", p(&f.input)];
+        args.extend_from_slice(extra);
+        lad_expect(&args, None, 0).stdout
+    };
+    assert_eq!(
+        templates(&["--config", p(&dbscan)]),
+        templates(&["--method", "dbscan"])
+    );
+}
