@@ -63,7 +63,7 @@ pub fn aggregate(
 ) -> Result<Vec<AggregateOutcome>> {
     let pairs = aggregation_pairs(config, &mut stores.source)?;
     let params = aggregate_params(config);
-    let from = now_ms.saturating_sub(config.aggr_time_span.as_millis() as i64);
+    let from = crate::pipeline::window_start(now_ms, config.aggr_time_span);
     let mut outcomes = Vec::new();
     for (input, target) in pairs {
         let anomalies: Vec<_> = stores

@@ -94,7 +94,7 @@ pub fn train(
 ) -> Result<Vec<TrainResult>> {
     let params = detector_params(config)?;
     let patterns = pattern_params();
-    let from = now_ms.saturating_sub(config.train_time_span.as_millis() as i64);
+    let from = window_start(now_ms, config.train_time_span);
     // Read sequentially (one connection), train in parallel, PARALLELISM windows at a time so
     // that memory stays bounded by that many windows.
     let mut results = Vec::new();
@@ -415,6 +415,13 @@ pub fn load_models(
     (repo.snapshot(), missing)
 }
 
+/// The start of a window of length `span` that ends at `now_ms`. A span longer than the time
+/// since the epoch (up to `TRAIN_TIME_SPAN: 9223372036854775807`) reaches back to the oldest
+/// representable time: the window holds everything, it never wraps into an empty one.
+pub fn window_start(now_ms: i64, span: std::time::Duration) -> i64 {
+    now_ms.saturating_sub(i64::try_from(span.as_millis()).unwrap_or(i64::MAX))
+}
+
 /// Milliseconds since the Unix epoch, now.
 pub fn now_ms() -> i64 {
     let now = time::OffsetDateTime::now_utc();
@@ -427,4 +434,20 @@ pub fn host_pairs(config: &Config, store: &mut Store) -> Result<Vec<(String, Str
         .into_iter()
         .flat_map(|(s, hosts)| hosts.into_iter().map(move |h| (s.clone(), h)))
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::window_start;
+    use std::time::Duration;
+
+    #[test]
+    fn a_huge_window_holds_everything_instead_of_wrapping() {
+        let now = 1_767_225_600_000;
+        assert_eq!(window_start(now, Duration::from_secs(60)), now - 60_000);
+        for secs in [u64::MAX, i64::MAX as u64, (i64::MAX / 1000) as u64 + 1] {
+            let from = window_start(now, Duration::from_secs(secs));
+            assert!(from < 0 && from <= now, "{secs} s gives {from}");
+        }
+    }
 }

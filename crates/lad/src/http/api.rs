@@ -34,12 +34,19 @@ const DEFAULT_SPAN_MS: i64 = 24 * 3_600_000;
 const DEFAULT_BUCKETS: usize = 48;
 const MAX_BUCKETS: usize = 500;
 
-/// Reads a time parameter: unix milliseconds or RFC 3339.
+/// The earliest and latest times the API reads or writes (0001-01-01 to 9999-12-31, UTC): a
+/// time parameter outside them is clamped, so no arithmetic on times can overflow.
+const MIN_TIME_MS: i64 = -62_135_596_800_000;
+const MAX_TIME_MS: i64 = 253_402_300_799_999;
+
+/// Reads a time parameter: unix milliseconds or RFC 3339, clamped to years 1 to 9999.
 fn parse_time(name: &str, text: &str) -> Result<i64, ApiError> {
-    if let Ok(ms) = text.trim().parse::<i64>() {
-        return Ok(ms);
-    }
-    parse_time_str(text).map_err(|e| ApiError::bad_request(format!("parameter {name}: {e}")))
+    let ms = match text.trim().parse::<i64>() {
+        Ok(ms) => ms,
+        Err(_) => parse_time_str(text)
+            .map_err(|e| ApiError::bad_request(format!("parameter {name}: {e}")))?,
+    };
+    Ok(ms.clamp(MIN_TIME_MS, MAX_TIME_MS))
 }
 
 fn opt_time(name: &str, text: &Option<String>) -> Result<Option<i64>, ApiError> {

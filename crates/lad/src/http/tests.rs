@@ -475,3 +475,38 @@ fn patterns_of_the_saved_models_are_listed_and_filtered() {
     let (status, body, _) = call(&router, "GET", "/api/patterns?format=xml", None, None);
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
 }
+
+#[test]
+fn extreme_time_parameters_are_clamped_not_overflowed() {
+    let f = fixture(None);
+    let router = app(&f);
+    for uri in [
+        "/api/timeline?from=-9223372036854775808&to=9223372036854775807",
+        "/api/timeline?to=-9223372036854775808",
+        "/api/anomalies?from=-9223372036854775808&to=9223372036854775807",
+    ] {
+        let (status, body, _) = call(&router, "GET", uri, None, None);
+        assert_eq!(status, StatusCode::OK, "{uri}: {body}");
+    }
+    let (_, body, _) = call(
+        &router,
+        "GET",
+        "/api/timeline?from=-9223372036854775808&to=9223372036854775807&buckets=500",
+        None,
+        None,
+    );
+    let total: u64 = body["series"]
+        .as_array()
+        .map(|s| {
+            s.iter()
+                .flat_map(|h| h["counts"].as_array().cloned().unwrap_or_default())
+                .filter_map(|c| c.as_u64())
+                .sum()
+        })
+        .unwrap_or(0);
+    assert_eq!(
+        total,
+        f.rows.iter().filter(|r| r.4).count() as u64,
+        "{body}"
+    );
+}
