@@ -88,7 +88,12 @@ impl AppState {
         let given = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
+            // The scheme is case-insensitive (RFC 9110 section 11.1).
+            .and_then(|v| {
+                v.split_once(' ')
+                    .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+                    .map(|(_, token)| token.trim())
+            })
             .or_else(|| headers.get("x-lad-token").and_then(|v| v.to_str().ok()));
         match given {
             Some(g) if constant_time_eq(g.as_bytes(), token.expose().as_bytes()) => Ok(()),
@@ -165,7 +170,38 @@ pub fn router(app: AppState) -> Router {
             get(api::list_feedback).post(api::add_feedback),
         )
         .route("/api/feedback/{id}/undo", post(api::undo_feedback))
+        .layer(axum::middleware::map_response(json_errors))
         .with_state(app)
+}
+
+/// Errors the framework answers by itself (a malformed query or body: 400, 415, 422; an unknown
+/// path: 404; a wrong method: 405) come as plain text; every error of the API is
+/// `{"error": "..."}`, so they are rewritten into that shape.
+async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = match axum::body::to_bytes(body, 64 * 1024).await {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).trim().to_string(),
+        Err(_) => String::new(),
+    };
+    let message = if text.is_empty() {
+        parts
+            .status
+            .canonical_reason()
+            .unwrap_or("error")
+            .to_string()
+    } else {
+        text
+    };
+    (parts.status, Json(json!({ "error": message }))).into_response()
 }
 
 async fn page() -> impl IntoResponse {

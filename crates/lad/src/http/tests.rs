@@ -510,3 +510,70 @@ fn extreme_time_parameters_are_clamped_not_overflowed() {
         "{body}"
     );
 }
+
+/// Sends a raw request and returns the status and the body parsed as JSON (`Null` if not JSON).
+fn raw(router: &Router, req: Request<Body>) -> (StatusCode, Value) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a test runtime");
+    runtime.block_on(async {
+        let resp = router
+            .clone()
+            .oneshot(req)
+            .await
+            .expect("the router answers");
+        let status = resp.status();
+        let bytes = resp.into_body().collect().await.expect("a body").to_bytes();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    })
+}
+
+#[test]
+fn framework_errors_are_json_and_the_bearer_scheme_is_case_insensitive() {
+    let f = fixture(Some("s3cret"));
+    let router = app(&f);
+    let post = |auth: &str, ctype: &str, body: &str| {
+        Request::builder()
+            .method("POST")
+            .uri("/api/feedback")
+            .header("authorization", auth)
+            .header("content-type", ctype)
+            .body(Body::from(body.to_string()))
+            .expect("a valid request")
+    };
+    // Not JSON, wrong content type, wrong shape: each a JSON error.
+    for (ctype, body, want) in [
+        ("application/json", "{not json", StatusCode::BAD_REQUEST),
+        ("text/plain", "{}", StatusCode::UNSUPPORTED_MEDIA_TYPE),
+        (
+            "application/json",
+            "{\"source\": 5}",
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+    ] {
+        let (status, body) = raw(&router, post("Bearer s3cret", ctype, body));
+        assert_eq!(status, want, "{body}");
+        assert!(
+            body["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{body}"
+        );
+    }
+    let (status, body) = raw(
+        &router,
+        Request::builder()
+            .uri("/api/anomalies?limit=lots")
+            .body(Body::empty())
+            .expect("a valid request"),
+    );
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body["error"].is_string(), "{body}");
+    // A lowercase scheme is the same scheme: the token is checked, then the body.
+    let (status, body) = raw(&router, post("bearer s3cret", "application/json", "{}"));
+    assert_ne!(status, StatusCode::UNAUTHORIZED, "{body}");
+    let (status, _) = raw(&router, post("bearer wrong", "application/json", "{}"));
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
