@@ -142,6 +142,27 @@ fn detector_params(args: &ScoreArgs) -> Result<DetectorParams> {
     Ok(p)
 }
 
+/// Fails when `--output` names one of the input files: writing it would destroy the input
+/// before it is read.
+fn refuse_overwriting(output: Option<&Path>, inputs: &[&Path]) -> Result<()> {
+    let Some(out) = output.filter(|o| o.as_os_str() != "-") else {
+        return Ok(());
+    };
+    let Ok(out_real) = std::fs::canonicalize(out) else {
+        return Ok(()); // does not exist yet: it cannot be an input
+    };
+    for input in inputs {
+        if std::fs::canonicalize(input).is_ok_and(|i| i == out_real) {
+            return Err(UsageError(format!(
+                "--output {} is also an input file; write the output elsewhere",
+                out.display()
+            ))
+            .into());
+        }
+    }
+    Ok(())
+}
+
 fn parallelism() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
@@ -150,6 +171,7 @@ fn score(args: ScoreArgs, quiet: bool) -> Result<()> {
     if args.train.as_os_str() == "-" && args.input.as_os_str() == "-" {
         return Err(UsageError("--train and --input cannot both be standard input".into()).into());
     }
+    refuse_overwriting(args.output.as_deref(), &[&args.train, &args.input])?;
     let params = detector_params(&args)?;
     let train = read(&args.train, args.skip_invalid)?;
     let input = read(&args.input, args.skip_invalid)?;
@@ -223,6 +245,7 @@ fn templates(args: TemplatesArgs, _quiet: bool) -> Result<()> {
         Some(_) => crate::wiring::aggregate_params(&load_config(&args.config)?),
         None => AggregateParams::default(),
     };
+    refuse_overwriting(args.output.as_deref(), &[&args.input])?;
     let input = read(&args.input, args.skip_invalid)?;
     if let Some(m) = args.method {
         params.method = match m {

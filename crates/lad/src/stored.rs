@@ -212,6 +212,15 @@ pub fn export(
     anomalies_only: bool,
     aggregates: bool,
 ) -> Result<()> {
+    if config.storage_datasource == crate::config::SourceKind::Sqlite
+        && !config.sqlite_path.exists()
+    {
+        bail!(
+            "no store at {} (SQLITE_PATH): nothing to export; run from the folder that holds \
+             it, set SQLITE_PATH, or fill one with `lad import`",
+            config.sqlite_path.display()
+        );
+    }
     let mut stores = wiring::open_for_state(config)?;
     let mut out = open_output(output)?;
     let store = stores.sink();

@@ -472,3 +472,30 @@ fn score_and_templates_read_their_config() {
         templates(&["--method", "dbscan"])
     );
 }
+
+#[test]
+fn output_never_overwrites_an_input() {
+    let f = files();
+    let before = std::fs::read(&f.train).expect("read");
+    let out = lad_expect(
+        &[
+            "score",
+            "--train",
+            p(&f.train),
+            "--input",
+            p(&f.input),
+            "-o",
+            p(&f.train),
+        ],
+        None,
+        2,
+    );
+    assert!(stderr(&out).contains("also an input"), "{}", stderr(&out));
+    assert_eq!(std::fs::read(&f.train).expect("read"), before, "untouched");
+    let out = lad_expect(
+        &["templates", "--input", p(&f.input), "--output", p(&f.input)],
+        None,
+        2,
+    );
+    assert!(stderr(&out).contains("also an input"), "{}", stderr(&out));
+}

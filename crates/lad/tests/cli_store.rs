@@ -315,6 +315,18 @@ fn the_store_can_be_named_in_the_environment() {
     assert!(!dir.path().join("lad.db").exists(), "not the default path");
 }
 
+#[test]
+fn export_without_a_store_says_so_and_creates_nothing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = run(lad().args(["export"]).current_dir(dir.path()), None);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("no store at"), "{}", stderr(&out));
+    assert!(
+        !dir.path().join("lad.db").exists(),
+        "no empty store left behind"
+    );
+}
+
 fn write_config(dir: &Path, text: &str) -> PathBuf {
     let path = dir.join("bad.yaml");
     std::fs::write(&path, text).expect("write config");
