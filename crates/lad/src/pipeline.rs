@@ -85,7 +85,8 @@ pub enum TrainOutcome {
 
 /// Trains and saves the model of every (source, host) in `hosts`, reading each training window
 /// `[now - TRAIN_TIME_SPAN, now)`; the models that were trained are returned with the outcome
-/// of every host.
+/// of every host. One host's failure (too little data, training or saving failed) is in its
+/// outcome and never stops the others; an error is a failure of the store.
 pub fn train(
     config: &Config,
     store: &mut Store,
@@ -135,10 +136,18 @@ pub fn train(
                 .collect()
         });
         for (key, outcome, model) in trained {
-            if let Some(m) = &model {
-                models::save(&config.model_base_dir, &key.0, &key.1, m)
-                    .with_context(|| format!("saving the model of {}/{}", key.0, key.1))?;
-            }
+            // A model that cannot be saved (a full disk, a file where its folder goes) is that
+            // host's failure alone: the others are saved, and this one is still returned, so a
+            // running daemon scores with it until a later training saves one.
+            let outcome = match &model {
+                Some(m) => match models::save(&config.model_base_dir, &key.0, &key.1, m) {
+                    Ok(_) => outcome,
+                    Err(e) => TrainOutcome::Failed(format!(
+                        "trained, but the model could not be saved: {e}"
+                    )),
+                },
+                None => outcome,
+            };
             results.push((key, outcome, model));
         }
     }

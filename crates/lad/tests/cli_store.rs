@@ -580,3 +580,33 @@ fn local_files_with_malformed_records_are_scored_around_them() {
         57
     );
 }
+
+#[test]
+fn a_model_that_cannot_be_saved_fails_only_its_host() {
+    let env = Env::new("");
+    let input = env.path("in.jsonl");
+    write_json_lines(
+        &input,
+        &docs(40, &["ok-host", "blocked"], 60, 0, now_ms() - 600_000),
+    );
+    env.lad("import", &[s(&input)], 0);
+    // A file where the model folder of `blocked` goes.
+    let logs = env.path("models").join("logs");
+    std::fs::create_dir_all(&logs).expect("mkdir");
+    std::fs::write(logs.join("blocked"), "in the way").expect("write");
+    let out = env.lad("train", &[], 1);
+    let err = stderr(&out);
+    assert!(
+        err.contains("blocked") && err.contains("could not be saved"),
+        "{err}"
+    );
+    assert!(logs.join("ok-host").join("model.lad").is_file(), "{err}");
+    // The other host is scored.
+    env.lad("detect", &[], 0);
+    let scored = env
+        .export(&[])
+        .iter()
+        .filter(|r| r["hostname"] == "ok-host" && !r["is_anomaly"].is_null())
+        .count();
+    assert_eq!(scored, 60);
+}
