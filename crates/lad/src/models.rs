@@ -45,7 +45,24 @@ pub enum ModelStoreError {
         /// What is wrong with it.
         source: ModelFileError,
     },
+    /// Something other than a regular file (a FIFO, a device, a folder) is where the file goes.
+    #[error("{0}: not a regular file, so not read (a model file is a regular file)")]
+    NotAFile(PathBuf),
+    /// The file is larger than any model lad writes.
+    #[error("{path}: {bytes} bytes, more than the {limit} bytes a model file may have")]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// Its size.
+        bytes: u64,
+        /// [`MAX_FILE_BYTES`].
+        limit: u64,
+    },
 }
+
+/// The largest model or patterns file read (1 GiB): far above what a model of the largest
+/// training window takes, and a bound on what a wrong file can make lad allocate.
+pub const MAX_FILE_BYTES: u64 = 1 << 30;
 
 /// Percent-encodes a source or host name into one safe path component.
 pub fn path_component(name: &str) -> String {
@@ -142,14 +159,41 @@ pub fn load(base: &Path, source: &str, host: &str) -> Result<HostModel, ModelSto
 }
 
 /// Reads a file in the model file format.
+///
+/// Only a regular file is opened (opening a FIFO would wait for a writer for ever, and a device
+/// such as `/dev/zero` never ends), and at most [`MAX_FILE_BYTES`] are read.
 fn read_file<T: serde::de::DeserializeOwned>(path: PathBuf) -> Result<T, ModelStoreError> {
-    let bytes = match fs::read(&path) {
-        Ok(b) => b,
+    let meta = match fs::metadata(&path) {
+        Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(ModelStoreError::Missing(path))
         }
         Err(source) => return Err(ModelStoreError::Io { path, source }),
     };
+    if !meta.is_file() {
+        return Err(ModelStoreError::NotAFile(path));
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(ModelStoreError::TooLarge {
+            path,
+            bytes: meta.len(),
+            limit: MAX_FILE_BYTES,
+        });
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    let read = fs::File::open(&path).and_then(|f| {
+        std::io::Read::read_to_end(&mut std::io::Read::take(f, MAX_FILE_BYTES + 1), &mut bytes)
+    });
+    if let Err(source) = read {
+        return Err(ModelStoreError::Io { path, source });
+    }
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(ModelStoreError::TooLarge {
+            path,
+            bytes: bytes.len() as u64,
+            limit: MAX_FILE_BYTES,
+        });
+    }
     model_file::decode(&bytes).map_err(|source| ModelStoreError::Invalid { path, source })
 }
 
@@ -234,6 +278,35 @@ impl ModelRepo {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn special_files_are_refused_at_once() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = model_path(dir.path(), "logs", "h");
+        fs::create_dir_all(path.parent().expect("a folder")).expect("mkdir");
+        // /dev/zero in place of the model: refused, not read until memory runs out.
+        std::os::unix::fs::symlink("/dev/zero", &path).expect("symlink");
+        assert!(matches!(
+            load(dir.path(), "logs", "h"),
+            Err(ModelStoreError::NotAFile(_))
+        ));
+        fs::remove_file(&path).expect("rm");
+        // A FIFO: refused, not opened (opening would wait for a writer for ever).
+        let made = std::process::Command::new("mkfifo").arg(&path).status();
+        if made.is_ok_and(|s| s.success()) {
+            assert!(matches!(
+                load(dir.path(), "logs", "h"),
+                Err(ModelStoreError::NotAFile(_))
+            ));
+            fs::remove_file(&path).expect("rm");
+        }
+        // A folder.
+        fs::create_dir(&path).expect("mkdir");
+        assert!(matches!(
+            load(dir.path(), "logs", "h"),
+            Err(ModelStoreError::NotAFile(_))
+        ));
+    }
 
     #[test]
     fn names_stay_inside_the_base() {
