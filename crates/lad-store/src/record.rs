@@ -1,6 +1,6 @@
 //! The data model shared by every backend: record ids, records, verdicts, malformed-record
-//! reports, aggregates, export rows and feedback. Plain data with no I/O; the JSON shape of a
-//! record written by the `local` and `stdout` backends is built here so both agree.
+//! reports, aggregates, export rows and feedback. Plain data with no I/O; JSON shapes are
+//! [`crate::codec`]'s.
 
 use std::fmt;
 
@@ -121,19 +121,9 @@ pub struct Record {
 }
 
 impl Record {
-    /// The record as a JSON object: `extra`, then `_id` and `source`, then host, time (RFC 3339)
-    /// and message under the user's field names. Used by the `local` output and the `stdout` sink.
+    /// The record's document shape, see [`crate::codec::record_document`].
     pub fn to_json(&self, fields: &FieldNames) -> Map<String, Value> {
-        let mut map = self.extra.clone();
-        map.insert("_id".into(), Value::String(self.id.to_string()));
-        map.insert("source".into(), Value::String(self.source.clone()));
-        map.insert(fields.host.clone(), Value::String(self.host.clone()));
-        map.insert(
-            fields.time.clone(),
-            Value::String(crate::timefmt::format_rfc3339_millis(self.time)),
-        );
-        map.insert(fields.message.clone(), Value::String(self.message.clone()));
-        map
+        crate::codec::record_document(self, fields)
     }
 }
 
