@@ -127,6 +127,21 @@ impl StoreError {
         }
     }
 
+    /// A record the caller passed that the store cannot accept ([`StoreError::InvalidRecord`]).
+    pub(crate) fn invalid_record(
+        backend: &'static str,
+        id: &crate::RecordId,
+        operation: &'static str,
+        reason: String,
+    ) -> StoreError {
+        StoreError::InvalidRecord {
+            backend,
+            operation,
+            id: id.to_string(),
+            reason,
+        }
+    }
+
     /// The answer of a backend asked for a role it does not have (reading from `stdout`).
     pub(crate) fn unsupported(backend: &'static str, operation: &'static str) -> StoreError {
         StoreError::Unsupported { backend, operation }

@@ -51,6 +51,7 @@ pub mod codec;
 #[doc(hidden)]
 pub mod conformance;
 mod error;
+mod feedback;
 pub mod local;
 #[cfg(feature = "mongo")]
 pub mod mongo;

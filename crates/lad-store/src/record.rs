@@ -296,6 +296,86 @@ pub struct Feedback {
     pub undone_at_ms: Option<i64>,
 }
 
+/// The fields of a record as a backend decoded them from a row or document.
+pub(crate) struct Decoded {
+    /// The host.
+    pub host: String,
+    /// Event time, unix milliseconds UTC.
+    pub time: i64,
+    /// The log line (checked by [`check_message`]).
+    pub message: String,
+    /// Every other field.
+    pub extra: Map<String, Value>,
+}
+
+/// The record a backend read, or the report of why it cannot be scored: `host` is what could be
+/// read of the host (kept in the report), `decoded` every field or the first reason one could not
+/// be read. Every backend builds its records here, so records and reports agree.
+pub(crate) fn record_or_malformed(
+    id: RecordId,
+    source: &str,
+    host: Option<String>,
+    decoded: Result<Decoded, String>,
+) -> Result<Record, Malformed> {
+    match decoded {
+        Ok(d) => Ok(Record {
+            id,
+            source: source.to_owned(),
+            host: d.host,
+            time: d.time,
+            message: d.message,
+            extra: d.extra,
+        }),
+        Err(reason) => Err(Malformed {
+            id,
+            source: source.to_owned(),
+            host,
+            reason,
+        }),
+    }
+}
+
+/// A text column's bytes as UTF-8, or what is wrong with them.
+pub(crate) fn utf8_column(bytes: Vec<u8>, column: &str) -> Result<String, String> {
+    String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "column {column} is not valid UTF-8 (bad byte at offset {})",
+            e.utf8_error().valid_up_to()
+        )
+    })
+}
+
+/// Refuses a verdict whose score is not finite; every sink checks each verdict before it writes.
+pub(crate) fn check_score(backend: &'static str, v: &Verdict) -> Result<(), crate::StoreError> {
+    if v.score.is_finite() {
+        return Ok(());
+    }
+    Err(crate::StoreError::invalid_record(
+        backend,
+        &v.id,
+        "write verdicts",
+        format!("expected a finite score, found {}", v.score),
+    ))
+}
+
+/// The integer key of an id, for backends whose ids are integers (`what` names the key).
+pub(crate) fn int_key(
+    backend: &'static str,
+    id: &RecordId,
+    operation: &'static str,
+    what: &str,
+) -> Result<i64, crate::StoreError> {
+    match id {
+        RecordId::Int(n) => Ok(*n),
+        other => Err(crate::StoreError::invalid_record(
+            backend,
+            other,
+            operation,
+            format!("expected {what}"),
+        )),
+    }
+}
+
 /// Checks a message for the limits every backend applies when reading.
 pub(crate) fn check_message(message: &str) -> Result<(), String> {
     if message.len() > MAX_MESSAGE_BYTES {

@@ -42,6 +42,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use crate::feedback::FeedbackLog;
 use crate::parse::{self, InputFormat, ParseOptions, ParsedItem};
 use crate::record::{
     check_message, Aggregate, AggregateDraft, Anomaly, Batch, ExportCursor, ExportPage, ExportRow,
@@ -131,7 +132,7 @@ pub struct LocalStore {
     /// Unreadable entries not yet marked.
     bad_unmarked: BTreeSet<usize>,
     aggregates: Vec<Aggregate>,
-    feedback: Vec<Feedback>,
+    feedback: FeedbackLog,
     output: File,
     state: File,
 }
@@ -213,7 +214,7 @@ impl LocalStore {
             unscored: HashMap::new(),
             bad_unmarked: BTreeSet::new(),
             aggregates: Vec::new(),
-            feedback: Vec::new(),
+            feedback: FeedbackLog::default(),
             output,
             state,
         };
@@ -321,13 +322,7 @@ impl LocalStore {
             }
             StateLine::Feedback(f) => self.feedback.push(f),
             StateLine::FeedbackUndo { id, undone_at_ms } => {
-                if let Some(f) = self
-                    .feedback
-                    .iter_mut()
-                    .find(|f| f.id == id && f.undone_at_ms.is_none())
-                {
-                    f.undone_at_ms = Some(undone_at_ms);
-                }
+                self.feedback.undo(id, undone_at_ms);
             }
         }
     }

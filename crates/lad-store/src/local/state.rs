@@ -54,12 +54,8 @@ impl StateStore for LocalStore {
 
     /// See [`crate::Store::add_feedback`].
     fn add_feedback(&mut self, mark: &NewFeedback) -> Result<i64, StoreError> {
-        let id = self.feedback.iter().map(|f| f.id).max().unwrap_or(0) + 1;
-        let f = Feedback {
-            id,
-            mark: mark.clone(),
-            undone_at_ms: None,
-        };
+        let f = self.feedback.next(mark);
+        let id = f.id;
         self.append_state(&[StateLine::Feedback(f.clone())])?;
         self.feedback.push(f);
         Ok(id)
@@ -71,24 +67,12 @@ impl StateStore for LocalStore {
         source: Option<&str>,
         include_undone: bool,
     ) -> Result<Vec<Feedback>, StoreError> {
-        Ok(self
-            .feedback
-            .iter()
-            .filter(|f| {
-                source.is_none_or(|s| f.mark.source == s)
-                    && (include_undone || f.undone_at_ms.is_none())
-            })
-            .cloned()
-            .collect())
+        Ok(self.feedback.list(source, include_undone))
     }
 
     /// See [`crate::Store::undo_feedback`].
     fn undo_feedback(&mut self, id: i64, at_ms: i64) -> Result<bool, StoreError> {
-        if !self
-            .feedback
-            .iter()
-            .any(|f| f.id == id && f.undone_at_ms.is_none())
-        {
+        if !self.feedback.is_active(id) {
             return Ok(false);
         }
         let line = StateLine::FeedbackUndo {

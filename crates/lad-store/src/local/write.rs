@@ -4,6 +4,7 @@
 
 use super::*;
 use crate::codec;
+use crate::record::check_score;
 use crate::roles::VerdictSink;
 
 impl VerdictSink for LocalStore {
@@ -18,14 +19,7 @@ impl VerdictSink for LocalStore {
         let mut seen = HashSet::with_capacity(verdicts.len());
         let mut text = String::new();
         for v in verdicts {
-            if !v.score.is_finite() {
-                return Err(StoreError::InvalidRecord {
-                    backend: BACKEND,
-                    operation: "write verdicts",
-                    id: v.id.to_string(),
-                    reason: format!("expected a finite score, found {}", v.score),
-                });
-            }
+            check_score(BACKEND, v)?;
             let idx = self.lookup(source, &v.id, "write verdicts")?;
             let e = &self.entries[idx];
             let Ok(record) = &e.body else { continue };

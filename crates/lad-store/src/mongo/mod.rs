@@ -302,12 +302,7 @@ impl MongoStore {
 }
 
 fn invalid(id: &RecordId, operation: &'static str, reason: String) -> StoreError {
-    StoreError::InvalidRecord {
-        backend: BACKEND,
-        operation,
-        id: id.to_string(),
-        reason,
-    }
+    StoreError::invalid_record(BACKEND, id, operation, reason)
 }
 
 /// `(code, message)` of each entry of a write reply's `writeErrors`.

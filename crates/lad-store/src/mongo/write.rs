@@ -3,6 +3,7 @@
 //! are inserted into the target collection and their members get `aggregated_message_id`.
 
 use super::*;
+use crate::record::check_score;
 use crate::roles::VerdictSink;
 
 impl VerdictSink for MongoStore {
@@ -25,13 +26,7 @@ impl VerdictSink for MongoStore {
         let mut group_of: HashMap<(bool, u64), usize> = HashMap::new();
         let mut groups: Vec<(bool, f64, Vec<Bson>)> = Vec::new();
         for v in verdicts {
-            if !v.score.is_finite() {
-                return Err(invalid(
-                    &v.id,
-                    "write verdicts",
-                    format!("expected a finite score, found {}", v.score),
-                ));
-            }
+            check_score(BACKEND, v)?;
             let id = id_to_bson(&v.id).map_err(|r| invalid(&v.id, "write verdicts", r))?;
             let g = *group_of
                 .entry((v.is_anomaly, v.score.to_bits()))

@@ -267,34 +267,17 @@ fn ids_json(ids: &[i64]) -> String {
 }
 
 fn invalid(id: &RecordId, operation: &'static str, reason: String) -> StoreError {
-    StoreError::InvalidRecord {
-        backend: BACKEND,
-        operation,
-        id: id.to_string(),
-        reason,
-    }
+    StoreError::invalid_record(BACKEND, id, operation, reason)
 }
 
 fn int_id(id: &RecordId, operation: &'static str) -> Result<i64, StoreError> {
-    match id {
-        RecordId::Int(n) => Ok(*n),
-        other => Err(invalid(
-            other,
-            operation,
-            "expected an integer MySQL primary key".into(),
-        )),
-    }
+    crate::record::int_key(BACKEND, id, operation, "an integer MySQL primary key")
 }
 
 fn text(bytes: Option<Vec<u8>>, column: &str) -> Result<String, String> {
     match bytes {
         None => Err(format!("column {column} is NULL")),
-        Some(b) => String::from_utf8(b).map_err(|e| {
-            format!(
-                "column {column} is not valid UTF-8 (bad byte at offset {})",
-                e.utf8_error().valid_up_to()
-            )
-        }),
+        Some(b) => crate::record::utf8_column(b, column),
     }
 }
 

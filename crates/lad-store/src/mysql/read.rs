@@ -3,6 +3,7 @@
 //! records. Writes only bookkeeping (`lad_records`, `lad_sources`), never the input tables.
 
 use super::*;
+use crate::record::{record_or_malformed, Decoded};
 use crate::roles::{RecordSource, TrainingReader};
 
 impl RecordSource for MysqlStore {
@@ -249,24 +250,14 @@ impl Ctx {
                     }
                 }
             }
-            Ok((host, time, message, map))
-        })();
-        Ok(match fields {
-            Ok((host, time, message, extra)) => Ok(Record {
-                id,
-                source: source.to_owned(),
+            Ok(Decoded {
                 host,
                 time,
                 message,
-                extra,
-            }),
-            Err(reason) => Err(Malformed {
-                id,
-                source: source.to_owned(),
-                host: host.ok(),
-                reason,
-            }),
-        })
+                extra: map,
+            })
+        })();
+        Ok(record_or_malformed(id, source, host.ok(), fields))
     }
 
     /// Fetches input rows by key, keyed by id; rows that no longer exist are absent.

@@ -2,6 +2,7 @@
 //! links, stored aggregates, and feedback (`lad_feedback` in the target database).
 
 use super::*;
+use crate::feedback;
 use crate::roles::StateStore;
 
 impl StateStore for MysqlStore {
@@ -29,19 +30,17 @@ impl StateStore for MysqlStore {
     /// See [`crate::Store::add_feedback`].
     fn add_feedback(&mut self, mark: &NewFeedback) -> Result<i64, StoreError> {
         run!(self, "add feedback", |ctx| {
-            let r = q("INSERT INTO lad_feedback (source, host, record_id, message, template, who, at_ms) \
-                       VALUES (?, ?, ?, ?, ?, ?, ?)"
-                .into())
-            .bind(&mark.source)
-            .bind(&mark.host)
-            .bind(mark.record_id.as_ref().map(ToString::to_string))
-            .bind(&mark.message)
-            .bind(&mark.template)
-            .bind(&mark.who)
-            .bind(mark.at_ms)
-            .execute(&ctx.target)
-            .await
-            .map_err(Fail::Target)?;
+            let r = q(feedback::insert_sql("lad_feedback"))
+                .bind(&mark.source)
+                .bind(&mark.host)
+                .bind(mark.record_id.as_ref().map(ToString::to_string))
+                .bind(&mark.message)
+                .bind(&mark.template)
+                .bind(&mark.who)
+                .bind(mark.at_ms)
+                .execute(&ctx.target)
+                .await
+                .map_err(Fail::Target)?;
             Ok::<i64, Fail>(i64::try_from(r.last_insert_id()).unwrap_or(i64::MAX))
         })
     }
@@ -53,51 +52,27 @@ impl StateStore for MysqlStore {
         include_undone: bool,
     ) -> Result<Vec<Feedback>, StoreError> {
         run!(self, "list feedback", |ctx| {
-            let rows = q("SELECT id, source, host, record_id, message, template, who, at_ms, undone_at_ms \
-                          FROM lad_feedback WHERE (? IS NULL OR source = ?) AND (? OR undone_at_ms IS NULL) \
-                          ORDER BY id"
-                .into())
-            .bind(source)
-            .bind(source)
-            .bind(include_undone)
-            .fetch_all(&ctx.target)
-            .await
-            .map_err(Fail::Target)?;
-            rows.iter()
-                .map(|r| {
-                    Ok(Feedback {
-                        id: r.try_get(0)?,
-                        mark: NewFeedback {
-                            source: r.try_get(1)?,
-                            host: r.try_get(2)?,
-                            record_id: r
-                                .try_get::<Option<String>, _>(3)?
-                                .map(|s| RecordId::parse(&s)),
-                            message: r.try_get(4)?,
-                            template: r.try_get(5)?,
-                            who: r.try_get(6)?,
-                            at_ms: r.try_get(7)?,
-                        },
-                        undone_at_ms: r.try_get(8)?,
-                    })
-                })
-                .collect::<Result<Vec<_>, sqlx::Error>>()
-                .map_err(Fail::Target)
+            let rows: Vec<feedback::FeedbackRow> =
+                sqlx::query_as(AssertSqlSafe(feedback::select_sql("lad_feedback")))
+                    .bind(source)
+                    .bind(source)
+                    .bind(include_undone)
+                    .fetch_all(&ctx.target)
+                    .await
+                    .map_err(Fail::Target)?;
+            Ok::<Vec<Feedback>, Fail>(rows.into_iter().map(feedback::from_row).collect())
         })
     }
 
     /// See [`crate::Store::undo_feedback`].
     fn undo_feedback(&mut self, id: i64, at_ms: i64) -> Result<bool, StoreError> {
         run!(self, "undo feedback", |ctx| {
-            let r = q(
-                "UPDATE lad_feedback SET undone_at_ms = ? WHERE id = ? AND undone_at_ms IS NULL"
-                    .into(),
-            )
-            .bind(at_ms)
-            .bind(id)
-            .execute(&ctx.target)
-            .await
-            .map_err(Fail::Target)?;
+            let r = q(feedback::undo_sql("lad_feedback"))
+                .bind(at_ms)
+                .bind(id)
+                .execute(&ctx.target)
+                .await
+                .map_err(Fail::Target)?;
             Ok::<bool, Fail>(r.rows_affected() == 1)
         })
     }

@@ -4,6 +4,7 @@
 //! `lad_links`. Creates missing target tables; never alters an input table.
 
 use super::*;
+use crate::record::check_score;
 use crate::roles::VerdictSink;
 
 impl VerdictSink for MysqlStore {
@@ -18,13 +19,7 @@ impl VerdictSink for MysqlStore {
         validate_identifier(source, "the source (MySQL table) name")?;
         for v in verdicts {
             int_id(&v.id, "write verdicts")?;
-            if !v.score.is_finite() {
-                return Err(invalid(
-                    &v.id,
-                    "write verdicts",
-                    format!("expected a finite score, found {}", v.score),
-                ));
-            }
+            check_score(BACKEND, v)?;
         }
         run!(self, "write verdicts", |ctx| ctx
             .write_verdicts(source, verdicts)

@@ -173,21 +173,9 @@ fn limit(n: usize) -> i64 {
 }
 
 fn invalid(id: &RecordId, operation: &'static str, reason: String) -> StoreError {
-    StoreError::InvalidRecord {
-        backend: BACKEND,
-        operation,
-        id: id.to_string(),
-        reason,
-    }
+    StoreError::invalid_record(BACKEND, id, operation, reason)
 }
 
 fn int_id(id: &RecordId, operation: &'static str) -> Result<i64, StoreError> {
-    match id {
-        RecordId::Int(n) => Ok(*n),
-        other => Err(invalid(
-            other,
-            operation,
-            "expected an integer sqlite rowid".into(),
-        )),
-    }
+    crate::record::int_key(BACKEND, id, operation, "an integer sqlite rowid")
 }

@@ -3,6 +3,7 @@
 //! types, so every read checks types and UTF-8). Writes nothing but malformed marks.
 
 use super::*;
+use crate::record::{record_or_malformed, utf8_column, Decoded};
 use crate::roles::{RecordSource, TrainingReader};
 
 impl RecordSource for SqliteStore {
@@ -155,12 +156,7 @@ fn type_name(v: ValueRef<'_>) -> &'static str {
 
 fn text(v: ValueRef<'_>, column: &str) -> Result<String, String> {
     match v {
-        ValueRef::Text(bytes) => std::str::from_utf8(bytes).map(str::to_owned).map_err(|e| {
-            format!(
-                "column {column} is not valid UTF-8 (bad byte at offset {})",
-                e.valid_up_to()
-            )
-        }),
+        ValueRef::Text(bytes) => utf8_column(bytes.to_vec(), column),
         other => Err(format!(
             "column {column} has type {}, expected text",
             type_name(other)
@@ -198,22 +194,12 @@ pub(super) fn record_from_row(
                 }
             }
         };
-        Ok((host, time, message, extra))
-    })();
-    Ok(match fields {
-        Ok((host, time, message, extra)) => Ok(Record {
-            id,
-            source: source.to_owned(),
+        Ok(Decoded {
             host,
             time,
             message,
             extra,
-        }),
-        Err(reason) => Err(Malformed {
-            id,
-            source: source.to_owned(),
-            host: host.ok(),
-            reason,
-        }),
-    })
+        })
+    })();
+    Ok(record_or_malformed(id, source, host.ok(), fields))
 }

@@ -3,6 +3,7 @@
 
 use super::read::record_from_row;
 use super::*;
+use crate::feedback;
 use crate::roles::StateStore;
 
 impl StateStore for SqliteStore {
@@ -94,8 +95,7 @@ impl StateStore for SqliteStore {
     fn add_feedback(&mut self, mark: &NewFeedback) -> Result<i64, StoreError> {
         self.conn
             .execute(
-                "INSERT INTO feedback (source, host, record_id, message, template, who, at_ms) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                &feedback::insert_sql("feedback"),
                 params![
                     mark.source,
                     mark.host,
@@ -119,26 +119,21 @@ impl StateStore for SqliteStore {
         let fail = self.fail("list feedback");
         let mut stmt = self
             .conn
-            .prepare_cached(
-                "SELECT id, source, host, record_id, message, template, who, at_ms, undone_at_ms FROM feedback \
-                 WHERE (?1 IS NULL OR source = ?1) AND (?2 OR undone_at_ms IS NULL) ORDER BY id",
-            )
+            .prepare_cached(&feedback::select_sql("feedback"))
             .map_err(&fail)?;
         let out = stmt
-            .query_map(params![source, include_undone], |r| {
-                Ok(Feedback {
-                    id: r.get(0)?,
-                    mark: NewFeedback {
-                        source: r.get(1)?,
-                        host: r.get(2)?,
-                        record_id: r.get::<_, Option<String>>(3)?.map(|s| RecordId::parse(&s)),
-                        message: r.get(4)?,
-                        template: r.get(5)?,
-                        who: r.get(6)?,
-                        at_ms: r.get(7)?,
-                    },
-                    undone_at_ms: r.get(8)?,
-                })
+            .query_map(params![source, source, include_undone], |r| {
+                Ok(feedback::from_row((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                    r.get(8)?,
+                )))
             })
             .map_err(&fail)?
             .collect::<Result<_, _>>()
@@ -150,10 +145,7 @@ impl StateStore for SqliteStore {
     fn undo_feedback(&mut self, id: i64, at_ms: i64) -> Result<bool, StoreError> {
         let n = self
             .conn
-            .execute(
-                "UPDATE feedback SET undone_at_ms = ?2 WHERE id = ?1 AND undone_at_ms IS NULL",
-                params![id, at_ms],
-            )
+            .execute(&feedback::undo_sql("feedback"), params![at_ms, id])
             .map_err(self.fail("undo feedback"))?;
         Ok(n == 1)
     }

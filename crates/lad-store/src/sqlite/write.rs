@@ -2,6 +2,7 @@
 //! aggregates in `aggregates` with their members linked), each call in one transaction.
 
 use super::*;
+use crate::record::check_score;
 use crate::roles::VerdictSink;
 
 impl VerdictSink for SqliteStore {
@@ -16,13 +17,7 @@ impl VerdictSink for SqliteStore {
             .iter()
             .map(|v| {
                 let id = int_id(&v.id, "write verdicts")?;
-                if !v.score.is_finite() {
-                    return Err(invalid(
-                        &v.id,
-                        "write verdicts",
-                        format!("expected a finite score, found {}", v.score),
-                    ));
-                }
+                check_score(BACKEND, v)?;
                 Ok(id)
             })
             .collect::<Result<Vec<i64>, StoreError>>()?;
