@@ -184,57 +184,6 @@ impl Store {
         }
     }
 
-    /// See [`RecordArchive::import`].
-    pub fn import(
-        &mut self,
-        source: &str,
-        records: &[NewRecord],
-    ) -> Result<ImportSummary, StoreError> {
-        dispatch!(self, RecordArchive, "import", import(source, records))
-    }
-
-    /// See [`TrainingReader::training_window`].
-    pub fn training_window(
-        &mut self,
-        source: &str,
-        host: &str,
-        from_ms: i64,
-        to_ms: i64,
-        max: usize,
-    ) -> Result<Batch, StoreError> {
-        dispatch!(
-            self,
-            TrainingReader,
-            "read a training window",
-            training_window(source, host, from_ms, to_ms, max)
-        )
-    }
-
-    /// See [`RecordSource::next_unscored`].
-    pub fn next_unscored(
-        &mut self,
-        source: &str,
-        hosts: &[String],
-        limit: usize,
-    ) -> Result<Batch, StoreError> {
-        dispatch!(
-            self,
-            RecordSource,
-            "read unscored records",
-            next_unscored(source, hosts, limit)
-        )
-    }
-
-    /// See [`RecordSource::acknowledge`].
-    pub fn acknowledge(&mut self, source: &str, ids: &[RecordId]) -> Result<(), StoreError> {
-        dispatch!(
-            self,
-            RecordSource,
-            "acknowledge records",
-            acknowledge(source, ids)
-        )
-    }
-
     /// See [`VerdictSink::write_verdicts`].
     pub fn write_verdicts(
         &mut self,
@@ -243,37 +192,6 @@ impl Store {
         records: &[Record],
     ) -> Result<usize, StoreError> {
         dispatch_sink!(self, write_verdicts(source, verdicts, records))
-    }
-
-    /// See [`RecordSource::mark_malformed`].
-    pub fn mark_malformed(
-        &mut self,
-        source: &str,
-        id: &RecordId,
-        reason: &str,
-    ) -> Result<(), StoreError> {
-        dispatch!(
-            self,
-            RecordSource,
-            "mark a record malformed",
-            mark_malformed(source, id, reason)
-        )
-    }
-
-    /// See [`StateStore::anomalies`].
-    pub fn anomalies(
-        &mut self,
-        source: &str,
-        from_ms: i64,
-        to_ms: i64,
-        max: usize,
-    ) -> Result<Vec<Anomaly>, StoreError> {
-        dispatch!(
-            self,
-            StateStore,
-            "read anomalies",
-            anomalies(source, from_ms, to_ms, max)
-        )
     }
 
     /// See [`VerdictSink::write_aggregates`].
@@ -285,83 +203,44 @@ impl Store {
     ) -> Result<Vec<Option<RecordId>>, StoreError> {
         dispatch_sink!(self, write_aggregates(input_source, target, drafts))
     }
+}
 
-    /// See [`StateStore::aggregates`].
-    pub fn aggregates(&mut self, input_source: Option<&str>) -> Result<Vec<Aggregate>, StoreError> {
-        dispatch!(
-            self,
-            StateStore,
-            "read aggregates",
-            aggregates(input_source)
-        )
-    }
+/// Writes one `Store` method per line of its table: the role, the operation's name for
+/// [`StoreError::Unsupported`], and the signature, which is the role method's.
+macro_rules! role_methods {
+    ($( $role:ident $op:literal fn $name:ident ( $($arg:ident : $ty:ty),* ) -> $ret:ty; )*) => {
+        impl Store {
+            $(
+                #[doc = concat!("See [`", stringify!($role), "::", stringify!($name), "`].")]
+                pub fn $name(&mut self $(, $arg: $ty)*) -> Result<$ret, StoreError> {
+                    dispatch!(self, $role, $op, $name($($arg),*))
+                }
+            )*
+        }
+    };
+}
 
-    /// See [`RecordArchive::export_page`].
-    pub fn export_page(
-        &mut self,
-        source: Option<&str>,
-        cursor: Option<ExportCursor>,
-        limit: usize,
-    ) -> Result<ExportPage, StoreError> {
-        dispatch!(
-            self,
-            RecordArchive,
-            "export records",
-            export_page(source, cursor, limit)
-        )
-    }
-
-    /// See [`RecordSource::list_sources`].
-    pub fn list_sources(&mut self) -> Result<Vec<String>, StoreError> {
-        dispatch!(self, RecordSource, "list sources", list_sources())
-    }
-
-    /// See [`RecordSource::hosts`].
-    pub fn hosts(&mut self, source: &str) -> Result<Vec<String>, StoreError> {
-        dispatch!(self, RecordSource, "list hosts", hosts(source))
-    }
-
-    /// See [`RecordSource::unscored_count`].
-    pub fn unscored_count(&mut self, source: &str) -> Result<u64, StoreError> {
-        dispatch!(
-            self,
-            RecordSource,
-            "count unscored records",
-            unscored_count(source)
-        )
-    }
-
-    /// See [`RecordSource::oldest_unscored_time`].
-    pub fn oldest_unscored_time(&mut self, source: &str) -> Result<Option<i64>, StoreError> {
-        dispatch!(
-            self,
-            RecordSource,
-            "find the oldest unscored record",
-            oldest_unscored_time(source)
-        )
-    }
-
-    /// See [`StateStore::add_feedback`].
-    pub fn add_feedback(&mut self, mark: &NewFeedback) -> Result<i64, StoreError> {
-        dispatch!(self, StateStore, "add feedback", add_feedback(mark))
-    }
-
-    /// See [`StateStore::list_feedback`].
-    pub fn list_feedback(
-        &mut self,
-        source: Option<&str>,
-        include_undone: bool,
-    ) -> Result<Vec<Feedback>, StoreError> {
-        dispatch!(
-            self,
-            StateStore,
-            "list feedback",
-            list_feedback(source, include_undone)
-        )
-    }
-
-    /// See [`StateStore::undo_feedback`].
-    pub fn undo_feedback(&mut self, id: i64, at_ms: i64) -> Result<bool, StoreError> {
-        dispatch!(self, StateStore, "undo feedback", undo_feedback(id, at_ms))
-    }
+role_methods! {
+    RecordSource "read unscored records"
+        fn next_unscored(source: &str, hosts: &[String], limit: usize) -> Batch;
+    RecordSource "acknowledge records" fn acknowledge(source: &str, ids: &[RecordId]) -> ();
+    RecordSource "mark a record malformed"
+        fn mark_malformed(source: &str, id: &RecordId, reason: &str) -> ();
+    RecordSource "list sources" fn list_sources() -> Vec<String>;
+    RecordSource "list hosts" fn hosts(source: &str) -> Vec<String>;
+    RecordSource "count unscored records" fn unscored_count(source: &str) -> u64;
+    RecordSource "find the oldest unscored record"
+        fn oldest_unscored_time(source: &str) -> Option<i64>;
+    TrainingReader "read a training window"
+        fn training_window(source: &str, host: &str, from_ms: i64, to_ms: i64, max: usize) -> Batch;
+    StateStore "read anomalies"
+        fn anomalies(source: &str, from_ms: i64, to_ms: i64, max: usize) -> Vec<Anomaly>;
+    StateStore "read aggregates" fn aggregates(input_source: Option<&str>) -> Vec<Aggregate>;
+    StateStore "add feedback" fn add_feedback(mark: &NewFeedback) -> i64;
+    StateStore "list feedback"
+        fn list_feedback(source: Option<&str>, include_undone: bool) -> Vec<Feedback>;
+    StateStore "undo feedback" fn undo_feedback(id: i64, at_ms: i64) -> bool;
+    RecordArchive "import" fn import(source: &str, records: &[NewRecord]) -> ImportSummary;
+    RecordArchive "export records"
+        fn export_page(source: Option<&str>, cursor: Option<ExportCursor>, limit: usize) -> ExportPage;
 }
