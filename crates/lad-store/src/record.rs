@@ -376,6 +376,18 @@ pub(crate) fn int_key(
     }
 }
 
+/// The keys of each draft's members, for backends whose ids are keys: every id is checked
+/// before anything is written.
+pub(crate) fn member_keys<K>(
+    drafts: &[AggregateDraft],
+    key: impl Fn(&RecordId) -> Result<K, crate::StoreError>,
+) -> Result<Vec<Vec<K>>, crate::StoreError> {
+    drafts
+        .iter()
+        .map(|d| d.member_ids.iter().map(&key).collect())
+        .collect()
+}
+
 /// Checks a message for the limits every backend applies when reading.
 pub(crate) fn check_message(message: &str) -> Result<(), String> {
     if message.len() > MAX_MESSAGE_BYTES {

@@ -253,6 +253,19 @@ use error::Fail;
 #[doc(hidden)]
 pub use testing::execute_admin;
 
+/// The current-thread runtime a store (or a test hook) blocks on.
+fn runtime(endpoint: &MysqlEndpoint) -> Result<tokio::runtime::Runtime, StoreError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| StoreError::Io {
+            backend: BACKEND,
+            operation: "start the database runtime for",
+            path: PathBuf::from(endpoint.address()),
+            source: e,
+        })
+}
+
 fn q(sql: String) -> sqlx::query::Query<'static, MySql, sqlx::mysql::MySqlArguments> {
     // Every dynamic statement is built from validated or quoted identifiers; values are bound.
     sqlx::query(AssertSqlSafe(sql))
@@ -299,15 +312,7 @@ impl MysqlStore {
         for (s, t) in &config.anomaly_tables {
             validate_identifier(t, &format!("MYSQL_TARGET_TABLE of source {s:?}"))?;
         }
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| StoreError::Io {
-                backend: BACKEND,
-                operation: "start the database runtime for",
-                path: PathBuf::from(config.target.address()),
-                source: e,
-            })?;
+        let rt = runtime(&config.target)?;
         let pool_options = || {
             MySqlPoolOptions::new()
                 .max_connections(2)

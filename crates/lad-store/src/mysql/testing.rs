@@ -66,15 +66,7 @@ impl MysqlStore {
 /// databases); for tests.
 #[doc(hidden)]
 pub fn execute_admin(endpoint: &MysqlEndpoint, statements: &[&str]) -> Result<(), StoreError> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| StoreError::Io {
-            backend: BACKEND,
-            operation: "start the database runtime for",
-            path: PathBuf::from(endpoint.address()),
-            source: e,
-        })?;
+    let rt = runtime(endpoint)?;
     rt.block_on(async {
         use sqlx::{ConnectOptions as _, Connection as _};
         let mut conn = endpoint.options(false).connect().await?;

@@ -4,7 +4,7 @@
 //! `lad_links`. Creates missing target tables; never alters an input table.
 
 use super::*;
-use crate::record::check_score;
+use crate::record::{check_score, member_keys};
 use crate::roles::VerdictSink;
 
 impl VerdictSink for MysqlStore {
@@ -36,15 +36,7 @@ impl VerdictSink for MysqlStore {
     ) -> Result<Vec<Option<RecordId>>, StoreError> {
         validate_identifier(input_source, "MYSQL_INPUT_TABLES")?;
         validate_identifier(target, "MYSQL_TARGET_TABLES")?;
-        let members = drafts
-            .iter()
-            .map(|d| {
-                d.member_ids
-                    .iter()
-                    .map(|id| int_id(id, "write aggregates"))
-                    .collect::<Result<Vec<_>, _>>()
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let members = member_keys(drafts, |id| int_id(id, "write aggregates"))?;
         run!(self, "write aggregates", |ctx| ctx
             .write_aggregates(input_source, target, drafts, &members)
             .await)

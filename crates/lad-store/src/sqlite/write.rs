@@ -2,7 +2,7 @@
 //! aggregates in `aggregates` with their members linked), each call in one transaction.
 
 use super::*;
-use crate::record::check_score;
+use crate::record::{check_score, member_keys};
 use crate::roles::VerdictSink;
 
 impl VerdictSink for SqliteStore {
@@ -49,15 +49,7 @@ impl VerdictSink for SqliteStore {
         target: &str,
         drafts: &[AggregateDraft],
     ) -> Result<Vec<Option<RecordId>>, StoreError> {
-        let member_ids = drafts
-            .iter()
-            .map(|d| {
-                d.member_ids
-                    .iter()
-                    .map(|id| int_id(id, "write aggregates"))
-                    .collect::<Result<Vec<_>, _>>()
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let member_ids = member_keys(drafts, |id| int_id(id, "write aggregates"))?;
         let path = self.path.clone();
         let fail = |source| sqlite_error(&path, "write aggregates", source);
         let tx = self.conn.transaction().map_err(fail)?;
