@@ -3,6 +3,7 @@
 //! commands.
 
 use super::*;
+use crate::record::{record_or_malformed, Decoded};
 
 impl MongoStore {
     /// Reads a record out of a raw document; anything unreadable makes it [`Malformed`].
@@ -22,74 +23,44 @@ impl MongoStore {
             Ok(None) => Err(format!("field {} is missing", f.host)),
             Err(e) => Err(format!("field {} cannot be read: {e}", f.host)),
         };
-        let malformed = |reason: String, host: Option<String>| Malformed {
-            id: id.clone(),
-            source: source.to_owned(),
-            host,
-            reason,
-        };
-        let host = match host {
-            Ok(h) => h,
-            Err(reason) => return Err(malformed(reason, None)),
-        };
-        let (time, converted) = match read_time(doc, &f.time) {
-            Ok(t) => t,
-            Err(reason) => return Err(malformed(reason, Some(host))),
-        };
-        let message = match doc.get(&f.message) {
-            Ok(Some(RawBsonRef::String(s))) => s.to_owned(),
-            Ok(Some(other)) => {
-                return Err(malformed(
-                    format!(
+        let mut converted = false;
+        let decoded = (|| {
+            let host = host.clone()?;
+            let time;
+            (time, converted) = read_time(doc, &f.time)?;
+            let message = match doc.get(&f.message) {
+                Ok(Some(RawBsonRef::String(s))) => s.to_owned(),
+                Ok(Some(other)) => {
+                    return Err(format!(
                         "field {} has type {:?}, expected a string",
                         f.message,
                         other.element_type()
-                    ),
-                    Some(host),
-                ))
-            }
-            Ok(None) => {
-                return Err(malformed(
-                    format!("field {} is missing", f.message),
-                    Some(host),
-                ))
-            }
-            Err(e) => {
-                return Err(malformed(
-                    format!("field {} cannot be read: {e}", f.message),
-                    Some(host),
-                ))
-            }
-        };
-        if let Err(reason) = check_message(&message) {
-            return Err(malformed(reason, Some(host)));
-        }
-        let mut extra = Map::new();
-        for element in doc {
-            let (key, value) = match element {
-                Ok(kv) => kv,
-                Err(e) => {
-                    return Err(malformed(
-                        format!("the document cannot be read (invalid BSON or UTF-8): {e}"),
-                        Some(host),
                     ))
                 }
+                Ok(None) => return Err(format!("field {} is missing", f.message)),
+                Err(e) => return Err(format!("field {} cannot be read: {e}", f.message)),
             };
-            if is_record_field(key, f) {
-                continue;
-            }
-            match Bson::try_from(value.to_raw_bson()) {
-                Ok(b) => {
-                    extra.insert(key.to_owned(), b.into_relaxed_extjson());
+            check_message(&message)?;
+            let mut extra = Map::new();
+            for element in doc {
+                let (key, value) = element.map_err(|e| {
+                    format!("the document cannot be read (invalid BSON or UTF-8): {e}")
+                })?;
+                if is_record_field(key, f) {
+                    continue;
                 }
-                Err(e) => {
-                    return Err(malformed(
-                        format!("field {key} cannot be read: {e}"),
-                        Some(host),
-                    ))
-                }
+                let value = Bson::try_from(value.to_raw_bson())
+                    .map_err(|e| format!("field {key} cannot be read: {e}"))?;
+                extra.insert(key.to_owned(), value.into_relaxed_extjson());
             }
-        }
+            Ok(Decoded {
+                host,
+                time,
+                message,
+                extra,
+            })
+        })();
+        let record = record_or_malformed(id, source, host.ok(), decoded)?;
         if converted {
             self.time_conversions += 1;
             if self.time_warned.insert(source.to_owned()) {
@@ -100,14 +71,7 @@ impl MongoStore {
                 ));
             }
         }
-        Ok(Record {
-            id,
-            source: source.to_owned(),
-            host,
-            time,
-            message,
-            extra,
-        })
+        Ok(record)
     }
 }
 
