@@ -1,22 +1,34 @@
 //! The one error type of `lad-store`, [`StoreError`]. Every variant names the backend and, where
 //! it applies, the file or table and the record id, so a message read in a log says where to look.
-//! This module owns no I/O and no recovery policy: retrying is the daemon's business.
+//! Every error says whether trying again may succeed ([`StoreError::is_transient`]); driver
+//! errors are boxed inside [`StoreError::Driver`], so no driver type leaks into the API and a
+//! build without a driver feature has the same type. This module owns no I/O; how a retry is
+//! done is [`crate::retry`]'s business.
 
 use std::path::PathBuf;
 
 /// What went wrong in a store, and where.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// An SQLite call failed (the file is unreadable, locked, corrupt, or the disk is full).
-    #[error("sqlite store {path}: {operation} failed: {source}")]
-    Sqlite {
-        /// The database file.
-        path: PathBuf,
+    /// A driver call failed (SQLite, MySQL, MongoDB): the file is unreadable or locked, a
+    /// statement was refused, a right is missing, a table has the wrong shape. The driver's own
+    /// error is boxed, so no driver type is part of this API and a build without a driver still
+    /// has the same error type.
+    #[error("{backend} store {location}: {operation} failed: {source}")]
+    Driver {
+        /// The backend name.
+        backend: &'static str,
+        /// Where: the database file, or `host:port/database` of the server (and the user, for
+        /// authentication failures).
+        location: String,
         /// What the store was doing, e.g. "write verdicts".
         operation: &'static str,
+        /// Whether trying again later may succeed (a lock, a failover); see
+        /// [`StoreError::is_transient`].
+        transient: bool,
         /// The driver's error.
         #[source]
-        source: rusqlite::Error,
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
     },
     /// The database was written by a newer `lad` whose schema this one does not know.
     #[error(
@@ -74,18 +86,6 @@ pub enum StoreError {
         /// What was expected and what was found.
         reason: String,
     },
-    /// A MySQL/MariaDB statement failed for a reason retrying will not fix (a missing right, a
-    /// table of the wrong shape, a constraint).
-    #[error("mysql store {address}: {operation} failed: {source}")]
-    Mysql {
-        /// `host:port/database` of the server that failed.
-        address: String,
-        /// What the store was doing, e.g. "write verdicts".
-        operation: &'static str,
-        /// The driver's error.
-        #[source]
-        source: sqlx::Error,
-    },
     /// No usable server: it is down, unreachable, or refuses the TLS handshake. Transient: the
     /// daemon retries with backoff.
     #[error("{backend} store: cannot {operation}: server {address} unavailable: {reason}")]
@@ -99,19 +99,6 @@ pub enum StoreError {
         /// The driver's account of it.
         reason: String,
     },
-    /// A MongoDB command failed (refused, unauthorised, bad credentials, ...).
-    #[error("mg store {address}: {operation} failed: {source}")]
-    Mongo {
-        /// `host:port` (and the user, for authentication failures).
-        address: String,
-        /// What the store was doing, e.g. "write verdicts".
-        operation: &'static str,
-        /// Whether trying again later may succeed.
-        transient: bool,
-        /// The driver's error.
-        #[source]
-        source: Box<mongodb::error::Error>,
-    },
     /// The configuration handed to `open` cannot work (e.g. an input path that does not exist).
     #[error("{backend} store: invalid configuration: {reason}")]
     Config {
@@ -123,6 +110,43 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// A driver failure ([`StoreError::Driver`]), boxing the driver's error.
+    pub(crate) fn driver(
+        backend: &'static str,
+        location: impl Into<String>,
+        operation: &'static str,
+        transient: bool,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> StoreError {
+        StoreError::Driver {
+            backend,
+            location: location.into(),
+            operation,
+            transient,
+            source: Box::new(source),
+        }
+    }
+
+    /// A record the caller passed that the store cannot accept ([`StoreError::InvalidRecord`]).
+    pub(crate) fn invalid_record(
+        backend: &'static str,
+        id: &crate::RecordId,
+        operation: &'static str,
+        reason: String,
+    ) -> StoreError {
+        StoreError::InvalidRecord {
+            backend,
+            operation,
+            id: id.to_string(),
+            reason,
+        }
+    }
+
+    /// The answer of a backend asked for a role it does not have (reading from `stdout`).
+    pub(crate) fn unsupported(backend: &'static str, operation: &'static str) -> StoreError {
+        StoreError::Unsupported { backend, operation }
+    }
+
     /// True when the error says the operation is not offered by the backend (as opposed to failing).
     pub fn is_unsupported(&self) -> bool {
         matches!(self, StoreError::Unsupported { .. })
@@ -134,7 +158,7 @@ impl StoreError {
         matches!(
             self,
             StoreError::Unavailable { .. }
-                | StoreError::Mongo {
+                | StoreError::Driver {
                     transient: true,
                     ..
                 }

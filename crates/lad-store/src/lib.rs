@@ -3,6 +3,22 @@
 //! [`Store`], a closed enum of backends dispatched by `match` (`sqlite`, `local`, `stdout`,
 //! `mg` for MongoDB, `mysql` for MySQL and MariaDB).
 //!
+//! # Roles
+//!
+//! The contract is split into roles ([`roles`]), each a trait a backend implements when it can:
+//! [`RecordSource`] (next unscored batch, acknowledge, malformed marks, sources, hosts, backlog),
+//! [`TrainingReader`] (training windows), [`VerdictSink`] (verdicts and aggregates),
+//! [`StateStore`] (anomalies, aggregates, feedback) and [`RecordArchive`] (import, export). The
+//! databases and `local` have every role; `stdout` is only a [`VerdictSink`]. [`Store`] keeps
+//! one method per operation and dispatches it by `match`; asking a backend for a role it lacks
+//! gives [`StoreError::Unsupported`].
+//!
+//! # Features
+//!
+//! `sqlite`, `local` and `stdout` are always built; `mongo` and `mysql` (both on by default)
+//! add the network drivers. `test-support` adds the conformance suite, the MongoDB test server
+//! and raw-SQL hooks for the test crates; a normal build has none of them.
+//!
 //! # The contract
 //!
 //! - Records ([`Record`]) have a backend id ([`RecordId`]), a source, a host, a time in unix
@@ -10,43 +26,53 @@
 //! - Reads return a [`Batch`]: good records plus [`Malformed`] reports for records that cannot be
 //!   read (missing or wrongly typed field, invalid UTF-8, a message over [`MAX_MESSAGE_BYTES`]).
 //!   A malformed record never blocks the ones behind it; the caller marks it with
-//!   [`Store::mark_malformed`] and it is not returned again.
+//!   [`RecordSource::mark_malformed`] and it is not returned again.
 //! - "Unscored" means "has no verdict and is not marked malformed", never "newer than a cursor":
 //!   a record inserted late with an old time is still found, oldest first, in (time, id) order.
-//! - [`Store::write_verdicts`] writes a batch at once and is idempotent: the first verdict on a
+//! - [`VerdictSink::write_verdicts`] writes a batch at once and is idempotent: the first verdict on a
 //!   record stands, writing it again changes nothing, so each record is scored exactly once.
 //! - Time windows are half-open, `[from_ms, to_ms)`; capped reads keep the newest records and
 //!   return them oldest first.
-//! - Aggregation: [`Store::anomalies`] returns anomalies with the aggregate they are linked to;
-//!   [`Store::write_aggregates`] links each member to its new aggregate, but never re-links a
+//! - Aggregation: [`StateStore::anomalies`] returns anomalies with the aggregate they are linked
+//!   to; [`VerdictSink::write_aggregates`] links each member to its new aggregate, but never re-links a
 //!   record already linked (the first aggregate wins), and does not create an aggregate whose
 //!   members are all linked already. So re-running aggregation over the same window creates no
 //!   duplicates; the aggregator should pass only anomalies with `aggregate_id == None`.
-//! - Sinks (`stdout`) implement only the writes; reads return [`StoreError::Unsupported`].
+//! - Sinks (`stdout`) implement only [`VerdictSink`]; reads return [`StoreError::Unsupported`].
 //!
-//! The shared conformance suite ([`conformance`], hidden from the docs) checks all this for every
-//! backend; each backend's test file runs it through [`conformance_tests!`].
+//! The shared conformance suite (`conformance`, with the `test-support` feature) checks all this
+//! role by role, for every backend that has the role.
 //!
 //! Input formats (JSON Lines, mongoexport arrays, syslog text) are parsed by [`parse`], times by
 //! [`timefmt`]; both are public for `lad import`.
 
+pub mod codec;
+#[cfg(feature = "test-support")]
 #[doc(hidden)]
 pub mod conformance;
 mod error;
+mod feedback;
 pub mod local;
+#[cfg(feature = "mongo")]
 pub mod mongo;
+#[cfg(feature = "mysql")]
 pub mod mysql;
 pub mod parse;
 pub mod record;
+pub mod retry;
+pub mod roles;
 pub mod sqlite;
 pub mod stdout;
 pub mod timefmt;
 
 pub use error::StoreError;
 pub use local::{LocalConfig, LocalStore};
+#[cfg(feature = "mongo")]
 pub use mongo::{MongoConfig, MongoStore};
+#[cfg(feature = "mysql")]
 pub use mysql::{MysqlConfig, MysqlEndpoint, MysqlStore, MysqlTls};
 pub use record::*;
+pub use roles::{RecordArchive, RecordSource, StateStore, TrainingReader, VerdictSink};
 pub use sqlite::{SqliteConfig, SqliteStore};
 pub use stdout::{StdoutConfig, StdoutSink};
 
@@ -60,8 +86,10 @@ pub enum BackendConfig {
     /// Standard output (a sink).
     Stdout(StdoutConfig),
     /// MySQL or MariaDB (boxed: two endpoints make it much larger than the others).
+    #[cfg(feature = "mysql")]
     Mysql(Box<MysqlConfig>),
     /// MongoDB (`mg`).
+    #[cfg(feature = "mongo")]
     Mongo(MongoConfig),
 }
 
@@ -75,20 +103,40 @@ pub enum Store {
     /// See [`StdoutSink`].
     Stdout(StdoutSink),
     /// See [`MysqlStore`] (boxed: it holds a runtime and two pools).
+    #[cfg(feature = "mysql")]
     Mysql(Box<MysqlStore>),
     /// See [`MongoStore`] (boxed: it is much larger than the others).
+    #[cfg(feature = "mongo")]
     Mongo(Box<MongoStore>),
 }
 
-/// Calls the same method on whichever backend; `stdout` answers `Unsupported`.
+/// Calls a role's method on whichever backend has the role; a sink answers `Unsupported` for
+/// the roles it lacks (every role but [`VerdictSink`]).
 macro_rules! dispatch {
-    ($self:ident, $op:literal, $method:ident ( $($arg:expr),* )) => {
+    ($self:ident, $role:ident, $op:literal, $method:ident ( $($arg:expr),* )) => {
         match $self {
-            Store::Sqlite(s) => s.$method($($arg),*),
-            Store::Local(s) => s.$method($($arg),*),
-            Store::Stdout(_) => StdoutSink::unsupported($op),
-            Store::Mysql(s) => s.$method($($arg),*),
-            Store::Mongo(s) => s.$method($($arg),*),
+            Store::Sqlite(s) => $role::$method(s, $($arg),*),
+            Store::Local(s) => $role::$method(&mut **s, $($arg),*),
+            Store::Stdout(_) => Err(StoreError::unsupported("stdout", $op)),
+            #[cfg(feature = "mysql")]
+            Store::Mysql(s) => $role::$method(&mut **s, $($arg),*),
+            #[cfg(feature = "mongo")]
+            Store::Mongo(s) => $role::$method(&mut **s, $($arg),*),
+        }
+    };
+}
+
+/// Calls a [`VerdictSink`] method, which every backend has.
+macro_rules! dispatch_sink {
+    ($self:ident, $method:ident ( $($arg:expr),* )) => {
+        match $self {
+            Store::Sqlite(s) => VerdictSink::$method(s, $($arg),*),
+            Store::Local(s) => VerdictSink::$method(&mut **s, $($arg),*),
+            Store::Stdout(s) => VerdictSink::$method(s, $($arg),*),
+            #[cfg(feature = "mysql")]
+            Store::Mysql(s) => VerdictSink::$method(&mut **s, $($arg),*),
+            #[cfg(feature = "mongo")]
+            Store::Mongo(s) => VerdictSink::$method(&mut **s, $($arg),*),
         }
     };
 }
@@ -100,7 +148,9 @@ impl Store {
             BackendConfig::Sqlite(c) => Store::Sqlite(SqliteStore::open(c)?),
             BackendConfig::Local(c) => Store::Local(Box::new(LocalStore::open(c)?)),
             BackendConfig::Stdout(c) => Store::Stdout(StdoutSink::open(c)),
+            #[cfg(feature = "mysql")]
             BackendConfig::Mysql(c) => Store::Mysql(Box::new(MysqlStore::open(c)?)),
+            #[cfg(feature = "mongo")]
             BackendConfig::Mongo(c) => Store::Mongo(Box::new(MongoStore::open(c)?)),
         })
     }
@@ -111,12 +161,14 @@ impl Store {
             Store::Sqlite(_) => "sqlite",
             Store::Local(_) => "local",
             Store::Stdout(_) => "stdout",
+            #[cfg(feature = "mysql")]
             Store::Mysql(_) => "mysql",
+            #[cfg(feature = "mongo")]
             Store::Mongo(_) => "mg",
         }
     }
 
-    /// True for write-only sinks, whose reads are `Unsupported`.
+    /// True for write-only sinks, which have only the [`VerdictSink`] role.
     pub fn is_sink(&self) -> bool {
         matches!(self, Store::Stdout(_))
     }
@@ -126,174 +178,69 @@ impl Store {
     /// binary logs them.
     pub fn take_notices(&mut self) -> Vec<String> {
         match self {
+            #[cfg(feature = "mongo")]
             Store::Mongo(s) => s.take_notices(),
             _ => Vec::new(),
         }
     }
 
-    /// Adds records to `source`, skipping those whose `original_id` the source already has.
-    pub fn import(
-        &mut self,
-        source: &str,
-        records: &[NewRecord],
-    ) -> Result<ImportSummary, StoreError> {
-        dispatch!(self, "import", import(source, records))
-    }
-
-    /// The training window of (source, host): records with `from_ms <= time < to_ms`, the newest
-    /// `max` of them, returned oldest first. Records marked malformed are left out.
-    pub fn training_window(
-        &mut self,
-        source: &str,
-        host: &str,
-        from_ms: i64,
-        to_ms: i64,
-        max: usize,
-    ) -> Result<Batch, StoreError> {
-        dispatch!(
-            self,
-            "read a training window",
-            training_window(source, host, from_ms, to_ms, max)
-        )
-    }
-
-    /// Up to `limit` records of `source` with no verdict, oldest first in (time, id) order, from
-    /// the given hosts (all hosts when `hosts` is empty), plus unmarked malformed records
-    /// (counted in `limit`; those whose host cannot be read are returned for any host filter).
-    pub fn next_unscored(
-        &mut self,
-        source: &str,
-        hosts: &[String],
-        limit: usize,
-    ) -> Result<Batch, StoreError> {
-        dispatch!(
-            self,
-            "read unscored records",
-            next_unscored(source, hosts, limit)
-        )
-    }
-
-    /// Writes verdicts in one transaction or batch; returns how many records got their first
-    /// verdict (verdicts for already-scored records change nothing). `records` are the records the
-    /// verdicts were computed for: sinks print anomalies from them, stores ignore them.
+    /// See [`VerdictSink::write_verdicts`].
     pub fn write_verdicts(
         &mut self,
         source: &str,
         verdicts: &[Verdict],
         records: &[Record],
     ) -> Result<usize, StoreError> {
-        match self {
-            Store::Sqlite(s) => s.write_verdicts(source, verdicts),
-            Store::Local(s) => s.write_verdicts(source, verdicts),
-            Store::Stdout(s) => s.write_verdicts(source, verdicts, records),
-            Store::Mysql(s) => s.write_verdicts(source, verdicts),
-            Store::Mongo(s) => s.write_verdicts(source, verdicts),
-        }
+        dispatch_sink!(self, write_verdicts(source, verdicts, records))
     }
 
-    /// Marks a record malformed so it is no longer returned as unscored.
-    pub fn mark_malformed(
-        &mut self,
-        source: &str,
-        id: &RecordId,
-        reason: &str,
-    ) -> Result<(), StoreError> {
-        dispatch!(
-            self,
-            "mark a record malformed",
-            mark_malformed(source, id, reason)
-        )
-    }
-
-    /// Anomalies of `source` with `from_ms <= time < to_ms`, the newest `max`, oldest first.
-    pub fn anomalies(
-        &mut self,
-        source: &str,
-        from_ms: i64,
-        to_ms: i64,
-        max: usize,
-    ) -> Result<Vec<Anomaly>, StoreError> {
-        dispatch!(
-            self,
-            "read anomalies",
-            anomalies(source, from_ms, to_ms, max)
-        )
-    }
-
-    /// Stores aggregates of `input_source`'s anomalies for `target` and links their members, in
-    /// one transaction or batch. Per draft: the new aggregate's id, or `None` when every member was
-    /// already linked (nothing created). Members already linked keep their first aggregate.
+    /// See [`VerdictSink::write_aggregates`].
     pub fn write_aggregates(
         &mut self,
         input_source: &str,
         target: &str,
         drafts: &[AggregateDraft],
     ) -> Result<Vec<Option<RecordId>>, StoreError> {
-        match self {
-            Store::Sqlite(s) => s.write_aggregates(input_source, target, drafts),
-            Store::Local(s) => s.write_aggregates(input_source, target, drafts),
-            Store::Stdout(s) => s.write_aggregates(input_source, target, drafts),
-            Store::Mysql(s) => s.write_aggregates(input_source, target, drafts),
-            Store::Mongo(s) => s.write_aggregates(input_source, target, drafts),
+        dispatch_sink!(self, write_aggregates(input_source, target, drafts))
+    }
+}
+
+/// Writes one `Store` method per line of its table: the role, the operation's name for
+/// [`StoreError::Unsupported`], and the signature, which is the role method's.
+macro_rules! role_methods {
+    ($( $role:ident $op:literal fn $name:ident ( $($arg:ident : $ty:ty),* ) -> $ret:ty; )*) => {
+        impl Store {
+            $(
+                #[doc = concat!("See [`", stringify!($role), "::", stringify!($name), "`].")]
+                pub fn $name(&mut self $(, $arg: $ty)*) -> Result<$ret, StoreError> {
+                    dispatch!(self, $role, $op, $name($($arg),*))
+                }
+            )*
         }
-    }
+    };
+}
 
-    /// Stored aggregates (of one input source, or all) with their linked members, oldest first.
-    pub fn aggregates(&mut self, input_source: Option<&str>) -> Result<Vec<Aggregate>, StoreError> {
-        dispatch!(self, "read aggregates", aggregates(input_source))
-    }
-
-    /// A page of at most `limit` records (of one source, or all) in storage order, with verdicts and
-    /// aggregate ids; start with `cursor = None` and pass `page.next` until it is `None`.
-    pub fn export_page(
-        &mut self,
-        source: Option<&str>,
-        cursor: Option<ExportCursor>,
-        limit: usize,
-    ) -> Result<ExportPage, StoreError> {
-        dispatch!(self, "export records", export_page(source, cursor, limit))
-    }
-
-    /// The sources holding records.
-    pub fn list_sources(&mut self) -> Result<Vec<String>, StoreError> {
-        dispatch!(self, "list sources", list_sources())
-    }
-
-    /// The hosts of a source.
-    pub fn hosts(&mut self, source: &str) -> Result<Vec<String>, StoreError> {
-        dispatch!(self, "list hosts", hosts(source))
-    }
-
-    /// How many records of `source` have no verdict and no malformed mark.
-    pub fn unscored_count(&mut self, source: &str) -> Result<u64, StoreError> {
-        dispatch!(self, "count unscored records", unscored_count(source))
-    }
-
-    /// The time of the oldest readable unscored record of `source` (for the scoring-lag metric).
-    pub fn oldest_unscored_time(&mut self, source: &str) -> Result<Option<i64>, StoreError> {
-        dispatch!(
-            self,
-            "find the oldest unscored record",
-            oldest_unscored_time(source)
-        )
-    }
-
-    /// Stores a "not an anomaly" mark; returns its id.
-    pub fn add_feedback(&mut self, mark: &NewFeedback) -> Result<i64, StoreError> {
-        dispatch!(self, "add feedback", add_feedback(mark))
-    }
-
-    /// Feedback marks (of one source, or all), oldest first; undone ones only when asked.
-    pub fn list_feedback(
-        &mut self,
-        source: Option<&str>,
-        include_undone: bool,
-    ) -> Result<Vec<Feedback>, StoreError> {
-        dispatch!(self, "list feedback", list_feedback(source, include_undone))
-    }
-
-    /// Undoes a feedback mark; false when there was no active mark with that id.
-    pub fn undo_feedback(&mut self, id: i64, at_ms: i64) -> Result<bool, StoreError> {
-        dispatch!(self, "undo feedback", undo_feedback(id, at_ms))
-    }
+role_methods! {
+    RecordSource "read unscored records"
+        fn next_unscored(source: &str, hosts: &[String], limit: usize) -> Batch;
+    RecordSource "acknowledge records" fn acknowledge(source: &str, ids: &[RecordId]) -> ();
+    RecordSource "mark a record malformed"
+        fn mark_malformed(source: &str, id: &RecordId, reason: &str) -> ();
+    RecordSource "list sources" fn list_sources() -> Vec<String>;
+    RecordSource "list hosts" fn hosts(source: &str) -> Vec<String>;
+    RecordSource "count unscored records" fn unscored_count(source: &str) -> u64;
+    RecordSource "find the oldest unscored record"
+        fn oldest_unscored_time(source: &str) -> Option<i64>;
+    TrainingReader "read a training window"
+        fn training_window(source: &str, host: &str, from_ms: i64, to_ms: i64, max: usize) -> Batch;
+    StateStore "read anomalies"
+        fn anomalies(source: &str, from_ms: i64, to_ms: i64, max: usize) -> Vec<Anomaly>;
+    StateStore "read aggregates" fn aggregates(input_source: Option<&str>) -> Vec<Aggregate>;
+    StateStore "add feedback" fn add_feedback(mark: &NewFeedback) -> i64;
+    StateStore "list feedback"
+        fn list_feedback(source: Option<&str>, include_undone: bool) -> Vec<Feedback>;
+    StateStore "undo feedback" fn undo_feedback(id: i64, at_ms: i64) -> bool;
+    RecordArchive "import" fn import(source: &str, records: &[NewRecord]) -> ImportSummary;
+    RecordArchive "export records"
+        fn export_page(source: Option<&str>, cursor: Option<ExportCursor>, limit: usize) -> ExportPage;
 }

@@ -1,6 +1,6 @@
 //! The data model shared by every backend: record ids, records, verdicts, malformed-record
-//! reports, aggregates, export rows and feedback. Plain data with no I/O; the JSON shape of a
-//! record written by the `local` and `stdout` backends is built here so both agree.
+//! reports, aggregates, export rows and feedback. Plain data with no I/O; JSON shapes are
+//! [`crate::codec`]'s.
 
 use std::fmt;
 
@@ -121,19 +121,9 @@ pub struct Record {
 }
 
 impl Record {
-    /// The record as a JSON object: `extra`, then `_id` and `source`, then host, time (RFC 3339)
-    /// and message under the user's field names. Used by the `local` output and the `stdout` sink.
+    /// The record's document shape, see [`crate::codec::record_document`].
     pub fn to_json(&self, fields: &FieldNames) -> Map<String, Value> {
-        let mut map = self.extra.clone();
-        map.insert("_id".into(), Value::String(self.id.to_string()));
-        map.insert("source".into(), Value::String(self.source.clone()));
-        map.insert(fields.host.clone(), Value::String(self.host.clone()));
-        map.insert(
-            fields.time.clone(),
-            Value::String(crate::timefmt::format_rfc3339_millis(self.time)),
-        );
-        map.insert(fields.message.clone(), Value::String(self.message.clone()));
-        map
+        crate::codec::record_document(self, fields)
     }
 }
 
@@ -304,6 +294,98 @@ pub struct Feedback {
     pub mark: NewFeedback,
     /// When it was undone, if it was.
     pub undone_at_ms: Option<i64>,
+}
+
+/// The fields of a record as a backend decoded them from a row or document.
+pub(crate) struct Decoded {
+    /// The host.
+    pub host: String,
+    /// Event time, unix milliseconds UTC.
+    pub time: i64,
+    /// The log line (checked by [`check_message`]).
+    pub message: String,
+    /// Every other field.
+    pub extra: Map<String, Value>,
+}
+
+/// The record a backend read, or the report of why it cannot be scored: `host` is what could be
+/// read of the host (kept in the report), `decoded` every field or the first reason one could not
+/// be read. Every backend builds its records here, so records and reports agree.
+pub(crate) fn record_or_malformed(
+    id: RecordId,
+    source: &str,
+    host: Option<String>,
+    decoded: Result<Decoded, String>,
+) -> Result<Record, Malformed> {
+    match decoded {
+        Ok(d) => Ok(Record {
+            id,
+            source: source.to_owned(),
+            host: d.host,
+            time: d.time,
+            message: d.message,
+            extra: d.extra,
+        }),
+        Err(reason) => Err(Malformed {
+            id,
+            source: source.to_owned(),
+            host,
+            reason,
+        }),
+    }
+}
+
+/// A text column's bytes as UTF-8, or what is wrong with them.
+pub(crate) fn utf8_column(bytes: Vec<u8>, column: &str) -> Result<String, String> {
+    String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "column {column} is not valid UTF-8 (bad byte at offset {})",
+            e.utf8_error().valid_up_to()
+        )
+    })
+}
+
+/// Refuses a verdict whose score is not finite; every sink checks each verdict before it writes.
+pub(crate) fn check_score(backend: &'static str, v: &Verdict) -> Result<(), crate::StoreError> {
+    if v.score.is_finite() {
+        return Ok(());
+    }
+    Err(crate::StoreError::invalid_record(
+        backend,
+        &v.id,
+        "write verdicts",
+        format!("expected a finite score, found {}", v.score),
+    ))
+}
+
+/// The integer key of an id, for backends whose ids are integers (`what` names the key).
+pub(crate) fn int_key(
+    backend: &'static str,
+    id: &RecordId,
+    operation: &'static str,
+    what: &str,
+) -> Result<i64, crate::StoreError> {
+    match id {
+        RecordId::Int(n) => Ok(*n),
+        other => Err(crate::StoreError::invalid_record(
+            backend,
+            other,
+            operation,
+            format!("expected {what}"),
+        )),
+    }
+}
+
+/// The keys of each draft's members, for backends whose ids are keys: every id is checked
+/// before anything is written.
+pub(crate) fn member_keys<K>(
+    drafts: &[AggregateDraft],
+    key: impl Fn(&RecordId) -> Result<K, crate::StoreError>,
+) -> Result<Vec<Vec<K>>, crate::StoreError> {
+    drafts
+        .iter()
+        .map(|d| d.member_ids.iter().map(&key).collect())
+        .collect()
 }
 
 /// Checks a message for the limits every backend applies when reading.

@@ -57,4 +57,7 @@ impl Harness for LocalHarness {
     }
 }
 
-lad_store::conformance_tests!(LocalHarness::new());
+lad_store::conformance_tests!(
+    LocalHarness::new();
+    record_source, training_reader, verdict_sink, state_store, record_archive
+);

@@ -67,47 +67,11 @@ impl Harness for MongoHarness {
     }
 }
 
-/// Runs one case unless skipping was asked for.
-struct Maybe(Option<MongoHarness>);
-
-impl Harness for Maybe {
-    fn store(&mut self) -> &mut Store {
-        self.0.as_mut().expect("harness").store()
-    }
-    fn reopen(&mut self) {
-        self.0.as_mut().expect("harness").reopen();
-    }
-    fn inject_malformed(&mut self, source: &str, host: &str, time_ms: i64) {
-        self.0
-            .as_mut()
-            .expect("harness")
-            .inject_malformed(source, host, time_ms);
-    }
-}
-
-macro_rules! mongo_conformance {
-    ($($case:ident),*) => {
-        $(
-            #[test]
-            fn $case() {
-                let mut harness = Maybe(MongoHarness::new());
-                if harness.0.is_some() {
-                    lad_store::conformance::$case(&mut harness);
-                }
-            }
-        )*
+// Each case is skipped only on explicit request (`MongoHarness::new` gives `None`).
+lad_store::conformance_tests!(
+    match MongoHarness::new() {
+        Some(h) => h,
+        None => return,
     };
-}
-
-// The same cases as `conformance_tests!`, each skipped only on explicit request.
-mongo_conformance!(
-    training_window,
-    unscored_order_and_late_insert,
-    exactly_once,
-    malformed_reported_and_skippable,
-    anomalies_window,
-    aggregates_link_and_rerun,
-    export_pages_and_extra_fields,
-    sources_hosts_and_idempotent_import,
-    feedback_crud
+    record_source, training_reader, verdict_sink, state_store, record_archive
 );

@@ -46,4 +46,7 @@ impl Harness for SqliteHarness {
     }
 }
 
-lad_store::conformance_tests!(SqliteHarness::new());
+lad_store::conformance_tests!(
+    SqliteHarness::new();
+    record_source, training_reader, verdict_sink, state_store, record_archive
+);

@@ -1,10 +1,10 @@
-//! Runs the sink part of the conformance suite against the `stdout` sink writing to a buffer.
+//! Runs the conformance checks of the sink role against the `stdout` sink writing to a buffer.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use lad_store::conformance::Harness;
-use lad_store::{StdoutConfig, StdoutSink, Store};
+use lad_store::conformance::{Harness, T0};
+use lad_store::{Record, RecordId, StdoutConfig, StdoutSink, Store};
 
 #[derive(Clone, Default)]
 struct Shared(Arc<Mutex<Vec<u8>>>);
@@ -47,6 +47,18 @@ impl Harness for StdoutHarness {
     fn sink_output(&mut self) -> String {
         String::from_utf8_lossy(&self.buffer.0.lock().expect("not poisoned")).into_owned()
     }
+    fn records_to_judge(&mut self, source: &str, n: usize) -> Vec<Record> {
+        (0..n)
+            .map(|i| Record {
+                id: RecordId::Int(i as i64),
+                source: source.into(),
+                host: "a".into(),
+                time: T0 + i as i64 * 1000,
+                message: format!("m{i}"),
+                extra: Default::default(),
+            })
+            .collect()
+    }
 }
 
-lad_store::conformance_sink_tests!(StdoutHarness::new());
+lad_store::conformance_tests!(StdoutHarness::new(); verdict_sink, sink_only);

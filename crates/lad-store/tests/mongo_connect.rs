@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use bson::doc;
 use lad_store::mongo::testserver::{self, ServerTls, TestServer};
-use lad_store::{MongoConfig, MongoStore, NewRecord, StoreError};
+use lad_store::{MongoConfig, MongoStore, NewRecord, RecordArchive, RecordSource, StoreError};
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
     KeyUsagePurpose,

@@ -8,7 +8,10 @@ use std::time::Instant;
 
 use bson::{doc, oid::ObjectId, Bson, DateTime, Document};
 use lad_store::mongo::testserver;
-use lad_store::{AggregateDraft, MongoConfig, MongoStore, RecordId, Verdict};
+use lad_store::{
+    AggregateDraft, MongoConfig, MongoStore, RecordId, RecordSource, StateStore, Verdict,
+    VerdictSink,
+};
 
 const T0: i64 = 1_704_456_000_000;
 
@@ -101,10 +104,15 @@ fn verdicts_are_set_on_documents_of_any_id_type_touching_nothing_else() {
         })
         .collect();
     assert_eq!(
-        store.write_verdicts("logs", &verdicts).expect("verdicts"),
+        store
+            .write_verdicts("logs", &verdicts, &[])
+            .expect("verdicts"),
         5
     );
-    assert_eq!(store.write_verdicts("logs", &verdicts).expect("again"), 0);
+    assert_eq!(
+        store.write_verdicts("logs", &verdicts, &[]).expect("again"),
+        0
+    );
     for (record, v) in batch.records.iter().zip(&verdicts) {
         let before = docs
             .iter()
@@ -252,7 +260,7 @@ fn batch_of_10000_timings() {
             })
             .collect();
         let t = Instant::now();
-        let written = store.write_verdicts("logs", &verdicts).expect("write");
+        let written = store.write_verdicts("logs", &verdicts, &[]).expect("write");
         let write = t.elapsed().as_secs_f64();
         assert_eq!(written, batch.records.len());
         scored += written;
@@ -306,8 +314,14 @@ fn shared_and_own_verdicts_each_reach_their_document() {
             }
         })
         .collect();
-    assert_eq!(store.write_verdicts("mix", &verdicts).expect("write"), 250);
-    assert_eq!(store.write_verdicts("mix", &verdicts).expect("again"), 0);
+    assert_eq!(
+        store.write_verdicts("mix", &verdicts, &[]).expect("write"),
+        250
+    );
+    assert_eq!(
+        store.write_verdicts("mix", &verdicts, &[]).expect("again"),
+        0
+    );
     for i in 0..250_i64 {
         let d = find(&store, "mix", Bson::Int64(i));
         let (is_anomaly, score) = verdict(i);

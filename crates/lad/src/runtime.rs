@@ -19,7 +19,8 @@
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
+use lad_store::RecordId;
 use tracing::info;
 
 use crate::config::{Config, SinkKind, SourceKind};
@@ -100,8 +101,16 @@ impl Worker {
         observers: &[Observer],
     ) -> Result<DetectStats> {
         let batch = pipeline::detect_batch(config, &mut self.stores, source, models)?;
-        // Acknowledge: for the database backends the written verdict is the mark (the record is
-        // no longer unscored), so there is nothing more to do here.
+        // Acknowledge only now that the verdicts are written: a stream source commits its
+        // offsets here; for the database backends the written verdict is the mark (the record
+        // is no longer unscored) and acknowledging does nothing.
+        if !batch.records.is_empty() {
+            let ids: Vec<RecordId> = batch.records.iter().map(|r| r.id.clone()).collect();
+            self.stores
+                .source
+                .acknowledge(source, &ids)
+                .with_context(|| format!("acknowledging a batch of {source}"))?;
+        }
         for o in observers {
             o.observe(&batch);
         }

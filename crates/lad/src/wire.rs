@@ -11,46 +11,12 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use lad_core::pattern::{PatternView, TemplateFormat};
 use lad_store::timefmt::format_rfc3339_millis;
-use lad_store::{Aggregate, Anomaly, ExportRow};
-use serde_json::{json, Map, Value};
+use lad_store::{Anomaly, ExportRow};
+use serde_json::{json, Value};
 
-/// The export shape of a record (SPEC section 6), with its other fields after lad's.
-pub fn record_json(row: &ExportRow) -> Value {
-    let r = &row.record;
-    let mut obj = Map::new();
-    obj.insert("_id".into(), json!(r.id.to_string()));
-    obj.insert("source".into(), json!(r.source));
-    obj.insert("hostname".into(), json!(r.host));
-    obj.insert("received_at".into(), json!(format_rfc3339_millis(r.time)));
-    obj.insert("message".into(), json!(r.message));
-    obj.insert("is_anomaly".into(), json!(row.is_anomaly.map(u8::from)));
-    obj.insert("anomaly_score".into(), json!(row.anomaly_score));
-    obj.insert(
-        "aggregated_message_id".into(),
-        json!(row.aggregate_id.as_ref().map(|id| id.to_string())),
-    );
-    for (k, v) in &r.extra {
-        obj.entry(k.clone()).or_insert_with(|| v.clone());
-    }
-    Value::Object(obj)
-}
-
-/// The export shape of an aggregate (SPEC section 5 fields plus its members).
-pub fn aggregate_json(a: &Aggregate) -> Value {
-    let d = &a.draft;
-    json!({
-        "_id": a.id.to_string(),
-        "source": a.input_source,
-        "target": a.target,
-        "message": d.message,
-        "total_logs": d.total_logs,
-        "average_datetime": format_rfc3339_millis(d.average_time_ms),
-        "average_anomaly_score": d.average_anomaly_score,
-        "most_frequent_hostname": d.most_frequent_hostname,
-        "was_added_at": format_rfc3339_millis(d.was_added_at_ms),
-        "members": d.member_ids.iter().map(|id| id.to_string()).collect::<Vec<_>>(),
-    })
-}
+/// The export shapes of a record and an aggregate are lad-store's codec, shared with its sinks
+/// (stdout, and later Kafka and Elasticsearch), so a record looks the same wherever it goes.
+pub use lad_store::codec::{aggregate_json, record_json};
 
 /// An anomaly as the HTTP API lists it: the export shape plus `time_ms` and whether feedback
 /// covers it.

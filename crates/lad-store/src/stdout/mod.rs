@@ -1,17 +1,18 @@
 //! The `stdout` sink: prints each anomaly once as a JSON Lines object (the record's fields under
 //! the user's field names, `_id`, `source`, `is_anomaly` and `anomaly_score`) and each aggregate
-//! as one object. It stores nothing: every read returns [`StoreError::Unsupported`], and it
+//! as one object. It has only the [`VerdictSink`] role and stores nothing (so [`crate::Store`]
+//! answers [`StoreError::Unsupported`] to every read), and it
 //! remembers which anomalies it printed only for the life of the process (so writing the same
 //! verdicts twice prints nothing new, but a restarted process starts afresh).
 
 use std::collections::HashSet;
 use std::io::Write;
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
+use crate::codec;
 use crate::record::{AggregateDraft, FieldNames, Record, RecordId, Verdict};
-use crate::timefmt::format_rfc3339_millis;
-use crate::StoreError;
+use crate::{StoreError, VerdictSink};
 
 const BACKEND: &str = "stdout";
 
@@ -63,10 +64,12 @@ impl StdoutSink {
         serde_json::to_writer(&mut self.out, value).map_err(|e| io(e.into()))?;
         self.out.write_all(b"\n").map_err(io)
     }
+}
 
+impl VerdictSink for StdoutSink {
     /// Prints the anomalies among `verdicts` not printed before, taking their fields from
     /// `records`; returns how many it printed.
-    pub fn write_verdicts(
+    fn write_verdicts(
         &mut self,
         source: &str,
         verdicts: &[Verdict],
@@ -77,8 +80,8 @@ impl StdoutSink {
             if !self.printed.insert((source.to_owned(), v.id.clone())) {
                 continue;
             }
-            let mut object = match records.iter().find(|r| r.id == v.id) {
-                Some(r) => r.to_json(&self.fields),
+            let object = match records.iter().find(|r| r.id == v.id) {
+                Some(r) => codec::record_document(r, &self.fields),
                 None => {
                     let mut m = serde_json::Map::new();
                     m.insert("_id".into(), Value::String(v.id.to_string()));
@@ -86,9 +89,7 @@ impl StdoutSink {
                     m
                 }
             };
-            object.insert("is_anomaly".into(), json!(1));
-            object.insert("anomaly_score".into(), json!(v.score));
-            self.print(&Value::Object(object))?;
+            self.print(&Value::Object(codec::with_verdict(object, true, v.score)))?;
             printed += 1;
         }
         self.out.flush().map_err(|source| StoreError::Io {
@@ -101,7 +102,7 @@ impl StdoutSink {
     }
 
     /// Prints each aggregate; its id is `<was_added_at_ms>-<index>` since nothing is stored.
-    pub fn write_aggregates(
+    fn write_aggregates(
         &mut self,
         input_source: &str,
         target: &str,
@@ -110,27 +111,9 @@ impl StdoutSink {
         let mut ids = Vec::with_capacity(drafts.len());
         for (i, d) in drafts.iter().enumerate() {
             let id = RecordId::Text(format!("{}-{i}", d.was_added_at_ms));
-            self.print(&json!({
-                "aggregated_message_id": id.to_string(),
-                "input_source": input_source,
-                "target": target,
-                "message": d.message,
-                "total_logs": d.total_logs,
-                "average_datetime": format_rfc3339_millis(d.average_time_ms),
-                "average_anomaly_score": d.average_anomaly_score,
-                "most_frequent_hostname": d.most_frequent_hostname,
-                "was_added_at": format_rfc3339_millis(d.was_added_at_ms),
-                "member_ids": d.member_ids,
-            }))?;
+            self.print(&codec::printed_aggregate_json(&id, input_source, target, d))?;
             ids.push(Some(id));
         }
         Ok(ids)
-    }
-
-    pub(crate) fn unsupported<T>(operation: &'static str) -> Result<T, StoreError> {
-        Err(StoreError::Unsupported {
-            backend: BACKEND,
-            operation,
-        })
     }
 }

@@ -1,0 +1,152 @@
+//! lad's state in the `sqlite` backend, the [`StateStore`] role: anomalies of a window with their
+//! links, stored aggregates, and feedback (the `feedback` table). Records are not written here.
+
+use super::read::record_from_row;
+use super::*;
+use crate::feedback;
+use crate::roles::StateStore;
+
+impl StateStore for SqliteStore {
+    /// See [`crate::Store::anomalies`].
+    fn anomalies(
+        &mut self,
+        source: &str,
+        from_ms: i64,
+        to_ms: i64,
+        max: usize,
+    ) -> Result<Vec<Anomaly>, StoreError> {
+        let fail = self.fail("read anomalies");
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {RECORD_COLUMNS}, anomaly_score, aggregated_message_id FROM records \
+                 WHERE source = ?1 AND is_anomaly = 1 AND time_ms >= ?2 AND time_ms < ?3 \
+                 ORDER BY time_ms DESC, id DESC LIMIT ?4"
+            ))
+            .map_err(&fail)?;
+        let mut rows = stmt
+            .query(params![source, from_ms, to_ms, limit(max)])
+            .map_err(&fail)?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().map_err(&fail)? {
+            // A row that was scored was readable when scored; one that no longer is gets skipped.
+            if let Ok(record) = record_from_row(row, source).map_err(&fail)? {
+                let score: Option<f64> = row.get(5).map_err(&fail)?;
+                let aggregate: Option<i64> = row.get(6).map_err(&fail)?;
+                out.push(Anomaly {
+                    record,
+                    score: score.unwrap_or(f64::NAN),
+                    aggregate_id: aggregate.map(RecordId::Int),
+                });
+            }
+        }
+        out.reverse();
+        Ok(out)
+    }
+
+    /// See [`crate::Store::aggregates`].
+    fn aggregates(&mut self, input_source: Option<&str>) -> Result<Vec<Aggregate>, StoreError> {
+        let fail = self.fail("read aggregates");
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT id, input_source, target, message, total_logs, average_time_ms, average_anomaly_score, \
+                 most_frequent_hostname, was_added_at_ms FROM aggregates \
+                 WHERE ?1 IS NULL OR input_source = ?1 ORDER BY id",
+            )
+            .map_err(&fail)?;
+        let mut aggregates = stmt
+            .query_map(params![input_source], |r| {
+                Ok(Aggregate {
+                    id: RecordId::Int(r.get(0)?),
+                    input_source: r.get(1)?,
+                    target: r.get(2)?,
+                    draft: AggregateDraft {
+                        message: r.get(3)?,
+                        total_logs: u64::try_from(r.get::<_, i64>(4)?).unwrap_or(0),
+                        average_time_ms: r.get(5)?,
+                        average_anomaly_score: r.get(6)?,
+                        most_frequent_hostname: r.get(7)?,
+                        was_added_at_ms: r.get(8)?,
+                        member_ids: Vec::new(),
+                    },
+                })
+            })
+            .map_err(&fail)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(&fail)?;
+        let mut members = self
+            .conn
+            .prepare_cached("SELECT id FROM records WHERE aggregated_message_id = ?1 ORDER BY id")
+            .map_err(&fail)?;
+        for a in &mut aggregates {
+            if let RecordId::Int(id) = a.id {
+                a.draft.member_ids = members
+                    .query_map(params![id], |r| r.get::<_, i64>(0).map(RecordId::Int))
+                    .map_err(&fail)?
+                    .collect::<Result<_, _>>()
+                    .map_err(&fail)?;
+            }
+        }
+        Ok(aggregates)
+    }
+
+    /// See [`crate::Store::add_feedback`].
+    fn add_feedback(&mut self, mark: &NewFeedback) -> Result<i64, StoreError> {
+        self.conn
+            .execute(
+                &feedback::insert_sql("feedback"),
+                params![
+                    mark.source,
+                    mark.host,
+                    mark.record_id.as_ref().map(ToString::to_string),
+                    mark.message,
+                    mark.template,
+                    mark.who,
+                    mark.at_ms
+                ],
+            )
+            .map_err(self.fail("add feedback"))?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// See [`crate::Store::list_feedback`].
+    fn list_feedback(
+        &mut self,
+        source: Option<&str>,
+        include_undone: bool,
+    ) -> Result<Vec<Feedback>, StoreError> {
+        let fail = self.fail("list feedback");
+        let mut stmt = self
+            .conn
+            .prepare_cached(&feedback::select_sql("feedback"))
+            .map_err(&fail)?;
+        let out = stmt
+            .query_map(params![source, source, include_undone], |r| {
+                Ok(feedback::from_row((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                    r.get(8)?,
+                )))
+            })
+            .map_err(&fail)?
+            .collect::<Result<_, _>>()
+            .map_err(&fail)?;
+        Ok(out)
+    }
+
+    /// See [`crate::Store::undo_feedback`].
+    fn undo_feedback(&mut self, id: i64, at_ms: i64) -> Result<bool, StoreError> {
+        let n = self
+            .conn
+            .execute(&feedback::undo_sql("feedback"), params![at_ms, id])
+            .map_err(self.fail("undo feedback"))?;
+        Ok(n == 1)
+    }
+}
