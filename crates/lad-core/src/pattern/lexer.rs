@@ -8,7 +8,8 @@
 //! `null`, and words longer than [`MAX_WORD_BYTES`]. A few shapes keep their word part: a word
 //! with one digit inside it (`jk2_init`, `ipv6`, `eth0`), a letters-only prefix before `.` or
 //! `-` (`core.<*>`, `node-<*>`), and a size unit after a number belongs to the number
-//! (`8.8 KB` is one value). A run of variables separated only by whitespace is one variable, so
+//! (`8.8 KB` is one value), and so does a unit of size or time after a bound, a number
+//! with `<` or `>` before it (`<1 sec` is one value, as `00:02` is). A run of variables separated only by whitespace is one variable, so
 //! lists of varying length (`IRQs 3 4 5 10`) give one text.
 //!
 //! The cost is linear in the line and bounded: only the first [`MAX_SCAN_BYTES`] bytes and
@@ -193,6 +194,64 @@ fn is_size_unit(word: &str) -> bool {
     )
 }
 
+/// Units of time: after a bound they belong to its value.
+fn is_time_unit(word: &str) -> bool {
+    matches!(
+        word,
+        "ns" | "us"
+            | "ms"
+            | "s"
+            | "sec"
+            | "secs"
+            | "second"
+            | "seconds"
+            | "min"
+            | "mins"
+            | "minute"
+            | "minutes"
+            | "h"
+            | "hour"
+            | "hours"
+            | "day"
+            | "days"
+    )
+}
+
+/// A bound: `<` or `>` (with `=` or not) right before a number that ends the chunk (`<1`,
+/// `>=2.5`).
+fn is_bound(chunk: &[u8]) -> bool {
+    let Some((&sign, rest)) = chunk.split_first() else {
+        return false;
+    };
+    let rest = rest.strip_prefix(b"=").unwrap_or(rest);
+    matches!(sign, b'<' | b'>')
+        && rest.first().is_some_and(u8::is_ascii_digit)
+        && rest.iter().all(|c| c.is_ascii_digit() || *c == b'.')
+}
+
+/// When the chunk after `i` is a unit of size or time, with closing punctuation or not
+/// (`sec,`): where the unit ends and where the chunk ends.
+fn unit_after(s: &str, i: usize) -> Option<(usize, usize)> {
+    let b = s.as_bytes();
+    let start = i + b[i..]
+        .iter()
+        .take_while(|c| c.is_ascii_whitespace())
+        .count();
+    let unit = start
+        + b[start..]
+            .iter()
+            .take_while(|c| c.is_ascii_alphabetic())
+            .count();
+    let end = unit
+        + b[unit..]
+            .iter()
+            .take_while(|c| matches!(c, b',' | b';' | b'.' | b')' | b']'))
+            .count();
+    let word = &s[start..unit];
+    let chunk_ends = end == b.len() || b[end].is_ascii_whitespace();
+    (start > i && chunk_ends && (is_size_unit(word) || is_time_unit(word))).then_some((unit, end))
+}
+
 /// Bytes that separate words inside a whitespace chunk.
 fn is_delimiter(b: u8) -> bool {
     matches!(
@@ -277,6 +336,15 @@ pub fn lex_into(body: &str, out: &mut Lexed) {
             }
         }
         out.space();
+        // A bound (`<1 sec`, `>=5`) is one value, with the unit after it.
+        if is_bound(&b[start..i]) {
+            out.var();
+            if let Some((unit, end)) = unit_after(scanned, i) {
+                out.sep(&scanned[unit..end]);
+                i = end;
+            }
+            continue;
+        }
         lex_chunk(&scanned[start..i], out);
     }
     if truncated {
@@ -739,6 +807,10 @@ mod tests {
                 "key '{bf1a281b-ad7b-4476-ac95-f47682990ce7}GLOBALROOT/Device/Copy2/Windows'",
                 "key '{<*>}<*>'",
             ),
+            ("lifetime <1 sec, done", "lifetime <*>, done"),
+            ("took >=2.5 ms", "took <*>"),
+            ("wait <3 then", "wait <*> then"),
+            ("x <a b", "x <a b"),
             ("", ""),
             ("   ", ""),
         ];
