@@ -22,6 +22,11 @@
 //! 3. Patterns whose templates keep the same words in the same order are one pattern: they
 //!    differ only in values, punctuation or optional parts (`(1.16 KB)`, `()`). A pattern's
 //!    template is what its shapes share, aligned piece by piece, with `<*>` where they differ.
+//!    A shape with a *named value*, a word with one variable in brackets right after it
+//!    (`LOCAL(<*>)`, `WorkSource{<*>}`), joins the pattern of a shape that has a bare `<*>`
+//!    there and is otherwise equal, or whose generalised template it then fits: the word
+//!    names the value, not the event. Without such a shape the named value stays as it is
+//!    (`setLevel(<*>)`).
 //!
 //! No rule depends on how many lines were seen: more lines of a stream can only join patterns,
 //! never split them, lines seen again change nothing, and online mining (one line at a time)
@@ -337,6 +342,9 @@ pub struct Miner {
     by_words: FxHashMap<u64, u32>,
     /// Generalised patterns by the frame of their template (see [`frame_key`]).
     by_frame: FxHashMap<u64, Vec<u32>>,
+    /// Shapes with a named value (`LOCAL(<*>)`), by the hash of their text with each such
+    /// value a bare `<*>` (see [`bare_values`]).
+    by_bare: FxHashMap<u64, Vec<u32>>,
     /// Every id ever given to a pattern, with a shape it covered.
     ids: FxHashMap<PatternId, u32>,
     overflow: Vec<PatternStats>,
@@ -361,6 +369,7 @@ impl Miner {
             skeletons: FxHashMap::default(),
             by_words: FxHashMap::default(),
             by_frame: FxHashMap::default(),
+            by_bare: FxHashMap::default(),
             ids: FxHashMap::default(),
             overflow: vec![PatternStats::default(); OVERFLOW_SLOTS + 1],
             scratch: Lexed::default(),
@@ -593,6 +602,19 @@ impl Miner {
         self.claim_id(id, index);
         let need = self.params.0.variable_after;
         let mut joins: Vec<(u32, u32)> = Vec::new();
+        // A named value (`LOCAL(<*>)`) where another shape has a bare value: one pattern.
+        if let Some(bare) = bare_values(&self.shapes[index as usize].lexed, &self.params.0) {
+            let bare_hash = fnv1a(bare.text.as_bytes());
+            if let Some(&other) = self.by_text.get(&bare_hash) {
+                joins.push((index, other));
+            } else if let Some(root) = self.fitting_template(&bare) {
+                joins.push((index, root));
+            }
+            self.by_bare.entry(bare_hash).or_default().push(index);
+        }
+        if let Some(named) = self.by_bare.get(&hash) {
+            joins.extend(named.iter().map(|&m| (index, m)));
+        }
         let mut probe = probe;
         if let Some(root) = self.fitting_template(&self.shapes[index as usize].lexed) {
             joins.push((index, root));
@@ -821,6 +843,43 @@ fn overflow_slot(lexed: &Lexed) -> usize {
 
 fn overflow_id(slot: usize) -> PatternId {
     PatternId(fnv1a(format!("\u{0}overflow {slot}").as_bytes()))
+}
+
+/// `lexed` with every *named value* written as a bare variable, when it has one and keeps
+/// `min_context` words besides: a named value is a word with one variable in brackets right
+/// after it (`LOCAL(<*>)`, `WorkSource{<*>}`), on its own between spaces or after `=` or `:`,
+/// with closing punctuation or not. Where one line has a bare value, another may name it.
+fn bare_values(lexed: &Lexed, params: &PatternParams) -> Option<Lexed> {
+    let n = lexed.pieces.len();
+    let kind = |i: usize| lexed.pieces[i].kind();
+    let text = |i: usize| lexed.piece_text(i);
+    let named = |i: usize| {
+        i + 3 < n
+            && kind(i) == Kind::Word
+            && (i == 0 || kind(i - 1) == Kind::Space || matches!(text(i - 1), "=" | ":"))
+            && kind(i + 1) == Kind::Sep
+            && kind(i + 2) == Kind::Var
+            && kind(i + 3) == Kind::Sep
+            && matches!(
+                (text(i + 1), text(i + 3)),
+                ("(", ")") | ("[", "]") | ("{", "}")
+            )
+            && (i + 4 == n || kind(i + 4) == Kind::Space || matches!(text(i + 4), "," | ";" | "."))
+    };
+    let mut out = Lexed::default();
+    let (mut i, mut found, mut words) = (0, false, 0usize);
+    while i < n {
+        if named(i) {
+            out.push_kind(Kind::Var, "");
+            found = true;
+            i += 4;
+            continue;
+        }
+        words += usize::from(kind(i) == Kind::Word);
+        out.push_kind(kind(i), text(i));
+        i += 1;
+    }
+    (found && words >= params.min_context).then_some(out)
 }
 
 /// The frame of a shape or template: its length, the kind of each piece and the text of its

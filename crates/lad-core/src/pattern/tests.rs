@@ -119,6 +119,42 @@ fn a_few_recurring_words_stay_distinct_events() {
 }
 
 #[test]
+fn a_named_value_joins_the_pattern_with_a_bare_value_there() {
+    for order in [false, true] {
+        let mut lines = vec![
+            "clock synced to 192.168.0.7, level 3",
+            "clock synced to SELF(1), level 9",
+        ];
+        if order {
+            lines.reverse();
+        }
+        let mined = mine(&lines, &params());
+        assert_eq!(mined.ids[0], mined.ids[1], "order {order}");
+        assert_eq!(
+            text_of(&mined.miner, mined.ids[0]),
+            "clock synced to <*>, level <*>"
+        );
+    }
+    // Fitting a generalised template counts as well (`owner=<*>` opened by evidence).
+    let mut lines: Vec<String> = ["ann", "bob", "cy", "dee"]
+        .iter()
+        .map(|u| format!("grant id=1, owner={u}, set=null"))
+        .collect();
+    lines.push("grant id=2, owner=root, set=Group{7}".into());
+    let mined = mine(&lines, &params());
+    assert!(mined.ids.iter().all(|&id| id == mined.ids[0]));
+    // Without a bare value anywhere, a named value stays as it is.
+    let mined = mine(
+        &["power setLevel(3) done", "power setLevel(4) done"],
+        &params(),
+    );
+    assert_eq!(
+        text_of(&mined.miner, mined.ids[0]),
+        "power setLevel(<*>) done"
+    );
+}
+
+#[test]
 fn the_bound_sends_new_shapes_to_overflow_patterns() {
     let p = PatternParams {
         max_shapes: 2,
