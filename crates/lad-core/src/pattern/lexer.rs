@@ -4,7 +4,8 @@
 //!
 //! Variables are found by the shape of a token alone, never by what other lines hold: numbers,
 //! anything with a digit in it (ids, addresses, sizes), IP addresses with their ports as separate
-//! values (`<*>:<*>`), absolute paths and URLs after their scheme (`hdfs://<*>`), booleans and
+//! values (`<*>:<*>`), absolute paths and URLs after their scheme (`hdfs://<*>`; all of it
+//! when a dotted name comes before the scheme, `com.example.x-data://<*>`), booleans and
 //! `null`, and words longer than [`MAX_WORD_BYTES`]. A few shapes keep their word part: a word
 //! with one digit inside it (`jk2_init`, `ipv6`, `eth0`), a letters-only prefix before `.` or
 //! `-` (`core.<*>`, `node-<*>`), and a size unit after a number belongs to the number
@@ -380,14 +381,28 @@ fn lex_chunk(chunk: &str, out: &mut Lexed) {
         while start > 0 && (bytes[start - 1].is_ascii_alphanumeric() || bytes[start - 1] == b'+') {
             start -= 1;
         }
+        // A dotted name before the scheme (`com.example.x-data://...`) names a resource:
+        // name, scheme and all are one value.
+        let mut named = start;
+        while named > 0
+            && (bytes[named - 1].is_ascii_alphanumeric()
+                || matches!(bytes[named - 1], b'.' | b'-' | b'_'))
+        {
+            named -= 1;
+        }
+        let dotted = named == 0 && chunk[..start].contains('.');
         if start < at {
-            lex_plain(&chunk[..start], out);
-            out.word(&chunk[start..at]);
-            out.sep("://");
             let rest = &chunk[at + 3..];
-            let core = rest.trim_end_matches(|c: char| ")]}'\",;.>".contains(c));
-            if !core.is_empty() {
+            let core = rest.trim_end_matches(|c: char| ")]}'\",;.>:".contains(c));
+            if dotted {
                 out.var();
+            } else {
+                lex_plain(&chunk[..start], out);
+                out.word(&chunk[start..at]);
+                out.sep("://");
+                if !core.is_empty() {
+                    out.var();
+                }
             }
             out.sep(&rest[core.len()..]);
             return;
@@ -811,6 +826,8 @@ mod tests {
             ("took >=2.5 ms", "took <*>"),
             ("wait <3 then", "wait <*> then"),
             ("x <a b", "x <a b"),
+            ("org.example.app.x-cache://AB12/p1: ok", "<*>: ok"),
+            ("see http://a.org/x: ok", "see http://<*>: ok"),
             ("", ""),
             ("   ", ""),
         ];
