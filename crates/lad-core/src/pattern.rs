@@ -15,7 +15,10 @@
 //!    [`PatternParams::min_context`] words (one more for the first position, which often names
 //!    the program), so `state Active` / `state Inactive` stay two events; a position with less
 //!    context (but at least one word, and not the first) needs twice as many values
-//!    (`removing chargen`, `removing rsync`, ...). A position found to
+//!    (`removing chargen`, `removing rsync`, ...). A variable found by its shape counts as
+//!    that much evidence at once: a word where an otherwise equal shape has one (`user admin`
+//!    beside `user 4711`) is a variable as soon as the two are seen, given full context.
+//!    A position found to
 //!    be a variable stays one for the shapes of that family that follow, so values that vary
 //!    together at several positions are found one after the other, and a new shape that fits
 //!    a generalised template (same frame, same words where the template has words) joins it.
@@ -128,7 +131,8 @@ pub fn render(text: &str, format: TemplateFormat) -> String {
 pub struct PatternParams {
     /// Most shapes (distinct canonical texts) stored; the memory bound. At least 1.
     pub max_shapes: usize,
-    /// Distinct values at one position that make it a variable. At least 2.
+    /// Distinct values at one position that make it a variable. At least 2. (Two are enough,
+    /// with full context, when one of them is a variable found by its shape.)
     pub variable_after: usize,
     /// Words the rest of a line must keep for one of its positions to become a variable after
     /// `variable_after` values; with fewer (but one at least) it takes twice as many.
@@ -650,7 +654,10 @@ impl Miner {
                 if !skeleton.members.contains(&shape) {
                     skeleton.members.push(shape);
                 }
-                if skeleton.values.len() >= if weak { 2 * need } else { need } {
+                // A word where an otherwise equal shape has a variable by its shape.
+                let bare =
+                    !weak && skeleton.values.len() >= 2 && skeleton.values.contains(&VAR_HASH);
+                if bare || skeleton.values.len() >= if weak { 2 * need } else { need } {
                     skeleton.open = true;
                     skeleton.values = Vec::new();
                     let members = std::mem::take(&mut skeleton.members);

@@ -155,6 +155,24 @@ fn a_named_value_joins_the_pattern_with_a_bare_value_there() {
 }
 
 #[test]
+fn a_word_where_another_shape_has_a_value_is_a_value() {
+    let lines = [
+        "login failed for user 4711 from 10.0.0.1 port 22",
+        "login failed for user guest from 10.0.0.2 port 22",
+        "login failed for user admin from 10.0.0.3 port 22",
+    ];
+    let mined = mine(&lines, &params());
+    assert!(mined.ids.iter().all(|&id| id == mined.ids[0]));
+    assert_eq!(
+        text_of(&mined.miner, mined.ids[0]),
+        "login failed for user <*> from <*> port <*>"
+    );
+    // Two words alone are not evidence enough.
+    let mined = mine(&lines[1..], &params());
+    assert_ne!(mined.ids[0], mined.ids[1]);
+}
+
+#[test]
 fn the_bound_sends_new_shapes_to_overflow_patterns() {
     let p = PatternParams {
         max_shapes: 2,
