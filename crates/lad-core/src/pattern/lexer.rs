@@ -13,8 +13,9 @@
 //! with `<` or `>` before it (`<1 sec` is one value, as `00:02` is). A run of variables separated only by whitespace is one variable, so
 //! lists of varying length (`IRQs 3 4 5 10`) give one text.
 //!
-//! The cost is linear in the line and bounded: only the first [`MAX_SCAN_BYTES`] bytes and
-//! [`MAX_PIECES`] pieces are looked at; the rest of a longer line is one trailing variable. The
+//! The cost is linear in the line and bounded: only the first [`MAX_SCAN_BYTES`] bytes (back to
+//! the last whitespace, when that cut falls inside a word) and [`MAX_PIECES`] pieces are looked
+//! at; the rest of a longer line is one trailing variable. The
 //! lexer never panics: it splits only at ASCII bytes, so any `&str` (control characters, odd
 //! Unicode) is cut at char boundaries. It keeps no state and does no I/O.
 
@@ -306,6 +307,13 @@ pub fn lex_into(body: &str, out: &mut Lexed) {
     let mut end = body.len().min(MAX_SCAN_BYTES);
     while !body.is_char_boundary(end) {
         end -= 1;
+    }
+    // A cut inside a word moves back to the space before it: the part of the word belongs to
+    // the trailing variable (a word cut at a different place in each line must not show).
+    if end < body.len() && !body.as_bytes()[end].is_ascii_whitespace() {
+        if let Some(space) = body[..end].rfind(|c: char| c.is_ascii_whitespace()) {
+            end = space;
+        }
     }
     let scanned = &body[..end];
     let mut truncated = end < body.len();
@@ -846,6 +854,15 @@ mod tests {
         ] {
             let once = canon(s);
             assert_eq!(canon(&once), once);
+        }
+    }
+
+    #[test]
+    fn a_cut_inside_a_word_moves_to_the_space_before() {
+        for head in ["delete", "delete  x", "delete abc"] {
+            let lexed = lex(&format!("{head} {}", "blk_-12345 ".repeat(400)));
+            assert!(lexed.text.ends_with(" <*>"), "{head}: {}", lexed.text);
+            assert!(!lexed.text.contains("blk_"), "{head}: {}", lexed.text);
         }
     }
 
