@@ -18,6 +18,8 @@
 //!    (`removing chargen`, `removing rsync`, ...). A variable found by its shape counts as
 //!    that much evidence at once: a word where an otherwise equal shape has one (`user admin`
 //!    beside `user 4711`) is a variable as soon as the two are seen, given full context.
+//!    A word right before a position that became a variable by the count of its values
+//!    (`for user <*>`) names values: after it, two values are enough elsewhere too.
 //!    A position found to
 //!    be a variable stays one for the shapes of that family that follow, so values that vary
 //!    together at several positions are found one after the other, and a new shape that fits
@@ -57,7 +59,7 @@ pub mod lexer;
 use std::fmt;
 use std::str::FromStr;
 
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 use serde::{Deserialize, Serialize};
 
 use lexer::{lex_into, Kind, Lexed, Piece, VAR};
@@ -349,6 +351,9 @@ pub struct Miner {
     /// Shapes with a named value (`LOCAL(<*>)`), by the hash of their text with each such
     /// value a bare `<*>` (see [`bare_values`]).
     by_bare: FxHashMap<u64, Vec<u32>>,
+    /// Words (piece hashes) right before a position that became a variable by the count of
+    /// its values: after such a word, two values make a variable.
+    keys: FxHashSet<u64>,
     /// Every id ever given to a pattern, with a shape it covered.
     ids: FxHashMap<PatternId, u32>,
     overflow: Vec<PatternStats>,
@@ -374,6 +379,7 @@ impl Miner {
             by_words: FxHashMap::default(),
             by_frame: FxHashMap::default(),
             by_bare: FxHashMap::default(),
+            keys: FxHashSet::default(),
             ids: FxHashMap::default(),
             overflow: vec![PatternStats::default(); OVERFLOW_SLOTS + 1],
             scratch: Lexed::default(),
@@ -643,6 +649,8 @@ impl Miner {
             self.generalize_probe(&mut probe, &mut met);
             joins.extend(met.into_iter().map(|m| (shape, m)));
             for (key, value, i, weak) in probe.skeletons(&self.params.0) {
+                let key_word = probe.key_word(i);
+                let keyed = !weak && key_word.is_some_and(|w| self.keys.contains(&w));
                 let skeleton = self.skeletons.entry(key).or_default();
                 if skeleton.open {
                     joins.extend(skeleton.members.first().map(|&m| (shape, m)));
@@ -657,7 +665,14 @@ impl Miner {
                 // A word where an otherwise equal shape has a variable by its shape.
                 let bare =
                     !weak && skeleton.values.len() >= 2 && skeleton.values.contains(&VAR_HASH);
-                if bare || skeleton.values.len() >= if weak { 2 * need } else { need } {
+                let counted = skeleton.values.len() >= if weak { 2 * need } else { need };
+                // After a word that named a variable elsewhere (`for user <*>`), two values.
+                let known = keyed && skeleton.values.len() >= 2;
+                if bare || counted || known {
+                    if counted {
+                        self.keys.extend(key_word);
+                    }
+                    let skeleton = self.skeletons.entry(key).or_default();
                     skeleton.open = true;
                     skeleton.values = Vec::new();
                     let members = std::mem::take(&mut skeleton.members);
@@ -933,6 +948,12 @@ impl Probe {
             kinds.push(kind);
         }
         Self { hashes, kinds }
+    }
+
+    /// The hash of the word right before position `i` and a space, if there is one.
+    fn key_word(&self, i: usize) -> Option<u64> {
+        (i >= 2 && self.kinds[i - 1] == Kind::Space && self.kinds[i - 2] == Kind::Word)
+            .then(|| self.hashes[i - 2])
     }
 
     fn make_var(&mut self, i: usize) {

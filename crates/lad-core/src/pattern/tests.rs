@@ -173,6 +173,25 @@ fn a_word_where_another_shape_has_a_value_is_a_value() {
 }
 
 #[test]
+fn after_a_word_that_named_a_variable_two_values_are_enough() {
+    let mut lines: Vec<String> = ["ann", "bob", "cy", "dee"]
+        .iter()
+        .map(|u| format!("lock released for owner {u}"))
+        .collect();
+    lines.push("lock taken by owner eve at once".into());
+    lines.push("lock taken by owner fay at once".into());
+    let mined = mine(&lines, &params());
+    assert_eq!(mined.ids[4], mined.ids[5]);
+    assert_eq!(
+        text_of(&mined.miner, mined.ids[4]),
+        "lock taken by owner <*> at once"
+    );
+    // Without the first pattern, two values are two events.
+    let mined = mine(&lines[4..], &params());
+    assert_ne!(mined.ids[0], mined.ids[1]);
+}
+
+#[test]
 fn the_bound_sends_new_shapes_to_overflow_patterns() {
     let p = PatternParams {
         max_shapes: 2,
