@@ -19,7 +19,8 @@
 //!    that much evidence at once: a word where an otherwise equal shape has one (`user admin`
 //!    beside `user 4711`) is a variable as soon as the two are seen, given full context.
 //!    A word right before a position that became a variable by the count of its values
-//!    (`for user <*>`) names values: after it, two values are enough elsewhere too.
+//!    (`for user <*>`) names values: after it, two values are enough elsewhere too, also for
+//!    shapes seen before the word did so.
 //!    A position found to
 //!    be a variable stays one for the shapes of that family that follow, so values that vary
 //!    together at several positions are found one after the other, and a new shape that fits
@@ -354,6 +355,9 @@ pub struct Miner {
     /// Words (piece hashes) right before a position that became a variable by the count of
     /// its values: after such a word, two values make a variable.
     keys: FxHashSet<u64>,
+    /// Skeletons (key, position) with two values or more after a word not yet in `keys`, by
+    /// that word: they open when it gets there.
+    waiting: FxHashMap<u64, Vec<(u64, usize)>>,
     /// Every id ever given to a pattern, with a shape it covered.
     ids: FxHashMap<PatternId, u32>,
     overflow: Vec<PatternStats>,
@@ -380,6 +384,7 @@ impl Miner {
             by_frame: FxHashMap::default(),
             by_bare: FxHashMap::default(),
             keys: FxHashSet::default(),
+            waiting: FxHashMap::default(),
             ids: FxHashMap::default(),
             overflow: vec![PatternStats::default(); OVERFLOW_SLOTS + 1],
             scratch: Lexed::default(),
@@ -656,7 +661,8 @@ impl Miner {
                     joins.extend(skeleton.members.first().map(|&m| (shape, m)));
                     continue;
                 }
-                if !skeleton.values.contains(&value) {
+                let new_value = !skeleton.values.contains(&value);
+                if new_value {
                     skeleton.values.push(value);
                 }
                 if !skeleton.members.contains(&shape) {
@@ -669,21 +675,17 @@ impl Miner {
                 // After a word that named a variable elsewhere (`for user <*>`), two values.
                 let known = keyed && skeleton.values.len() >= 2;
                 if bare || counted || known {
-                    if counted {
-                        self.keys.extend(key_word);
-                    }
-                    let skeleton = self.skeletons.entry(key).or_default();
-                    skeleton.open = true;
-                    skeleton.values = Vec::new();
-                    let members = std::mem::take(&mut skeleton.members);
-                    skeleton.members.push(members[0]);
-                    for &m in &members {
-                        joins.push((m, members[0]));
-                        let mut again = Probe::new(&self.shapes[m as usize].lexed);
-                        if again.kinds.len() > i && again.kinds[i] == Kind::Word {
-                            again.make_var(i);
-                            work.push((m, again));
+                    self.open_skeleton(key, i, &mut joins, &mut work);
+                    if let Some(word) = key_word.filter(|_| counted) {
+                        if self.keys.insert(word) {
+                            for (k, at) in self.waiting.remove(&word).unwrap_or_default() {
+                                self.open_skeleton(k, at, &mut joins, &mut work);
+                            }
                         }
+                    }
+                } else if new_value && !weak && skeleton.values.len() == 2 {
+                    if let Some(word) = key_word {
+                        self.waiting.entry(word).or_default().push((key, i));
                     }
                 }
             }
@@ -693,6 +695,35 @@ impl Miner {
         }
         self.settle(index);
         index
+    }
+
+    /// Opens the skeleton `key` (position `i`): its shapes are one pattern, and each is seen
+    /// again with that position a variable.
+    fn open_skeleton(
+        &mut self,
+        key: u64,
+        i: usize,
+        joins: &mut Vec<(u32, u32)>,
+        work: &mut Vec<(u32, Probe)>,
+    ) {
+        let Some(skeleton) = self.skeletons.get_mut(&key).filter(|s| !s.open) else {
+            return;
+        };
+        skeleton.open = true;
+        skeleton.values = Vec::new();
+        let members = std::mem::take(&mut skeleton.members);
+        let Some(&first) = members.first() else {
+            return;
+        };
+        skeleton.members.push(first);
+        for &m in &members {
+            joins.push((m, first));
+            let mut again = Probe::new(&self.shapes[m as usize].lexed);
+            if again.kinds.len() > i && again.kinds[i] == Kind::Word {
+                again.make_var(i);
+                work.push((m, again));
+            }
+        }
     }
 
     /// The words of a pattern in order, without its variables: patterns with the same words
