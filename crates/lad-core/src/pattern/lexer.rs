@@ -11,7 +11,8 @@
 //! `-` (`core.<*>`, `node-<*>`), and a size unit after a number belongs to the number
 //! (`8.8 KB` is one value), and so does a unit of size or time after a bound, a number
 //! with `<` or `>` before it (`<1 sec` is one value, as `00:02` is). A run of variables separated only by whitespace is one variable, so
-//! lists of varying length (`IRQs 3 4 5 10`) give one text.
+//! lists of varying length (`IRQs 3 4 5 10`) give one text; so is a run of names that differ
+//! only in their digits (`node2 node3 node7`).
 //!
 //! The cost is linear in the line and bounded: only the first [`MAX_SCAN_BYTES`] bytes (back to
 //! the last whitespace, when that cut falls inside a word) and [`MAX_PIECES`] pieces are looked
@@ -196,6 +197,19 @@ fn is_size_unit(word: &str) -> bool {
     )
 }
 
+/// Two different names of letters, digits and `_`, with a letter first and a digit, equal but
+/// for their digits.
+fn same_but_digits(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len()
+        && a != b
+        && a.first().is_some_and(u8::is_ascii_alphabetic)
+        && a.iter().any(u8::is_ascii_digit)
+        && a.iter().zip(b).all(|(x, y)| {
+            (x.is_ascii_digit() && y.is_ascii_digit())
+                || (x == y && (x.is_ascii_alphabetic() || *x == b'_'))
+        })
+}
+
 /// Units of time: after a bound they belong to its value.
 fn is_time_unit(word: &str) -> bool {
     matches!(
@@ -345,6 +359,30 @@ pub fn lex_into(body: &str, out: &mut Lexed) {
             }
         }
         out.space();
+        // Names that differ only in their digits, one after the other (`node2 node3 node7`),
+        // are a list: one value.
+        let (mut listed, mut last) = (false, start);
+        loop {
+            let next = i + b[i..]
+                .iter()
+                .take_while(|c| c.is_ascii_whitespace())
+                .count();
+            let end = next
+                + b[next..]
+                    .iter()
+                    .take_while(|c| !c.is_ascii_whitespace())
+                    .count();
+            if next == i || !same_but_digits(&b[last..i], &b[next..end]) {
+                break;
+            }
+            listed = true;
+            last = next;
+            i = end;
+        }
+        if listed {
+            out.var();
+            continue;
+        }
         // A bound (`<1 sec`, `>=5`) is one value, with the unit after it.
         if is_bound(&b[start..i]) {
             out.var();
@@ -831,6 +869,9 @@ mod tests {
                 "key '{<*>}<*>'",
             ),
             ("lifetime <1 sec, done", "lifetime <*>, done"),
+            ("name node2 node3 node7", "name <*>"),
+            ("on eth0 eth0 x", "on eth0 eth0 x"),
+            ("on eth0 and eth1", "on eth0 and eth1"),
             ("took >=2.5 ms", "took <*>"),
             ("wait <3 then", "wait <*> then"),
             ("x <a b", "x <a b"),
