@@ -15,13 +15,24 @@
 //!    [`PatternParams::min_context`] words (one more for the first position, which often names
 //!    the program), so `state Active` / `state Inactive` stay two events; a position with less
 //!    context (but at least one word, and not the first) needs twice as many values
-//!    (`removing chargen`, `removing rsync`, ...). A position found to
+//!    (`removing chargen`, `removing rsync`, ...). A variable found by its shape counts as
+//!    that much evidence at once: a word where an otherwise equal shape has one (`user admin`
+//!    beside `user 4711`) is a variable as soon as the two are seen, given full context.
+//!    A word right before a position that became a variable by the count of its values
+//!    (`for user <*>`) names values: after it, two values are enough elsewhere too, also for
+//!    shapes seen before the word did so.
+//!    A position found to
 //!    be a variable stays one for the shapes of that family that follow, so values that vary
 //!    together at several positions are found one after the other, and a new shape that fits
 //!    a generalised template (same frame, same words where the template has words) joins it.
 //! 3. Patterns whose templates keep the same words in the same order are one pattern: they
 //!    differ only in values, punctuation or optional parts (`(1.16 KB)`, `()`). A pattern's
 //!    template is what its shapes share, aligned piece by piece, with `<*>` where they differ.
+//!    A shape with a *named value*, a word with one variable in brackets right after it
+//!    (`LOCAL(<*>)`, `WorkSource{<*>}`), joins the pattern of a shape that has a bare `<*>`
+//!    there and is otherwise equal, or whose generalised template it then fits: the word
+//!    names the value, not the event. Without such a shape the named value stays as it is
+//!    (`setLevel(<*>)`).
 //!
 //! No rule depends on how many lines were seen: more lines of a stream can only join patterns,
 //! never split them, lines seen again change nothing, and online mining (one line at a time)
@@ -49,7 +60,7 @@ pub mod lexer;
 use std::fmt;
 use std::str::FromStr;
 
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 use serde::{Deserialize, Serialize};
 
 use lexer::{lex_into, Kind, Lexed, Piece, VAR};
@@ -123,7 +134,8 @@ pub fn render(text: &str, format: TemplateFormat) -> String {
 pub struct PatternParams {
     /// Most shapes (distinct canonical texts) stored; the memory bound. At least 1.
     pub max_shapes: usize,
-    /// Distinct values at one position that make it a variable. At least 2.
+    /// Distinct values at one position that make it a variable. At least 2. (Two are enough,
+    /// with full context, when one of them is a variable found by its shape.)
     pub variable_after: usize,
     /// Words the rest of a line must keep for one of its positions to become a variable after
     /// `variable_after` values; with fewer (but one at least) it takes twice as many.
@@ -337,6 +349,15 @@ pub struct Miner {
     by_words: FxHashMap<u64, u32>,
     /// Generalised patterns by the frame of their template (see [`frame_key`]).
     by_frame: FxHashMap<u64, Vec<u32>>,
+    /// Shapes with a named value (`LOCAL(<*>)`), by the hash of their text with each such
+    /// value a bare `<*>` (see [`bare_values`]).
+    by_bare: FxHashMap<u64, Vec<u32>>,
+    /// Words (piece hashes) right before a position that became a variable by the count of
+    /// its values: after such a word, two values make a variable.
+    keys: FxHashSet<u64>,
+    /// Skeletons (key, position) with two values or more after a word not yet in `keys`, by
+    /// that word: they open when it gets there.
+    waiting: FxHashMap<u64, Vec<(u64, usize)>>,
     /// Every id ever given to a pattern, with a shape it covered.
     ids: FxHashMap<PatternId, u32>,
     overflow: Vec<PatternStats>,
@@ -361,6 +382,9 @@ impl Miner {
             skeletons: FxHashMap::default(),
             by_words: FxHashMap::default(),
             by_frame: FxHashMap::default(),
+            by_bare: FxHashMap::default(),
+            keys: FxHashSet::default(),
+            waiting: FxHashMap::default(),
             ids: FxHashMap::default(),
             overflow: vec![PatternStats::default(); OVERFLOW_SLOTS + 1],
             scratch: Lexed::default(),
@@ -593,6 +617,19 @@ impl Miner {
         self.claim_id(id, index);
         let need = self.params.0.variable_after;
         let mut joins: Vec<(u32, u32)> = Vec::new();
+        // A named value (`LOCAL(<*>)`) where another shape has a bare value: one pattern.
+        if let Some(bare) = bare_values(&self.shapes[index as usize].lexed, &self.params.0) {
+            let bare_hash = fnv1a(bare.text.as_bytes());
+            if let Some(&other) = self.by_text.get(&bare_hash) {
+                joins.push((index, other));
+            } else if let Some(root) = self.fitting_template(&bare) {
+                joins.push((index, root));
+            }
+            self.by_bare.entry(bare_hash).or_default().push(index);
+        }
+        if let Some(named) = self.by_bare.get(&hash) {
+            joins.extend(named.iter().map(|&m| (index, m)));
+        }
         let mut probe = probe;
         if let Some(root) = self.fitting_template(&self.shapes[index as usize].lexed) {
             joins.push((index, root));
@@ -617,29 +654,38 @@ impl Miner {
             self.generalize_probe(&mut probe, &mut met);
             joins.extend(met.into_iter().map(|m| (shape, m)));
             for (key, value, i, weak) in probe.skeletons(&self.params.0) {
+                let key_word = probe.key_word(i);
+                let keyed = !weak && key_word.is_some_and(|w| self.keys.contains(&w));
                 let skeleton = self.skeletons.entry(key).or_default();
                 if skeleton.open {
                     joins.extend(skeleton.members.first().map(|&m| (shape, m)));
                     continue;
                 }
-                if !skeleton.values.contains(&value) {
+                let new_value = !skeleton.values.contains(&value);
+                if new_value {
                     skeleton.values.push(value);
                 }
                 if !skeleton.members.contains(&shape) {
                     skeleton.members.push(shape);
                 }
-                if skeleton.values.len() >= if weak { 2 * need } else { need } {
-                    skeleton.open = true;
-                    skeleton.values = Vec::new();
-                    let members = std::mem::take(&mut skeleton.members);
-                    skeleton.members.push(members[0]);
-                    for &m in &members {
-                        joins.push((m, members[0]));
-                        let mut again = Probe::new(&self.shapes[m as usize].lexed);
-                        if again.kinds.len() > i && again.kinds[i] == Kind::Word {
-                            again.make_var(i);
-                            work.push((m, again));
+                // A word where an otherwise equal shape has a variable by its shape.
+                let bare =
+                    !weak && skeleton.values.len() >= 2 && skeleton.values.contains(&VAR_HASH);
+                let counted = skeleton.values.len() >= if weak { 2 * need } else { need };
+                // After a word that named a variable elsewhere (`for user <*>`), two values.
+                let known = keyed && skeleton.values.len() >= 2;
+                if bare || counted || known {
+                    self.open_skeleton(key, i, &mut joins, &mut work);
+                    if let Some(word) = key_word.filter(|_| counted) {
+                        if self.keys.insert(word) {
+                            for (k, at) in self.waiting.remove(&word).unwrap_or_default() {
+                                self.open_skeleton(k, at, &mut joins, &mut work);
+                            }
                         }
+                    }
+                } else if new_value && !weak && skeleton.values.len() == 2 {
+                    if let Some(word) = key_word {
+                        self.waiting.entry(word).or_default().push((key, i));
                     }
                 }
             }
@@ -649,6 +695,35 @@ impl Miner {
         }
         self.settle(index);
         index
+    }
+
+    /// Opens the skeleton `key` (position `i`): its shapes are one pattern, and each is seen
+    /// again with that position a variable.
+    fn open_skeleton(
+        &mut self,
+        key: u64,
+        i: usize,
+        joins: &mut Vec<(u32, u32)>,
+        work: &mut Vec<(u32, Probe)>,
+    ) {
+        let Some(skeleton) = self.skeletons.get_mut(&key).filter(|s| !s.open) else {
+            return;
+        };
+        skeleton.open = true;
+        skeleton.values = Vec::new();
+        let members = std::mem::take(&mut skeleton.members);
+        let Some(&first) = members.first() else {
+            return;
+        };
+        skeleton.members.push(first);
+        for &m in &members {
+            joins.push((m, first));
+            let mut again = Probe::new(&self.shapes[m as usize].lexed);
+            if again.kinds.len() > i && again.kinds[i] == Kind::Word {
+                again.make_var(i);
+                work.push((m, again));
+            }
+        }
     }
 
     /// The words of a pattern in order, without its variables: patterns with the same words
@@ -823,6 +898,43 @@ fn overflow_id(slot: usize) -> PatternId {
     PatternId(fnv1a(format!("\u{0}overflow {slot}").as_bytes()))
 }
 
+/// `lexed` with every *named value* written as a bare variable, when it has one and keeps
+/// `min_context` words besides: a named value is a word with one variable in brackets right
+/// after it (`LOCAL(<*>)`, `WorkSource{<*>}`), on its own between spaces or after `=` or `:`,
+/// with closing punctuation or not. Where one line has a bare value, another may name it.
+fn bare_values(lexed: &Lexed, params: &PatternParams) -> Option<Lexed> {
+    let n = lexed.pieces.len();
+    let kind = |i: usize| lexed.pieces[i].kind();
+    let text = |i: usize| lexed.piece_text(i);
+    let named = |i: usize| {
+        i + 3 < n
+            && kind(i) == Kind::Word
+            && (i == 0 || kind(i - 1) == Kind::Space || matches!(text(i - 1), "=" | ":"))
+            && kind(i + 1) == Kind::Sep
+            && kind(i + 2) == Kind::Var
+            && kind(i + 3) == Kind::Sep
+            && matches!(
+                (text(i + 1), text(i + 3)),
+                ("(", ")") | ("[", "]") | ("{", "}")
+            )
+            && (i + 4 == n || kind(i + 4) == Kind::Space || matches!(text(i + 4), "," | ";" | "."))
+    };
+    let mut out = Lexed::default();
+    let (mut i, mut found, mut words) = (0, false, 0usize);
+    while i < n {
+        if named(i) {
+            out.push_kind(Kind::Var, "");
+            found = true;
+            i += 4;
+            continue;
+        }
+        words += usize::from(kind(i) == Kind::Word);
+        out.push_kind(kind(i), text(i));
+        i += 1;
+    }
+    (found && words >= params.min_context).then_some(out)
+}
+
 /// The frame of a shape or template: its length, the kind of each piece and the text of its
 /// separators and spaces. A line fits a generalised template only if their frames are equal.
 fn frame_key(lexed: &Lexed) -> u64 {
@@ -867,6 +979,12 @@ impl Probe {
             kinds.push(kind);
         }
         Self { hashes, kinds }
+    }
+
+    /// The hash of the word right before position `i` and a space, if there is one.
+    fn key_word(&self, i: usize) -> Option<u64> {
+        (i >= 2 && self.kinds[i - 1] == Kind::Space && self.kinds[i - 2] == Kind::Word)
+            .then(|| self.hashes[i - 2])
     }
 
     fn make_var(&mut self, i: usize) {

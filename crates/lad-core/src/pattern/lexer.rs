@@ -4,15 +4,19 @@
 //!
 //! Variables are found by the shape of a token alone, never by what other lines hold: numbers,
 //! anything with a digit in it (ids, addresses, sizes), IP addresses with their ports as separate
-//! values (`<*>:<*>`), absolute paths and URLs after their scheme (`hdfs://<*>`), booleans and
+//! values (`<*>:<*>`), absolute paths and URLs after their scheme (`hdfs://<*>`; all of it
+//! when a dotted name comes before the scheme, `com.example.x-data://<*>`), booleans and
 //! `null`, and words longer than [`MAX_WORD_BYTES`]. A few shapes keep their word part: a word
 //! with one digit inside it (`jk2_init`, `ipv6`, `eth0`), a letters-only prefix before `.` or
 //! `-` (`core.<*>`, `node-<*>`), and a size unit after a number belongs to the number
-//! (`8.8 KB` is one value). A run of variables separated only by whitespace is one variable, so
-//! lists of varying length (`IRQs 3 4 5 10`) give one text.
+//! (`8.8 KB` is one value), and so does a unit of size or time after a bound, a number
+//! with `<` or `>` before it (`<1 sec` is one value, as `00:02` is). A run of variables separated only by whitespace is one variable, so
+//! lists of varying length (`IRQs 3 4 5 10`) give one text; so is a run of names that differ
+//! only in their digits (`node2 node3 node7`).
 //!
-//! The cost is linear in the line and bounded: only the first [`MAX_SCAN_BYTES`] bytes and
-//! [`MAX_PIECES`] pieces are looked at; the rest of a longer line is one trailing variable. The
+//! The cost is linear in the line and bounded: only the first [`MAX_SCAN_BYTES`] bytes (back to
+//! the last whitespace, when that cut falls inside a word) and [`MAX_PIECES`] pieces are looked
+//! at; the rest of a longer line is one trailing variable. The
 //! lexer never panics: it splits only at ASCII bytes, so any `&str` (control characters, odd
 //! Unicode) is cut at char boundaries. It keeps no state and does no I/O.
 
@@ -193,6 +197,77 @@ fn is_size_unit(word: &str) -> bool {
     )
 }
 
+/// Two different names of letters, digits and `_`, with a letter first and a digit, equal but
+/// for their digits.
+fn same_but_digits(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len()
+        && a != b
+        && a.first().is_some_and(u8::is_ascii_alphabetic)
+        && a.iter().any(u8::is_ascii_digit)
+        && a.iter().zip(b).all(|(x, y)| {
+            (x.is_ascii_digit() && y.is_ascii_digit())
+                || (x == y && (x.is_ascii_alphabetic() || *x == b'_'))
+        })
+}
+
+/// Units of time: after a bound they belong to its value.
+fn is_time_unit(word: &str) -> bool {
+    matches!(
+        word,
+        "ns" | "us"
+            | "ms"
+            | "s"
+            | "sec"
+            | "secs"
+            | "second"
+            | "seconds"
+            | "min"
+            | "mins"
+            | "minute"
+            | "minutes"
+            | "h"
+            | "hour"
+            | "hours"
+            | "day"
+            | "days"
+    )
+}
+
+/// A bound: `<` or `>` (with `=` or not) right before a number that ends the chunk (`<1`,
+/// `>=2.5`).
+fn is_bound(chunk: &[u8]) -> bool {
+    let Some((&sign, rest)) = chunk.split_first() else {
+        return false;
+    };
+    let rest = rest.strip_prefix(b"=").unwrap_or(rest);
+    matches!(sign, b'<' | b'>')
+        && rest.first().is_some_and(u8::is_ascii_digit)
+        && rest.iter().all(|c| c.is_ascii_digit() || *c == b'.')
+}
+
+/// When the chunk after `i` is a unit of size or time, with closing punctuation or not
+/// (`sec,`): where the unit ends and where the chunk ends.
+fn unit_after(s: &str, i: usize) -> Option<(usize, usize)> {
+    let b = s.as_bytes();
+    let start = i + b[i..]
+        .iter()
+        .take_while(|c| c.is_ascii_whitespace())
+        .count();
+    let unit = start
+        + b[start..]
+            .iter()
+            .take_while(|c| c.is_ascii_alphabetic())
+            .count();
+    let end = unit
+        + b[unit..]
+            .iter()
+            .take_while(|c| matches!(c, b',' | b';' | b'.' | b')' | b']'))
+            .count();
+    let word = &s[start..unit];
+    let chunk_ends = end == b.len() || b[end].is_ascii_whitespace();
+    (start > i && chunk_ends && (is_size_unit(word) || is_time_unit(word))).then_some((unit, end))
+}
+
 /// Bytes that separate words inside a whitespace chunk.
 fn is_delimiter(b: u8) -> bool {
     matches!(
@@ -247,6 +322,13 @@ pub fn lex_into(body: &str, out: &mut Lexed) {
     while !body.is_char_boundary(end) {
         end -= 1;
     }
+    // A cut inside a word moves back to the space before it: the part of the word belongs to
+    // the trailing variable (a word cut at a different place in each line must not show).
+    if end < body.len() && !body.as_bytes()[end].is_ascii_whitespace() {
+        if let Some(space) = body[..end].rfind(|c: char| c.is_ascii_whitespace()) {
+            end = space;
+        }
+    }
     let scanned = &body[..end];
     let mut truncated = end < body.len();
     let b = scanned.as_bytes();
@@ -277,6 +359,39 @@ pub fn lex_into(body: &str, out: &mut Lexed) {
             }
         }
         out.space();
+        // Names that differ only in their digits, one after the other (`node2 node3 node7`),
+        // are a list: one value.
+        let (mut listed, mut last) = (false, start);
+        loop {
+            let next = i + b[i..]
+                .iter()
+                .take_while(|c| c.is_ascii_whitespace())
+                .count();
+            let end = next
+                + b[next..]
+                    .iter()
+                    .take_while(|c| !c.is_ascii_whitespace())
+                    .count();
+            if next == i || !same_but_digits(&b[last..i], &b[next..end]) {
+                break;
+            }
+            listed = true;
+            last = next;
+            i = end;
+        }
+        if listed {
+            out.var();
+            continue;
+        }
+        // A bound (`<1 sec`, `>=5`) is one value, with the unit after it.
+        if is_bound(&b[start..i]) {
+            out.var();
+            if let Some((unit, end)) = unit_after(scanned, i) {
+                out.sep(&scanned[unit..end]);
+                i = end;
+            }
+            continue;
+        }
         lex_chunk(&scanned[start..i], out);
     }
     if truncated {
@@ -312,14 +427,28 @@ fn lex_chunk(chunk: &str, out: &mut Lexed) {
         while start > 0 && (bytes[start - 1].is_ascii_alphanumeric() || bytes[start - 1] == b'+') {
             start -= 1;
         }
+        // A dotted name before the scheme (`com.example.x-data://...`) names a resource:
+        // name, scheme and all are one value.
+        let mut named = start;
+        while named > 0
+            && (bytes[named - 1].is_ascii_alphanumeric()
+                || matches!(bytes[named - 1], b'.' | b'-' | b'_'))
+        {
+            named -= 1;
+        }
+        let dotted = named == 0 && chunk[..start].contains('.');
         if start < at {
-            lex_plain(&chunk[..start], out);
-            out.word(&chunk[start..at]);
-            out.sep("://");
             let rest = &chunk[at + 3..];
-            let core = rest.trim_end_matches(|c: char| ")]}'\",;.>".contains(c));
-            if !core.is_empty() {
+            let core = rest.trim_end_matches(|c: char| ")]}'\",;.>:".contains(c));
+            if dotted {
                 out.var();
+            } else {
+                lex_plain(&chunk[..start], out);
+                out.word(&chunk[start..at]);
+                out.sep("://");
+                if !core.is_empty() {
+                    out.var();
+                }
             }
             out.sep(&rest[core.len()..]);
             return;
@@ -739,6 +868,15 @@ mod tests {
                 "key '{bf1a281b-ad7b-4476-ac95-f47682990ce7}GLOBALROOT/Device/Copy2/Windows'",
                 "key '{<*>}<*>'",
             ),
+            ("lifetime <1 sec, done", "lifetime <*>, done"),
+            ("name node2 node3 node7", "name <*>"),
+            ("on eth0 eth0 x", "on eth0 eth0 x"),
+            ("on eth0 and eth1", "on eth0 and eth1"),
+            ("took >=2.5 ms", "took <*>"),
+            ("wait <3 then", "wait <*> then"),
+            ("x <a b", "x <a b"),
+            ("org.example.app.x-cache://AB12/p1: ok", "<*>: ok"),
+            ("see http://a.org/x: ok", "see http://<*>: ok"),
             ("", ""),
             ("   ", ""),
         ];
@@ -757,6 +895,15 @@ mod tests {
         ] {
             let once = canon(s);
             assert_eq!(canon(&once), once);
+        }
+    }
+
+    #[test]
+    fn a_cut_inside_a_word_moves_to_the_space_before() {
+        for head in ["delete", "delete  x", "delete abc"] {
+            let lexed = lex(&format!("{head} {}", "blk_-12345 ".repeat(400)));
+            assert!(lexed.text.ends_with(" <*>"), "{head}: {}", lexed.text);
+            assert!(!lexed.text.contains("blk_"), "{head}: {}", lexed.text);
         }
     }
 

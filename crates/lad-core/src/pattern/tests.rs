@@ -119,6 +119,83 @@ fn a_few_recurring_words_stay_distinct_events() {
 }
 
 #[test]
+fn a_named_value_joins_the_pattern_with_a_bare_value_there() {
+    for order in [false, true] {
+        let mut lines = vec![
+            "clock synced to 192.168.0.7, level 3",
+            "clock synced to SELF(1), level 9",
+        ];
+        if order {
+            lines.reverse();
+        }
+        let mined = mine(&lines, &params());
+        assert_eq!(mined.ids[0], mined.ids[1], "order {order}");
+        assert_eq!(
+            text_of(&mined.miner, mined.ids[0]),
+            "clock synced to <*>, level <*>"
+        );
+    }
+    // Fitting a generalised template counts as well (`owner=<*>` opened by evidence).
+    let mut lines: Vec<String> = ["ann", "bob", "cy", "dee"]
+        .iter()
+        .map(|u| format!("grant id=1, owner={u}, set=null"))
+        .collect();
+    lines.push("grant id=2, owner=root, set=Group{7}".into());
+    let mined = mine(&lines, &params());
+    assert!(mined.ids.iter().all(|&id| id == mined.ids[0]));
+    // Without a bare value anywhere, a named value stays as it is.
+    let mined = mine(
+        &["power setLevel(3) done", "power setLevel(4) done"],
+        &params(),
+    );
+    assert_eq!(
+        text_of(&mined.miner, mined.ids[0]),
+        "power setLevel(<*>) done"
+    );
+}
+
+#[test]
+fn a_word_where_another_shape_has_a_value_is_a_value() {
+    let lines = [
+        "login failed for user 4711 from 10.0.0.1 port 22",
+        "login failed for user guest from 10.0.0.2 port 22",
+        "login failed for user admin from 10.0.0.3 port 22",
+    ];
+    let mined = mine(&lines, &params());
+    assert!(mined.ids.iter().all(|&id| id == mined.ids[0]));
+    assert_eq!(
+        text_of(&mined.miner, mined.ids[0]),
+        "login failed for user <*> from <*> port <*>"
+    );
+    // Two words alone are not evidence enough.
+    let mined = mine(&lines[1..], &params());
+    assert_ne!(mined.ids[0], mined.ids[1]);
+}
+
+#[test]
+fn after_a_word_that_named_a_variable_two_values_are_enough() {
+    let mut lines: Vec<String> = ["ann", "bob", "cy", "dee"]
+        .iter()
+        .map(|u| format!("lock released for owner {u}"))
+        .collect();
+    lines.push("lock taken by owner eve at once".into());
+    lines.push("lock taken by owner fay at once".into());
+    let mined = mine(&lines, &params());
+    assert_eq!(mined.ids[4], mined.ids[5]);
+    assert_eq!(
+        text_of(&mined.miner, mined.ids[4]),
+        "lock taken by owner <*> at once"
+    );
+    // The same when the two values come first: they wait for the word to name values.
+    lines.rotate_left(4);
+    let mined = mine(&lines, &params());
+    assert_eq!(mined.ids[0], mined.ids[1]);
+    // Without the other pattern, two values are two events.
+    let mined = mine(&lines[..2], &params());
+    assert_ne!(mined.ids[0], mined.ids[1]);
+}
+
+#[test]
 fn the_bound_sends_new_shapes_to_overflow_patterns() {
     let p = PatternParams {
         max_shapes: 2,
