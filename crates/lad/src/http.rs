@@ -80,10 +80,13 @@ impl AppState {
         .map_err(|e| ApiError::internal(format!("a store task failed: {e}")))?
     }
 
-    /// Fails unless the request carries the configured token (when there is one).
+    /// Fails unless the request carries the configured token (when there is one). Without a
+    /// token (a loopback address), a write must come from this machine's own pages: a `Host`
+    /// or `Origin` naming another host is refused, so a web page that rebinds its own name to
+    /// 127.0.0.1 (DNS rebinding) cannot post feedback.
     fn authorize(&self, headers: &HeaderMap) -> Result<(), ApiError> {
         let Some(token) = &self.config.http_token else {
-            return Ok(());
+            return local_request(headers);
         };
         let given = headers
             .get(header::AUTHORIZATION)
@@ -107,6 +110,47 @@ impl AppState {
             )),
         }
     }
+}
+
+/// Refuses a request whose `Host` or `Origin` names anything but this machine (`localhost`, a
+/// loopback address). A request without them (not a browser's) passes.
+fn local_request(headers: &HeaderMap) -> Result<(), ApiError> {
+    let text = |name| headers.get(name).map(|v| v.to_str().unwrap_or("\u{fffd}"));
+    if let Some(host) = text(header::HOST) {
+        if !is_loopback_authority(host) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                format!(
+                    "writes without HTTP_TOKEN are taken from this machine only: Host {host:?} \
+                     is not a loopback name (set HTTP_TOKEN to write from elsewhere)"
+                ),
+            ));
+        }
+    }
+    if let Some(origin) = text(header::ORIGIN) {
+        let authority = origin
+            .strip_prefix("http://")
+            .or_else(|| origin.strip_prefix("https://"));
+        if !authority.is_some_and(is_loopback_authority) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                format!("writes without HTTP_TOKEN are taken from this machine's pages only: Origin {origin:?}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Whether `host[:port]` names this machine: `localhost` or a loopback address.
+fn is_loopback_authority(authority: &str) -> bool {
+    let host = match authority.strip_prefix('[') {
+        Some(rest) => rest.split_once(']').map_or("", |(h, _)| h),
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Compares without stopping at the first difference, so timing says nothing about the token.

@@ -577,3 +577,49 @@ fn framework_errors_are_json_and_the_bearer_scheme_is_case_insensitive() {
     let (status, _) = raw(&router, post("bearer wrong", "application/json", "{}"));
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
+
+#[test]
+fn writes_without_a_token_come_from_this_machine_only() {
+    let f = fixture(None);
+    let router = app(&f);
+    let target = f.rows.iter().find(|r| r.4).expect("an anomaly");
+    let body = json!({ "source": SOURCE, "record_id": target.0.to_string(), "who": "ops" });
+    let post = |host: Option<&str>, origin: Option<&str>| {
+        let mut req = Request::builder()
+            .method("POST")
+            .uri("/api/feedback")
+            .header("content-type", "application/json");
+        if let Some(h) = host {
+            req = req.header("host", h);
+        }
+        if let Some(o) = origin {
+            req = req.header("origin", o);
+        }
+        req.body(Body::from(body.to_string()))
+            .expect("a valid request")
+    };
+    // DNS rebinding: the page's own name, resolved to 127.0.0.1.
+    for (host, origin) in [
+        (Some("evil.example:9184"), None),
+        (Some("127.0.0.1:9184"), Some("http://evil.example:9184")),
+        (Some("localhost:9184"), Some("null")),
+    ] {
+        let (status, reply) = raw(&router, post(host, origin));
+        assert_eq!(
+            status,
+            StatusCode::FORBIDDEN,
+            "{host:?} {origin:?}: {reply}"
+        );
+        assert!(reply["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("HTTP_TOKEN")));
+    }
+    for (host, origin) in [
+        (Some("127.0.0.1:9184"), Some("http://127.0.0.1:9184")),
+        (Some("localhost:9184"), None),
+        (Some("[::1]:9184"), Some("http://[::1]:9184")),
+    ] {
+        let (status, reply) = raw(&router, post(host, origin));
+        assert_eq!(status, StatusCode::CREATED, "{host:?} {origin:?}: {reply}");
+    }
+}
