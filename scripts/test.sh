@@ -26,6 +26,9 @@ cargo fmt --all -- --check
 step "lint (also type-checks benches and examples)"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 
+step "build without the optional store drivers (mongo, mysql)"
+cargo check -p lad --no-default-features --lib --bins --quiet
+
 step "tests"
 cargo test --workspace --quiet 2>&1 | tee "$CARGO_TARGET_DIR/test-output.log"
 
