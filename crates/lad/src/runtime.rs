@@ -138,7 +138,7 @@ impl Worker {
     }
 }
 
-/// How many workers may drain sources at once: up to [`MAX_CONCURRENT_SOURCES`] on MongoDB,
+/// How many workers may drain sources at once: up to four on MongoDB,
 /// whose sources are separate collections with no shared bookkeeping (the test server wrote
 /// 43,000 records/s to two collections at once against 27,000 to one); one elsewhere.
 pub fn max_workers(config: &Config) -> usize {
