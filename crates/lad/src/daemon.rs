@@ -220,15 +220,10 @@ impl Daemon {
                 &to_train,
                 pipeline::now_ms(),
             )?;
-            self.models.put(self.adopt(results));
+            self.models.put(adopt(&self.state, results));
         }
         self.state.set_models(&self.models.snapshot());
         Ok(())
-    }
-
-    /// Logs and records the outcome of a training pass; returns the models it trained.
-    fn adopt(&self, results: Vec<pipeline::TrainResult>) -> Models {
-        adopt(&self.state, results)
     }
 
     /// Scores every unscored record of the modelled hosts, batch by batch.

@@ -234,6 +234,11 @@ impl ModelRepo {
         self.models.read().map(|m| m.clone()).unwrap_or_default()
     }
 
+    /// The model of (source, host) in use, if any.
+    pub fn get(&self, key: &HostKey) -> Option<Arc<HostModel>> {
+        self.models.read().ok()?.get(key).cloned()
+    }
+
     /// Whether (source, host) has a model in use.
     pub fn contains(&self, key: &HostKey) -> bool {
         self.models.read().is_ok_and(|m| m.contains_key(key))

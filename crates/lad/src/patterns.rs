@@ -59,30 +59,33 @@ impl PatternBook {
         if batch.records.is_empty() {
             return;
         }
-        let models = self.models.snapshot();
+        // One lookup per host of the batch, not per line.
+        let mut by_host: BTreeMap<&str, Vec<&lad_store::Record>> = BTreeMap::new();
+        for r in &batch.records {
+            by_host.entry(r.host.as_str()).or_default().push(r);
+        }
         let Ok(mut live) = self.live.lock() else {
             return;
         };
-        for r in &batch.records {
-            let key = (batch.source.clone(), r.host.clone());
-            let Some(model) = models.get(&key) else {
+        for (host, records) in by_host {
+            let key = (batch.source.clone(), host.to_string());
+            let Some(model) = self.models.get(&key) else {
                 continue;
             };
-            let entry = live.entry(key);
-            let l = match entry {
+            let l = match live.entry(key) {
                 std::collections::btree_map::Entry::Occupied(o) => {
                     let l = o.into_mut();
-                    if !Arc::ptr_eq(&l.model, model) {
+                    if !Arc::ptr_eq(&l.model, &model) {
                         // Retrained: the new model's window holds what was scored before it.
-                        *l = self.start(&batch.source, &r.host, model);
+                        *l = self.start(&batch.source, host, &model);
                     }
                     l
                 }
                 std::collections::btree_map::Entry::Vacant(v) => {
-                    v.insert(self.start(&batch.source, &r.host, model))
+                    v.insert(self.start(&batch.source, host, &model))
                 }
             };
-            if r.time > l.counted_until {
+            for r in records.into_iter().filter(|r| r.time > l.counted_until) {
                 l.miner.observe(syslog::split(&r.message).body, r.time);
                 l.dirty = true;
             }

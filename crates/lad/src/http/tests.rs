@@ -122,22 +122,28 @@ fn call(
     body: Option<Value>,
     token: Option<&str>,
 ) -> (StatusCode, Value, String) {
+    let mut req = Request::builder().method(method).uri(uri);
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    let req = match body {
+        Some(b) => req
+            .header("content-type", "application/json")
+            .body(Body::from(b.to_string())),
+        None => req.body(Body::empty()),
+    }
+    .expect("a valid request");
+    send(router, req)
+}
+
+/// Sends a request; returns the status, the body as JSON (`Null` when it does not parse) and
+/// the content type and body as text.
+fn send(router: &Router, req: Request<Body>) -> (StatusCode, Value, String) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("a test runtime");
     runtime.block_on(async {
-        let mut req = Request::builder().method(method).uri(uri);
-        if let Some(t) = token {
-            req = req.header("authorization", format!("Bearer {t}"));
-        }
-        let req = match body {
-            Some(b) => req
-                .header("content-type", "application/json")
-                .body(Body::from(b.to_string())),
-            None => req.body(Body::empty()),
-        }
-        .expect("a valid request");
         let resp = router
             .clone()
             .oneshot(req)
@@ -511,25 +517,10 @@ fn extreme_time_parameters_are_clamped_not_overflowed() {
     );
 }
 
-/// Sends a raw request and returns the status and the body parsed as JSON (`Null` if not JSON).
+/// Sends a request and returns the status and the body parsed as JSON (`Null` if not JSON).
 fn raw(router: &Router, req: Request<Body>) -> (StatusCode, Value) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a test runtime");
-    runtime.block_on(async {
-        let resp = router
-            .clone()
-            .oneshot(req)
-            .await
-            .expect("the router answers");
-        let status = resp.status();
-        let bytes = resp.into_body().collect().await.expect("a body").to_bytes();
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
-    })
+    let (status, json, _) = send(router, req);
+    (status, json)
 }
 
 #[test]
