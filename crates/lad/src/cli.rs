@@ -12,7 +12,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(
     name = "lad",
-    version,
+    version = crate::VERSION,
     about = "lad, a log anomaly detector: learns what is normal for each host, marks every new \
              line as normal or anomalous with a score, and groups the anomalies into templates",
     long_about = None
@@ -163,6 +163,15 @@ pub enum Command {
         #[command(flatten)]
         config: ConfigArg,
     },
+    /// Print a shell completion script (for example `lad completions bash >
+    /// /usr/share/bash-completion/completions/lad`).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) on standard output (`lad manpage | man -l -`).
+    Manpage,
 }
 
 /// Options of `lad score`.

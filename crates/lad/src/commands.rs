@@ -10,7 +10,9 @@ use lad_core::aggregate::{AggregateParams, GroupingMethod};
 use lad_core::detector::{DetectorParams, Rule};
 use tracing::{info, warn};
 
-use crate::cli::{Cli, Command, ConfigArg, MethodArg, RuleArg, ScoreArgs, TemplatesArgs};
+use crate::cli::{
+    Cli, Command, ConfigArg, LogFormat, MethodArg, RuleArg, ScoreArgs, TemplatesArgs,
+};
 use crate::config::Config;
 use crate::error::UsageError;
 use crate::offline;
@@ -23,7 +25,9 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Score(args) => score(args, quiet),
         Command::Templates(args) => templates(args, quiet),
-        Command::CheckConfig { config } => check_config(&config),
+        Command::CheckConfig { config } => check_config(&config, cli.global.log_format),
+        Command::Completions { shell } => completions(shell),
+        Command::Manpage => manpage(),
         Command::Train { config, host } => {
             stored::train(&load_config(&config)?, host.as_deref(), quiet)
         }
@@ -82,10 +86,15 @@ fn load_checked(arg: &ConfigArg) -> Result<(Config, Vec<crate::config::ConfigWar
     Ok((config, warnings))
 }
 
-fn check_config(arg: &ConfigArg) -> Result<()> {
+fn check_config(arg: &ConfigArg, format: LogFormat) -> Result<()> {
     let (config, warnings) = load_checked(arg)?;
     for w in &warnings {
-        eprintln!("warning: {w}");
+        match format {
+            // Every line on standard error is JSON when JSON logs were asked for.
+            LogFormat::Json => warn!("{w}"),
+            // Shown even with --quiet: checking the configuration is what was asked.
+            LogFormat::Text => eprintln!("warning: {w}"),
+        }
     }
     print!("{}", config.describe());
     Ok(())
@@ -272,5 +281,32 @@ fn templates(args: TemplatesArgs, _quiet: bool) -> Result<()> {
         group_s = grouping.as_secs_f64(),
         "templates done"
     );
+    Ok(())
+}
+
+/// `lad completions SHELL`: the completion script for the shell, on standard output.
+fn completions(shell: clap_complete::Shell) -> Result<()> {
+    use clap::CommandFactory;
+    let mut command = Cli::command();
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut command, "lad", &mut out);
+    write_stdout(&out)
+}
+
+/// `lad manpage`: the manual page lad(1) in roff, on standard output.
+fn manpage() -> Result<()> {
+    use clap::CommandFactory;
+    let mut out = Vec::new();
+    clap_mangen::Man::new(Cli::command())
+        .render(&mut out)
+        .context("rendering the manual page")?;
+    write_stdout(&out)
+}
+
+/// Writes generated text to standard output (a reader that leaves early is not an error).
+fn write_stdout(bytes: &[u8]) -> Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(bytes)?;
+    stdout.flush()?;
     Ok(())
 }
