@@ -20,6 +20,7 @@ use anyhow::Result;
 use time::OffsetDateTime;
 use tracing::{error, info, warn};
 
+use crate::alerts::Alerter;
 use crate::config::{Config, CronSchedule};
 use crate::models::{ModelRepo, Models};
 use crate::patterns::PatternBook;
@@ -41,8 +42,19 @@ pub fn run(config: Config) -> Result<()> {
         signal_hook::flag::register(signal, Arc::clone(&stop))?;
     }
     let state = Arc::new(State::default());
+    let alerter = match crate::wiring::alerter_settings(&config)? {
+        Some(settings) => Alerter::start(settings, Arc::clone(&state.alerts))?.map(Arc::new),
+        None => None,
+    };
     let http = crate::http::spawn(&config, Arc::clone(&state), Arc::clone(&stop))?;
-    Daemon::new(config, state, stop).run();
+    let mut daemon = Daemon::new(config, state, stop);
+    if let Some(a) = alerter {
+        daemon = daemon.with_alerter(a);
+    }
+    daemon.run();
+    // Stops the alert senders once the daemon no longer holds them; what is unsent stays in
+    // the outbox for the next start.
+    drop(daemon);
     if http.join().is_err() {
         error!("the HTTP server thread panicked");
     }
@@ -65,6 +77,8 @@ pub struct Daemon {
     next_retrain: Option<OffsetDateTime>,
     next_aggregate: Option<OffsetDateTime>,
     retraining: Option<std::thread::JoinHandle<()>>,
+    /// Where incident transitions are sent, when a receiver is configured.
+    alerter: Option<Arc<Alerter>>,
 }
 
 impl Daemon {
@@ -100,7 +114,20 @@ impl Daemon {
             next_retrain,
             next_aggregate,
             retraining: None,
+            alerter: None,
         }
+    }
+
+    /// The daemon with an alerter for incident transitions.
+    pub fn with_alerter(mut self, alerter: Arc<Alerter>) -> Self {
+        info!(alerter = ?alerter, "alerts enabled");
+        self.alerter = Some(alerter);
+        self
+    }
+
+    /// The alerter, when alerts are configured (what incident observers hand notices to).
+    pub fn alerter(&self) -> Option<&Arc<Alerter>> {
+        self.alerter.as_ref()
     }
 
     fn stopping(&self) -> bool {

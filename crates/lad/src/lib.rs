@@ -2,6 +2,7 @@
 //! Only this crate knows the configuration format and the JSON shapes on the wire.
 
 pub mod aggregation;
+pub mod alerts;
 pub mod cli;
 pub mod commands;
 pub mod config;
