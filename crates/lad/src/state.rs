@@ -49,6 +49,10 @@ pub struct State {
     pub alerts: Arc<AlertStats>,
 }
 
+/// The error kinds the daemon counts, exported at zero from start-up so that `rate()` and
+/// `increase()` see the first error.
+pub const ERROR_KINDS: [&str; 2] = ["store", "retrain"];
+
 /// The most (source, host) series of `lad_anomalies_total`; anomalies of hosts past it count
 /// under the host [`OTHER_HOSTS`]. Only hosts with a model are scored, so the configured hosts
 /// (`LOG_SOURCES`), or the hosts found in the store, bound the set first; this bound is for
@@ -78,9 +82,13 @@ impl State {
         }
     }
 
-    /// Errors by kind.
+    /// Errors by kind, every kind of [`ERROR_KINDS`] included (at zero when none happened).
     pub fn errors(&self) -> BTreeMap<&'static str, u64> {
-        self.errors.lock().map(|e| e.clone()).unwrap_or_default()
+        let mut e = self.errors.lock().map(|e| e.clone()).unwrap_or_default();
+        for kind in ERROR_KINDS {
+            e.entry(kind).or_default();
+        }
+        e
     }
 
     /// Counts an aggregation pass.
