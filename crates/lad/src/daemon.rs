@@ -11,6 +11,9 @@
 //! ready. Aggregation runs on AGGR_SCHEDULE.
 //! A store that fails is reported and retried with exponential backoff; the daemon never exits
 //! for it. SIGTERM or SIGINT stops the loop between batches.
+//! When ALERTMANAGER_URL or ALERT_WEBHOOK_URL is set, an [`Alerter`] is started before the loop
+//! ([`Daemon::alerter`] hands it to whoever reports incident transitions) and stopped after
+//! it, leaving unsent notices in its outbox.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

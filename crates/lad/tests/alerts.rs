@@ -23,6 +23,8 @@ use lad::alerts::{
 };
 use serde_json::Value;
 
+mod common;
+
 /// An HTTP listener that records every POST body; answers 503 while `failing` is set.
 struct Receiver {
     port: u16,
@@ -609,4 +611,61 @@ fn alertmanager_down_then_up_loses_nothing_and_sends_nothing_twice() {
     let c = stats.counts()["alertmanager"];
     assert_eq!((c.sent, c.queued, c.dropped), (5, 0, 0));
     alerter.shutdown();
+}
+
+#[test]
+fn lad_run_starts_the_alerter_and_exports_its_counters_from_start_up() {
+    let rx = Receiver::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let http_port = free_port();
+    let config = dir.path().join("lad.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "SQLITE_PATH: '{}'\nMODEL_BASE_DIR: '{}'\nHTTP_ADDR: '127.0.0.1:{http_port}'\n\
+             ALERTMANAGER_URL: 'http://127.0.0.1:{}'\nALERT_WEBHOOK_URL: '{}?token=secret-Z9'\n\
+             INFER_TIME_SPAN: 1\n",
+            dir.path().join("lad.db").display(),
+            dir.path().join("models").display(),
+            free_port(),
+            rx.url(),
+        ),
+    )
+    .expect("write config");
+    let mut daemon = common::Daemon::start(&config, dir.path().join("run.log"));
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let url = format!("http://127.0.0.1:{http_port}/metrics");
+    let metrics = || {
+        agent
+            .get(&url)
+            .call()
+            .ok()
+            .and_then(|mut r| r.body_mut().read_to_string().ok())
+            .unwrap_or_default()
+    };
+    daemon.wait_for("/metrics", Duration::from_secs(60), || {
+        metrics().contains("lad_alerts_sent_total")
+    });
+    let text = metrics();
+    for line in [
+        "lad_alerts_sent_total{receiver=\"alertmanager\"} 0",
+        "lad_alerts_sent_total{receiver=\"webhook\"} 0",
+        "lad_alert_failures_total{receiver=\"webhook\"} 0",
+        "lad_alerts_dropped_total{receiver=\"alertmanager\"} 0",
+        "lad_build_info{version=",
+        "process_resident_memory_bytes ",
+    ] {
+        assert!(text.contains(line), "{line} missing:\n{text}");
+    }
+    assert!(dir.path().join("models/alerts").is_dir());
+    let log = daemon.log();
+    assert!(log.contains("alerts enabled"), "{log}");
+    assert!(
+        !log.contains("secret-Z9"),
+        "the webhook address leaked:\n{log}"
+    );
+    assert_eq!(daemon.terminate(), Some(0), "SIGTERM stops lad run cleanly");
 }

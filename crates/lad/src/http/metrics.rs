@@ -230,6 +230,14 @@ impl Collector for StateCollector {
     }
 }
 
+/// A family of per-receiver alert numbers: name, help, type, and the number it reads.
+type AlertFamily = (
+    &'static str,
+    &'static str,
+    MetricType,
+    fn(&crate::alerts::AlertCounts) -> u64,
+);
+
 /// Anomalies per host, the alert receivers' counters and the build.
 fn encode_alerting(e: &mut DescriptorEncoder, s: &State) -> std::fmt::Result {
     {
@@ -245,12 +253,7 @@ fn encode_alerting(e: &mut DescriptorEncoder, s: &State) -> std::fmt::Result {
         }
     }
     let alerts = s.alert_counts();
-    let families: [(
-        &str,
-        &str,
-        MetricType,
-        fn(&crate::alerts::AlertCounts) -> u64,
-    ); 4] = [
+    let families: [AlertFamily; 4] = [
         (
             "lad_alerts_sent",
             "Incident notices delivered, by receiver.",
@@ -277,7 +280,7 @@ fn encode_alerting(e: &mut DescriptorEncoder, s: &State) -> std::fmt::Result {
         ),
     ];
     for (name, help, kind, value) in families {
-        let mut m = e.encode_descriptor(name, help, None, kind.clone())?;
+        let mut m = e.encode_descriptor(name, help, None, kind)?;
         for (receiver, c) in &alerts {
             let labels = [("receiver", *receiver)];
             match kind {
