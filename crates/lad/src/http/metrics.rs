@@ -8,7 +8,7 @@
 //! zero for every (source, host) with a model (bounded by [`crate::state::MAX_ANOMALY_SERIES`]),
 //! the alert counters at zero for every configured receiver (`alertmanager`, `webhook`).
 //! `lad_build_info` carries the version and commit; the standard `process_*` metrics are read
-//! from `/proc` ([`super::process`]).
+//! from `/proc` (`http/process.rs`).
 
 use std::sync::Arc;
 
