@@ -397,7 +397,7 @@ fn a_full_queue_drops_the_oldest_and_counts_it() {
 /// The Alertmanager binary, or `None` (with a loud message) when the tests must be skipped.
 fn alertmanager_available(test: &str) -> bool {
     if std::env::var("LAD_SKIP_ALERTMANAGER").is_ok_and(|v| v == "1") {
-        eprintln!("SKIPPED {test}: LAD_SKIP_ALERTMANAGER=1");
+        eprintln!("\n*** SKIPPED {test}: LAD_SKIP_ALERTMANAGER=1 ***\n");
         return false;
     }
     if std::env::var("LAD_TEST_ALERTMANAGER").is_ok_and(|v| !v.is_empty()) {
