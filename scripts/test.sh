@@ -19,6 +19,17 @@ mongo_port=$(./scripts/mongo-test-server.sh)
 export LAD_TEST_MONGO_URI="mongodb://127.0.0.1:$mongo_port"
 trap './scripts/mongo-test-server.sh stop' EXIT
 ./scripts/browser-test-deps.sh
+# Alertmanager (Debian's prometheus-alertmanager) for the alert tests, which start their own
+# instances through this script, and promtool (Debian's prometheus) for the rule tests; each is
+# installed with apt-get when missing.
+LAD_TEST_ALERTMANAGER=$(./scripts/alertmanager-test-server.sh install)
+export LAD_TEST_ALERTMANAGER
+if ! command -v promtool >/dev/null 2>&1; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus
+fi
+LAD_TEST_PROMTOOL=$(command -v promtool)
+export LAD_TEST_PROMTOOL
 
 step "format"
 cargo fmt --all -- --check

@@ -122,6 +122,15 @@ pub struct Config {
     pub http_addr: SocketAddr,
     /// `HTTP_TOKEN`: required when `HTTP_ADDR` is not a loopback address.
     pub http_token: Option<Secret>,
+    /// `ALERTMANAGER_URL`: the Alertmanager that incident alerts are posted to (its base
+    /// address; `/api/v2/alerts` is appended). Not set: no Alertmanager alerts.
+    pub alertmanager_url: Option<String>,
+    /// `ALERT_WEBHOOK_URL`: a JSON webhook (Slack-compatible `text`) that incident alerts are
+    /// posted to. A secret: chat webhooks carry their token in the address.
+    pub alert_webhook_url: Option<Secret>,
+    /// `ALERT_PAGE_URL`: lad's page as the people who get alerts reach it (default
+    /// `http://HTTP_ADDR/`); alerts link to it.
+    pub alert_page_url: Option<String>,
     /// `TOKENIZER` (default `masked`).
     pub tokenizer: TokenizerKind,
     /// `DETECTOR` (default `ensemble`).

@@ -11,6 +11,9 @@
 //! ready. Aggregation runs on AGGR_SCHEDULE.
 //! A store that fails is reported and retried with exponential backoff; the daemon never exits
 //! for it. SIGTERM or SIGINT stops the loop between batches.
+//! When ALERTMANAGER_URL or ALERT_WEBHOOK_URL is set, an [`Alerter`] is started before the loop
+//! ([`Daemon::alerter`] hands it to whoever reports incident transitions) and stopped after
+//! it, leaving unsent notices in its outbox.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -20,6 +23,7 @@ use anyhow::Result;
 use time::OffsetDateTime;
 use tracing::{error, info, warn};
 
+use crate::alerts::Alerter;
 use crate::config::{Config, CronSchedule};
 use crate::models::{ModelRepo, Models};
 use crate::patterns::PatternBook;
@@ -41,8 +45,19 @@ pub fn run(config: Config) -> Result<()> {
         signal_hook::flag::register(signal, Arc::clone(&stop))?;
     }
     let state = Arc::new(State::default());
+    let alerter = match crate::wiring::alerter_settings(&config)? {
+        Some(settings) => Alerter::start(settings, Arc::clone(&state.alerts))?.map(Arc::new),
+        None => None,
+    };
     let http = crate::http::spawn(&config, Arc::clone(&state), Arc::clone(&stop))?;
-    Daemon::new(config, state, stop).run();
+    let mut daemon = Daemon::new(config, state, stop);
+    if let Some(a) = alerter {
+        daemon = daemon.with_alerter(a);
+    }
+    daemon.run();
+    // Stops the alert senders once the daemon no longer holds them; what is unsent stays in
+    // the outbox for the next start.
+    drop(daemon);
     if http.join().is_err() {
         error!("the HTTP server thread panicked");
     }
@@ -65,6 +80,8 @@ pub struct Daemon {
     next_retrain: Option<OffsetDateTime>,
     next_aggregate: Option<OffsetDateTime>,
     retraining: Option<std::thread::JoinHandle<()>>,
+    /// Where incident transitions are sent, when a receiver is configured.
+    alerter: Option<Arc<Alerter>>,
 }
 
 impl Daemon {
@@ -100,7 +117,20 @@ impl Daemon {
             next_retrain,
             next_aggregate,
             retraining: None,
+            alerter: None,
         }
+    }
+
+    /// The daemon with an alerter for incident transitions.
+    pub fn with_alerter(mut self, alerter: Arc<Alerter>) -> Self {
+        info!(alerter = ?alerter, "alerts enabled");
+        self.alerter = Some(alerter);
+        self
+    }
+
+    /// The alerter, when alerts are configured (what incident observers hand notices to).
+    pub fn alerter(&self) -> Option<&Arc<Alerter>> {
+        self.alerter.as_ref()
     }
 
     fn stopping(&self) -> bool {

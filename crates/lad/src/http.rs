@@ -11,6 +11,7 @@
 
 mod api;
 pub mod metrics;
+mod process;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -14,6 +14,7 @@ pub const VERSION: &str = concat!(
 pub const COMMIT: &str = env!("LAD_COMMIT");
 
 pub mod aggregation;
+pub mod alerts;
 pub mod cli;
 pub mod commands;
 pub mod config;

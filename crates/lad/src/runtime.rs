@@ -54,7 +54,10 @@ impl BatchObserver for Observer {
     fn observe(&self, batch: &ScoredBatch) {
         let s = &batch.stats;
         match self {
-            Observer::State(state) => state.record_batch(s),
+            Observer::State(state) => {
+                state.record_batch(s);
+                state.record_anomalies(batch);
+            }
             Observer::Progress(bar) => bar.inc(s.read),
             Observer::Patterns(book) => book.observe(batch),
             Observer::Log => {

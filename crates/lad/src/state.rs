@@ -5,7 +5,9 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+
+use crate::alerts::{AlertCounts, AlertStats};
 
 use crate::models::Models;
 use crate::pipeline::DetectStats;
@@ -42,7 +44,23 @@ pub struct State {
     store_ok: AtomicBool,
     errors: Mutex<BTreeMap<&'static str, u64>>,
     hosts: Mutex<BTreeMap<(String, String), HostState>>,
+    anomalies: Mutex<BTreeMap<(String, String), u64>>,
+    /// The alert receivers' counters, shared with the [`crate::alerts::Alerter`].
+    pub alerts: Arc<AlertStats>,
 }
+
+/// The error kinds the daemon counts, exported at zero from start-up so that `rate()` and
+/// `increase()` see the first error.
+pub const ERROR_KINDS: [&str; 2] = ["store", "retrain"];
+
+/// The most (source, host) series of `lad_anomalies_total`; anomalies of hosts past it count
+/// under the host [`OTHER_HOSTS`]. Only hosts with a model are scored, so the configured hosts
+/// (`LOG_SOURCES`), or the hosts found in the store, bound the set first; this bound is for
+/// sources that discover hosts as they go (a stream).
+pub const MAX_ANOMALY_SERIES: usize = 10_000;
+
+/// The `host` label of anomalies of hosts past [`MAX_ANOMALY_SERIES`].
+pub const OTHER_HOSTS: &str = "(other)";
 
 impl State {
     /// Adds a scoring batch's counts.
@@ -64,9 +82,13 @@ impl State {
         }
     }
 
-    /// Errors by kind.
+    /// Errors by kind, every kind of [`ERROR_KINDS`] included (at zero when none happened).
     pub fn errors(&self) -> BTreeMap<&'static str, u64> {
-        self.errors.lock().map(|e| e.clone()).unwrap_or_default()
+        let mut e = self.errors.lock().map(|e| e.clone()).unwrap_or_default();
+        for kind in ERROR_KINDS {
+            e.entry(kind).or_default();
+        }
+        e
     }
 
     /// Counts an aggregation pass.
@@ -110,6 +132,50 @@ impl State {
                 h.entry(k.clone()).or_default().has_model = true;
             }
         }
+    }
+
+    /// Counts the anomalies of a scored batch per (source, host).
+    pub fn record_anomalies(&self, batch: &crate::pipeline::ScoredBatch) {
+        if batch.stats.flagged == 0 {
+            return;
+        }
+        // Verdicts follow their records in order (records of hosts without a model have none).
+        let mut per_host: BTreeMap<&str, u64> = BTreeMap::new();
+        let mut records = batch.records.iter();
+        for v in batch.verdicts.iter().filter(|v| v.is_anomaly) {
+            if let Some(r) = records.by_ref().find(|r| r.id == v.id) {
+                *per_host.entry(r.host.as_str()).or_default() += 1;
+            }
+        }
+        let Ok(mut a) = self.anomalies.lock() else {
+            return;
+        };
+        for (host, n) in per_host {
+            let key = (batch.source.clone(), host.to_string());
+            let key = if a.contains_key(&key) || a.len() < MAX_ANOMALY_SERIES {
+                key
+            } else {
+                (batch.source.clone(), OTHER_HOSTS.to_string())
+            };
+            *a.entry(key).or_default() += n;
+        }
+    }
+
+    /// Anomalies per (source, host), zero for every host with a model.
+    pub fn anomalies(&self) -> BTreeMap<(String, String), u64> {
+        let mut out = self.anomalies.lock().map(|a| a.clone()).unwrap_or_default();
+        for key in self.hosts().into_keys() {
+            if out.len() >= MAX_ANOMALY_SERIES {
+                break;
+            }
+            out.entry(key).or_default();
+        }
+        out
+    }
+
+    /// Counts per alert receiver.
+    pub fn alert_counts(&self) -> BTreeMap<&'static str, AlertCounts> {
+        self.alerts.counts()
     }
 
     /// Every known (source, host) and its state.

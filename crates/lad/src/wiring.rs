@@ -21,6 +21,7 @@ use lad_core::tokenizer::TokenizerMode;
 use lad_core::word2vec::Word2VecParams;
 use lad_store::{BackendConfig, FieldNames, LocalConfig, SqliteConfig, StdoutConfig, Store};
 
+use crate::alerts::{self, AlerterSettings, ReceiverKind, ReceiverSettings};
 use crate::config::{
     AggrMethod, Config, DetectorKind, LofMetric, SinkKind, SourceKind, TokenizerKind,
 };
@@ -33,6 +34,7 @@ pub fn check(config: &Config) -> Result<(), UsageError> {
     let source = backend_for_source(config)?;
     sink_backend(config)?;
     detector_params(config)?;
+    alerter_settings(config)?;
     #[cfg(feature = "mysql")]
     if let BackendConfig::Mysql(m) = &source {
         check_mysql_names(config, m)?;
@@ -40,6 +42,46 @@ pub fn check(config: &Config) -> Result<(), UsageError> {
     #[cfg(not(feature = "mysql"))]
     let _ = source;
     Ok(())
+}
+
+/// The alerter's settings: a receiver per configured key (`ALERTMANAGER_URL`,
+/// `ALERT_WEBHOOK_URL`), the page alerts link to (`ALERT_PAGE_URL`, else `http://HTTP_ADDR/`),
+/// and the outbox folder `MODEL_BASE_DIR/alerts/`. `None` when no receiver is configured.
+pub fn alerter_settings(config: &Config) -> Result<Option<AlerterSettings>, UsageError> {
+    let mut receivers = Vec::new();
+    let mut add = |kind: ReceiverKind, key: &str, url: &str, shown: &str| {
+        // The client's own parser, so an address that passes here is one it can post to.
+        ureq::http::Uri::try_from(alerts::sender::post_url(kind, url))
+            .map_err(|e| UsageError(format!("{key} {shown}: not a usable address ({e})")))?;
+        receivers.push(ReceiverSettings {
+            kind,
+            url: url.to_string(),
+        });
+        Ok::<(), UsageError>(())
+    };
+    if let Some(url) = &config.alertmanager_url {
+        add(ReceiverKind::Alertmanager, "ALERTMANAGER_URL", url, url)?;
+    }
+    if let Some(url) = &config.alert_webhook_url {
+        add(
+            ReceiverKind::Webhook,
+            "ALERT_WEBHOOK_URL",
+            url.expose(),
+            "(secret)",
+        )?;
+    }
+    if receivers.is_empty() {
+        return Ok(None);
+    }
+    let page_url = config
+        .alert_page_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}/", config.http_addr));
+    Ok(Some(AlerterSettings::new(
+        receivers,
+        page_url,
+        config.model_base_dir.join("alerts"),
+    )))
 }
 
 /// The error for a backend this build of lad was compiled without.

@@ -634,6 +634,73 @@ fn describe_lists_every_key_with_its_origin() {
     assert!(line.contains("the built-in defaults"), "{line}");
 }
 
+#[test]
+fn alert_addresses_are_checked_and_the_webhook_address_is_a_secret() {
+    let text = "ALERTMANAGER_URL: http://127.0.0.1:9093\n\
+                ALERT_WEBHOOK_URL: https://hooks.example/T1/B2/hook-Z9\n";
+    let (cfg, warnings) = load_text("a.yaml", text, &no_env()).expect("loads");
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(
+        cfg.alertmanager_url.as_deref(),
+        Some("http://127.0.0.1:9093")
+    );
+    assert_eq!(
+        cfg.alert_webhook_url.as_ref().map(|u| u.expose()),
+        Some("https://hooks.example/T1/B2/hook-Z9")
+    );
+    assert!(!cfg.describe().contains("hook-Z9"), "{}", cfg.describe());
+    assert!(!format!("{cfg:?}").contains("hook-Z9"));
+    let settings = lad::wiring::alerter_settings(&cfg)
+        .expect("valid")
+        .expect("two receivers");
+    assert_eq!(settings.receivers.len(), 2);
+    assert_eq!(settings.page_url, "http://127.0.0.1:9184/");
+    assert!(settings.outbox_dir.ends_with("alerts"));
+    // No receiver: no alerter.
+    let (cfg, _) = load_text("a.yaml", "", &no_env()).expect("loads");
+    assert!(lad::wiring::alerter_settings(&cfg)
+        .expect("valid")
+        .is_none());
+
+    let err = expect_err("a.yaml", "ALERTMANAGER_URL: alertmanager:9093\n", &no_env());
+    assert_eq!(
+        err.to_string(),
+        "config error in a.yaml line 1: ALERTMANAGER_URL expects an http:// or https:// address \
+         such as http://host:9093 (it must start with http:// or https://), found \"alertmanager:9093\""
+    );
+    let err = expect_err(
+        "a.yaml",
+        "ALERT_WEBHOOK_URL: ftp://hooks.example/secret-Z9\n",
+        &no_env(),
+    );
+    assert!(!err.to_string().contains("secret-Z9"), "{err}");
+    let err = expect_err("a.yaml", "ALERT_PAGE_URL: \"https:///x\"\n", &no_env());
+    assert!(err.to_string().contains("names no host"), "{err}");
+    // From the environment, with a page address for an open HTTP_ADDR.
+    let (cfg, warnings) = config::load(
+        None,
+        &env(&[
+            ("LAD_ALERTMANAGER_URL", "http://am:9093/"),
+            ("LAD_HTTP_ADDR", "0.0.0.0:9184"),
+            ("LAD_HTTP_TOKEN", "t"),
+        ]),
+    )
+    .expect("loads");
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.to_string().contains("set ALERT_PAGE_URL")),
+        "{warnings:?}"
+    );
+    assert_eq!(
+        lad::wiring::alerter_settings(&cfg)
+            .expect("valid")
+            .expect("one receiver")
+            .page_url,
+        "http://0.0.0.0:9184/"
+    );
+}
+
 mod properties {
     use super::*;
     use lad::config::CronSchedule;

@@ -228,6 +228,24 @@ impl<'a> Builder<'a> {
         Ok(self.text(key)?.map(PathBuf::from))
     }
 
+    /// Checks that `url` (the value of `key`, when set) is an http:// or https:// address;
+    /// a `secret` value is not repeated in the error.
+    fn check_url(&self, key: &'static str, url: Option<&str>, secret: bool) -> Result<()> {
+        let Some(url) = url else {
+            return Ok(());
+        };
+        http_url(url).map_err(|reason| ConfigError::InvalidValue {
+            key: key.to_string(),
+            at: self.origin(key),
+            expected: format!("an http:// or https:// address such as http://host:9093 ({reason})"),
+            found: if secret {
+                "a value not shown (it is a secret)".to_string()
+            } else {
+                format!("\"{url}\"")
+            },
+        })
+    }
+
     /// A list of names; a single scalar is a list of one.
     fn list(&mut self, key: &'static str) -> Result<Vec<String>> {
         let value = match self.entry(key) {
@@ -389,6 +407,23 @@ fn http_addr(text: &str) -> std::result::Result<SocketAddr, String> {
     })
 }
 
+/// Checks the shape of an HTTP address: scheme, a host, no spaces. The HTTP client parses it
+/// fully when the alerter starts ([`crate::wiring::check`]).
+fn http_url(text: &str) -> std::result::Result<(), String> {
+    let rest = text
+        .strip_prefix("http://")
+        .or_else(|| text.strip_prefix("https://"))
+        .ok_or("it must start with http:// or https://")?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if authority.is_empty() {
+        return Err("it names no host".to_string());
+    }
+    if text.chars().any(char::is_whitespace) {
+        return Err("it holds a space".to_string());
+    }
+    Ok(())
+}
+
 fn cron(text: &str) -> std::result::Result<CronSchedule, String> {
     CronSchedule::parse(text).map_err(|e| e.to_string())
 }
@@ -505,6 +540,27 @@ pub(crate) fn build(raw: &RawConfig, warnings: &mut Vec<ConfigWarning>) -> Resul
     )?;
     let http_addr = b.parsed("HTTP_ADDR", "127.0.0.1:9184", "a socket address", http_addr)?;
     let http_token = b.secret("HTTP_TOKEN")?;
+    let alertmanager_url = b.text("ALERTMANAGER_URL")?;
+    b.check_url("ALERTMANAGER_URL", alertmanager_url.as_deref(), false)?;
+    let alert_webhook_url = b.secret("ALERT_WEBHOOK_URL")?;
+    b.check_url(
+        "ALERT_WEBHOOK_URL",
+        alert_webhook_url.as_ref().map(Secret::expose),
+        true,
+    )?;
+    let alert_page_url = b.text("ALERT_PAGE_URL")?;
+    b.check_url("ALERT_PAGE_URL", alert_page_url.as_deref(), false)?;
+    let alerting = alertmanager_url.is_some() || alert_webhook_url.is_some();
+    if alerting && alert_page_url.is_none() && http_addr.ip().is_unspecified() {
+        b.warnings.push(ConfigWarning::Notice {
+            key: "ALERT_PAGE_URL",
+            at: b.origin("HTTP_ADDR"),
+            message: format!(
+                "not set, and HTTP_ADDR {http_addr} names no host: alerts will link to \
+                 http://{http_addr}/; set ALERT_PAGE_URL to the address people open"
+            ),
+        });
+    }
 
     // Cross-key checks: the chosen backends must have what they need.
     if storage_datasource == SourceKind::Local && ls_input_path.is_none() {
@@ -711,6 +767,9 @@ pub(crate) fn build(raw: &RawConfig, warnings: &mut Vec<ConfigWarning>) -> Resul
         timezone,
         http_addr,
         http_token,
+        alertmanager_url,
+        alert_webhook_url,
+        alert_page_url,
         tokenizer,
         detector,
         detection_enabled,

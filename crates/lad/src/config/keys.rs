@@ -76,6 +76,9 @@ pub(crate) const KNOWN_KEYS: &[(&str, EnvForm)] = &[
     ("TIMEZONE", Verbatim),
     ("HTTP_ADDR", Verbatim),
     ("HTTP_TOKEN", Verbatim),
+    ("ALERTMANAGER_URL", Verbatim),
+    ("ALERT_WEBHOOK_URL", Verbatim),
+    ("ALERT_PAGE_URL", Verbatim),
     ("TOKENIZER", Verbatim),
     ("DETECTOR", Verbatim),
 ];
@@ -86,6 +89,8 @@ pub(crate) const SECRET_KEYS: &[&str] = &[
     "MYSQL_INPUT_PASSWORD",
     "MYSQL_TARGET_PASSWORD",
     "HTTP_TOKEN",
+    // A chat webhook's address is its credential (Slack, Mattermost).
+    "ALERT_WEBHOOK_URL",
 ];
 
 /// Keys of the old system that are accepted and ignored, with what to do instead.

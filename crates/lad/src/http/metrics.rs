@@ -3,6 +3,12 @@
 //! unit (`_seconds`, `_total` for counters) and takes labels only from bounded sets: the error
 //! kinds the daemon counts (a fixed list of `&'static str`) and the configured (source, host)
 //! pairs. Values are read from the shared state on each scrape; nothing here touches the store.
+//!
+//! Every counter is present from start-up: unlabelled ones at zero, `lad_anomalies_total` at
+//! zero for every (source, host) with a model (bounded by [`crate::state::MAX_ANOMALY_SERIES`]),
+//! the alert counters at zero for every configured receiver (`alertmanager`, `webhook`).
+//! `lad_build_info` carries the version and commit; the standard `process_*` metrics are read
+//! from `/proc` (`http/process.rs`).
 
 use std::sync::Arc;
 
@@ -38,7 +44,27 @@ pub const METRIC_NAMES: &[&str] = &[
     "lad_training_duration_seconds",
     "lad_model_age_seconds",
     "lad_feedback_active",
+    "lad_anomalies_total",
+    "lad_alerts_sent_total",
+    "lad_alert_failures_total",
+    "lad_alerts_dropped_total",
+    "lad_alert_queue_length",
+    "lad_build_info",
+    "process_cpu_seconds_total",
+    "process_resident_memory_bytes",
+    "process_virtual_memory_bytes",
+    "process_open_fds",
+    "process_max_fds",
+    "process_start_time_seconds",
+    "process_threads",
 ];
+
+/// The commit lad was built from, when the build said (`LAD_BUILD_COMMIT=$(git rev-parse
+/// --short HEAD) cargo build`); else `unknown`.
+pub const BUILD_COMMIT: &str = match option_env!("LAD_BUILD_COMMIT") {
+    Some(c) => c,
+    None => "unknown",
+};
 
 /// The state and what the scrape adds from outside it.
 #[derive(Debug)]
@@ -198,8 +224,129 @@ impl Collector for StateCollector {
                 n,
             )?;
         }
+        encode_alerting(&mut e, s)?;
+        encode_process(&mut e)?;
         Ok(())
     }
+}
+
+/// A family of per-receiver alert numbers: name, help, type, and the number it reads.
+type AlertFamily = (
+    &'static str,
+    &'static str,
+    MetricType,
+    fn(&crate::alerts::AlertCounts) -> u64,
+);
+
+/// Anomalies per host, the alert receivers' counters and the build.
+fn encode_alerting(e: &mut DescriptorEncoder, s: &State) -> std::fmt::Result {
+    {
+        let mut m = e.encode_descriptor(
+            "lad_anomalies",
+            "Lines flagged anomalous, per (source, host).",
+            None,
+            MetricType::Counter,
+        )?;
+        for ((source, host), n) in s.anomalies() {
+            let labels = [("source", source.as_str()), ("host", host.as_str())];
+            ConstCounter::new(n).encode(m.encode_family(&labels)?)?;
+        }
+    }
+    let alerts = s.alert_counts();
+    let families: [AlertFamily; 4] = [
+        (
+            "lad_alerts_sent",
+            "Incident notices delivered, by receiver.",
+            MetricType::Counter,
+            |c| c.sent,
+        ),
+        (
+            "lad_alert_failures",
+            "Failed alert requests (each retry counts), by receiver.",
+            MetricType::Counter,
+            |c| c.failures,
+        ),
+        (
+            "lad_alerts_dropped",
+            "Notices dropped because the receiver's queue was full.",
+            MetricType::Counter,
+            |c| c.dropped,
+        ),
+        (
+            "lad_alert_queue_length",
+            "Notices waiting to be delivered, by receiver.",
+            MetricType::Gauge,
+            |c| c.queued,
+        ),
+    ];
+    for (name, help, kind, value) in families {
+        let mut m = e.encode_descriptor(name, help, None, kind)?;
+        for (receiver, c) in &alerts {
+            let labels = [("receiver", *receiver)];
+            match kind {
+                MetricType::Counter => {
+                    ConstCounter::new(value(c)).encode(m.encode_family(&labels)?)?
+                }
+                _ => ConstGauge::new(i64::try_from(value(c)).unwrap_or(i64::MAX))
+                    .encode(m.encode_family(&labels)?)?,
+            }
+        }
+    }
+    let mut m = e.encode_descriptor(
+        "lad_build_info",
+        "Always 1; the labels say which lad runs.",
+        None,
+        MetricType::Gauge,
+    )?;
+    let labels = [
+        ("version", env!("CARGO_PKG_VERSION")),
+        ("commit", BUILD_COMMIT),
+    ];
+    ConstGauge::new(1i64).encode(m.encode_family(&labels)?)
+}
+
+/// The standard process metrics, when `/proc` can be read.
+fn encode_process(e: &mut DescriptorEncoder) -> std::fmt::Result {
+    let Some(p) = super::process::read() else {
+        return Ok(());
+    };
+    let c = ConstCounter::new(p.cpu_seconds);
+    c.encode(e.encode_descriptor(
+        "process_cpu",
+        "Total user and system CPU time spent.",
+        Some(&Unit::Seconds),
+        c.metric_type(),
+    )?)?;
+    let bytes = |v: u64| ConstGauge::new(i64::try_from(v).unwrap_or(i64::MAX));
+    let g = bytes(p.resident_bytes);
+    g.encode(e.encode_descriptor(
+        "process_resident_memory",
+        "Resident memory size.",
+        Some(&Unit::Bytes),
+        g.metric_type(),
+    )?)?;
+    let g = bytes(p.virtual_bytes);
+    g.encode(e.encode_descriptor(
+        "process_virtual_memory",
+        "Virtual memory size.",
+        Some(&Unit::Bytes),
+        g.metric_type(),
+    )?)?;
+    count_gauge(e, "process_open_fds", "Open file descriptors.", p.open_fds)?;
+    count_gauge(
+        e,
+        "process_max_fds",
+        "The soft limit of open file descriptors.",
+        p.max_fds.unwrap_or(u64::MAX),
+    )?;
+    gauge(
+        e,
+        "process_start_time",
+        "Start time of the process since the unix epoch.",
+        Some(&Unit::Seconds),
+        p.start_time_seconds,
+    )?;
+    count_gauge(e, "process_threads", "OS threads.", p.threads)
 }
 
 /// When the model of (source, host) in use was made: trained here, or the saved file's time.
@@ -301,5 +448,91 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("lad_feedback_active 4\n"), "{text}");
+    }
+
+    #[test]
+    fn every_counter_is_present_from_start_up() {
+        let state = Arc::new(State::default());
+        state.alerts.register("alertmanager");
+        state.alerts.register("webhook");
+        state.record_training(&("syslog".to_string(), "web-1".to_string()), 1.0);
+        let config = Config::embedded_default().expect("the embedded default is valid");
+        let text = render(&state, &config, None);
+        let counters: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("# TYPE "))
+            .filter_map(|l| l.strip_suffix(" counter"))
+            .collect();
+        assert!(counters.len() >= 12, "{text}");
+        for name in counters {
+            let sampled = text
+                .lines()
+                .any(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']));
+            assert!(sampled, "{name} has no sample at start-up:\n{text}");
+        }
+        for line in [
+            "lad_anomalies_total{source=\"syslog\",host=\"web-1\"} 0",
+            "lad_alerts_sent_total{receiver=\"alertmanager\"} 0",
+            "lad_alerts_sent_total{receiver=\"webhook\"} 0",
+            "lad_alert_failures_total{receiver=\"webhook\"} 0",
+            "lad_alerts_dropped_total{receiver=\"alertmanager\"} 0",
+            "lad_alert_queue_length{receiver=\"webhook\"} 0",
+            "lad_errors_total",
+        ] {
+            assert!(text.contains(line), "{line} missing:\n{text}");
+        }
+        let build = format!(
+            "lad_build_info{{version=\"{}\",commit=\"{BUILD_COMMIT}\"}} 1\n",
+            env!("CARGO_PKG_VERSION")
+        );
+        assert!(text.contains(&build), "{text}");
+        if cfg!(target_os = "linux") {
+            for name in [
+                "process_cpu_seconds_total ",
+                "process_resident_memory_bytes ",
+                "process_open_fds ",
+                "process_start_time_seconds ",
+            ] {
+                assert!(text.contains(name), "{name} missing:\n{text}");
+            }
+        }
+    }
+
+    #[test]
+    fn anomalies_count_per_host_and_past_the_bound_as_other() {
+        use lad_store::{Record, RecordId, Verdict};
+        let state = State::default();
+        let record = |id: &str, host: &str| Record {
+            id: RecordId::parse(id),
+            source: "syslog".to_string(),
+            host: host.to_string(),
+            time: 0,
+            message: String::new(),
+            extra: Default::default(),
+        };
+        let verdict = |id: &str, is_anomaly: bool| Verdict {
+            id: RecordId::parse(id),
+            is_anomaly,
+            score: 1.0,
+        };
+        let batch = crate::pipeline::ScoredBatch {
+            source: "syslog".to_string(),
+            records: vec![
+                record("1", "a"),
+                record("2", "b"),
+                record("3", "a"),
+                record("4", "c"),
+            ],
+            // "2" has no verdict (its host has no model).
+            verdicts: vec![verdict("1", true), verdict("3", true), verdict("4", false)],
+            stats: DetectStats {
+                flagged: 2,
+                ..DetectStats::default()
+            },
+        };
+        state.record_anomalies(&batch);
+        let a = state.anomalies();
+        assert_eq!(a.get(&("syslog".to_string(), "a".to_string())), Some(&2));
+        assert_eq!(a.len(), 1, "{a:?}");
     }
 }
