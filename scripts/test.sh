@@ -43,6 +43,9 @@ cargo check -p lad --no-default-features --lib --bins --quiet
 step "tests"
 cargo test --workspace --quiet 2>&1 | tee "$CARGO_TARGET_DIR/test-output.log"
 
+step "package (the .deb installed into a scratch root with dpkg -i, then removed)"
+./scripts/test-package.sh
+
 step "docs"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 

@@ -59,12 +59,9 @@ pub const METRIC_NAMES: &[&str] = &[
     "process_threads",
 ];
 
-/// The commit lad was built from, when the build said (`LAD_BUILD_COMMIT=$(git rev-parse
-/// --short HEAD) cargo build`); else `unknown`.
-pub const BUILD_COMMIT: &str = match option_env!("LAD_BUILD_COMMIT") {
-    Some(c) => c,
-    None => "unknown",
-};
+/// The commit lad was built from (see [`crate::COMMIT`]: the checkout's commit, or
+/// `LAD_COMMIT` at build time, else `unknown`).
+pub const BUILD_COMMIT: &str = crate::COMMIT;
 
 /// The state and what the scrape adds from outside it.
 #[derive(Debug)]
