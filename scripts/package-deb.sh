@@ -22,7 +22,9 @@ while [ $# -gt 0 ]; do
 done
 case "$profile" in
     release) cargo build --release -p lad --quiet; bin="$CARGO_TARGET_DIR/release/lad" ;;
-    dev) cargo build -p lad --quiet; bin="$CARGO_TARGET_DIR/debug/lad" ;;
+    # The binary the test build made (`cargo test` builds it for the CLI tests, with the
+    # workspace's features): up to date after the tests ran, so nothing is compiled twice.
+    dev) cargo test --workspace --no-run --quiet; bin="$CARGO_TARGET_DIR/debug/lad" ;;
     *) echo "package-deb.sh: --profile is release or dev" >&2; exit 2 ;;
 esac
 
