@@ -5,8 +5,9 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
 
+use crate::incidents::IncidentBook;
 use crate::models::Models;
 use crate::pipeline::DetectStats;
 
@@ -42,9 +43,27 @@ pub struct State {
     store_ok: AtomicBool,
     errors: Mutex<BTreeMap<&'static str, u64>>,
     hosts: Mutex<BTreeMap<(String, String), HostState>>,
+    /// The daemon's incidents, when it keeps them: the HTTP side reads and marks them through
+    /// it, so a mark and the tracker never disagree.
+    incidents: OnceLock<Arc<IncidentBook>>,
 }
 
 impl State {
+    /// Hands the daemon's incident book to whoever reports state (set once).
+    pub fn set_incidents(&self, book: Arc<IncidentBook>) {
+        let _ = self.incidents.set(book);
+    }
+
+    /// The daemon's incident book, if it keeps incidents.
+    pub fn incidents(&self) -> Option<&Arc<IncidentBook>> {
+        self.incidents.get()
+    }
+
+    /// Incidents not resolved (0 without an incident book).
+    pub fn incidents_open(&self) -> u64 {
+        self.incidents().map_or(0, |b| b.open_count())
+    }
+
     /// Adds a scoring batch's counts.
     pub fn record_batch(&self, s: &DetectStats) {
         self.lines_read.fetch_add(s.read, Ordering::Relaxed);
