@@ -145,20 +145,14 @@ impl IncidentParams {
     }
 }
 
-/// [`IncidentParams`] that passed [`IncidentParams::check`].
-#[derive(Clone, Debug, PartialEq)]
+/// [`IncidentParams`] that passed [`IncidentParams::check`] (the default ones did).
+#[derive(Clone, Debug, PartialEq, Default)]
 pub struct IncidentValidParams(IncidentParams);
 
 impl IncidentValidParams {
     /// The checked settings.
     pub fn params(&self) -> &IncidentParams {
         &self.0
-    }
-}
-
-impl Default for IncidentValidParams {
-    fn default() -> Self {
-        IncidentValidParams(IncidentParams::default())
     }
 }
 

@@ -6,7 +6,7 @@ const MIN: i64 = 60_000;
 const HOUR: i64 = 3_600_000;
 
 fn tracker() -> Tracker {
-    Tracker::new(IncidentParams::default().check().unwrap())
+    Tracker::new(IncidentParams::default().check().expect("present"))
 }
 
 fn line(host: &str, t: i64, template: &str, message: &str) -> Signal {
@@ -44,7 +44,7 @@ fn lines_of_one_pattern_within_the_quiet_gap_are_one_incident() {
         "disk sdc failed",
     ));
     assert_eq!(a, c);
-    let i = t.get(a.as_deref().unwrap()).unwrap();
+    let i = t.get(a.as_deref().expect("present")).expect("present");
     assert_eq!(i.count, 3);
     assert_eq!(i.first_seen_ms, 0);
     assert_eq!(i.last_seen_ms, 18 * MIN);
@@ -63,11 +63,14 @@ fn a_quiet_gap_resolves_and_the_next_line_opens_a_new_incident() {
     ));
     assert_ne!(a, b);
     assert_eq!(transitions(&ev), ["resolved", "opened"]);
-    assert_eq!(ev[0].id, a.clone().unwrap());
+    assert_eq!(ev[0].id, a.clone().expect("present"));
     let changed = t.take_changed();
-    let resolved = changed.iter().find(|i| Some(&i.id) == a.as_ref()).unwrap();
+    let resolved = changed
+        .iter()
+        .find(|i| Some(&i.id) == a.as_ref())
+        .expect("present");
     assert_eq!(resolved.state, IncidentState::Resolved);
-    assert!(t.get(a.as_deref().unwrap()).is_none());
+    assert!(t.get(a.as_deref().expect("present")).is_none());
     // advance() alone resolves too.
     let ev = t.advance("syslog", 22 * MIN);
     assert_eq!(transitions(&ev), ["resolved"]);
@@ -97,7 +100,7 @@ fn the_same_pattern_on_several_hosts_is_one_incident_listing_them() {
     ));
     assert_eq!(a, b);
     assert_eq!(a, c);
-    let i = t.get(a.as_deref().unwrap()).unwrap();
+    let i = t.get(a.as_deref().expect("present")).expect("present");
     assert_eq!(
         i.hosts.iter().map(String::as_str).collect::<Vec<_>>(),
         ["web1", "web2", "web3"]
@@ -133,7 +136,13 @@ fn patterns_that_fire_together_on_a_host_join_and_apart_do_not() {
     assert_ne!(a, c, "another host with another pattern does not");
     let (d, _) = t.observe(&line("db1", 8 * MIN, "kernel: <*> oops", "kernel: x oops"));
     assert_ne!(a, d, "seven minutes after the last line is not together");
-    assert_eq!(t.get(a.as_deref().unwrap()).unwrap().patterns.len(), 2);
+    assert_eq!(
+        t.get(a.as_deref().expect("present"))
+            .expect("present")
+            .patterns
+            .len(),
+        2
+    );
 }
 
 #[test]
@@ -169,7 +178,7 @@ fn the_explanation_names_novelty_rate_and_alarming_words() {
         novel_since_ms: Some(0),
     };
     let (id, _) = t.observe(&s);
-    let i = t.get(id.as_deref().unwrap()).unwrap();
+    let i = t.get(id.as_deref().expect("present")).expect("present");
     let text = i.explanation();
     assert!(
         text.contains("Never seen on bastion since 1970-01-01 00:00 UTC"),
@@ -190,15 +199,15 @@ fn stats(buckets: &[(i64, u64)]) -> PatternStats {
 
 #[test]
 fn a_known_pattern_jumping_far_above_its_rate_is_an_incident() {
-    let params = IncidentParams::default().check().unwrap();
+    let params = IncidentParams::default().check().expect("present");
     // Five an hour for two days, then 200 in the current hour.
     let mut b: Vec<(i64, u64)> = (0..48).map(|h| (h * HOUR, 5)).collect();
     b.push((48 * HOUR, 200));
-    let jump = rate_jump(&stats(&b), 48 * HOUR + 10 * MIN, HOUR, &params).unwrap();
+    let jump = rate_jump(&stats(&b), 48 * HOUR + 10 * MIN, HOUR, &params).expect("present");
     assert_eq!(jump.lines_in_bucket, 200);
     assert!((jump.usual_per_bucket - 5.0).abs() < 1e-9);
     // 40 lines: below the minimum of 50.
-    b.last_mut().unwrap().1 = 40;
+    b.last_mut().expect("present").1 = 40;
     assert_eq!(
         rate_jump(&stats(&b), 48 * HOUR + 10 * MIN, HOUR, &params),
         None
@@ -229,7 +238,7 @@ fn a_known_pattern_jumping_far_above_its_rate_is_an_incident() {
         bucket_ms: HOUR,
     };
     assert_eq!(t.observe(&s).0, id);
-    let i = t.get(id.as_deref().unwrap()).unwrap();
+    let i = t.get(id.as_deref().expect("present")).expect("present");
     assert_eq!(i.count, 260);
     assert!(
         i.explanation().contains("Rate 52 times the usual"),
@@ -241,12 +250,12 @@ fn a_known_pattern_jumping_far_above_its_rate_is_an_incident() {
 
 #[test]
 fn a_heartbeat_that_stops_is_an_incident_once() {
-    let params = IncidentParams::default().check().unwrap();
+    let params = IncidentParams::default().check().expect("present");
     let b: Vec<(i64, u64)> = (0..30).map(|h| (h * HOUR, 60)).collect();
     let st = stats(&b);
     // One hour after its last line: not yet.
     assert_eq!(silence(&st, 31 * HOUR, HOUR, &params), None);
-    let usual = silence(&st, 33 * HOUR, HOUR, &params).unwrap();
+    let usual = silence(&st, 33 * HOUR, HOUR, &params).expect("present");
     assert!((usual - 60.0).abs() < 1e-9);
     // A pattern seen in a third of the hours is no heartbeat.
     let sparse: Vec<(i64, u64)> = (0..30)
@@ -269,7 +278,10 @@ fn a_heartbeat_that_stops_is_an_incident_once() {
     assert_eq!(transitions(&ev), ["opened"]);
     s.time_ms += MIN;
     assert_eq!(t.observe(&s).0, None, "reported once per silence");
-    let text = t.get(id.as_deref().unwrap()).unwrap().explanation();
+    let text = t
+        .get(id.as_deref().expect("present"))
+        .expect("present")
+        .explanation();
     assert!(
         text.contains("Heartbeat silent on router since 1970-01-02 05:59 UTC"),
         "{text}"
@@ -297,13 +309,19 @@ fn the_same_signals_give_the_same_incidents() {
 fn marks_change_the_state_and_restore_keeps_open_incidents() {
     let mut t = tracker();
     let (id, _) = t.observe(&line("h", 0, "p", "p"));
-    let id = id.unwrap();
+    let id = id.expect("present");
     assert!(t.acknowledge(&id, Some("ann")));
-    assert_eq!(t.get(&id).unwrap().state_at(0), IncidentState::Acknowledged);
-    assert!(t.mute(&id, Some(5 * MIN)));
-    assert_eq!(t.get(&id).unwrap().state_at(MIN), IncidentState::Muted);
     assert_eq!(
-        t.get(&id).unwrap().state_at(6 * MIN),
+        t.get(&id).expect("present").state_at(0),
+        IncidentState::Acknowledged
+    );
+    assert!(t.mute(&id, Some(5 * MIN)));
+    assert_eq!(
+        t.get(&id).expect("present").state_at(MIN),
+        IncidentState::Muted
+    );
+    assert_eq!(
+        t.get(&id).expect("present").state_at(6 * MIN),
         IncidentState::Acknowledged
     );
     assert!(!t.acknowledge("nope", None));
@@ -323,12 +341,12 @@ fn params_are_checked() {
         quiet_gap_ms: 0,
         ..IncidentParams::default()
     };
-    assert_eq!(bad.check().unwrap_err().name, "quiet_gap_ms");
+    assert_eq!(bad.check().expect_err("an error").name, "quiet_gap_ms");
     let bad = IncidentParams {
         rate_factor: 1.0,
         ..IncidentParams::default()
     };
-    assert_eq!(bad.check().unwrap_err().name, "rate_factor");
+    assert_eq!(bad.check().expect_err("an error").name, "rate_factor");
 }
 
 #[test]
@@ -342,9 +360,12 @@ fn dates_are_written_in_utc() {
 fn incidents_round_trip_through_json_with_hex_pattern_ids() {
     let mut t = tracker();
     let (id, _) = t.observe(&line("h", 0, "p <*>", "p 1"));
-    let i = t.get(id.as_deref().unwrap()).unwrap().clone();
-    let json = serde_json::to_value(&i).unwrap();
+    let i = t
+        .get(id.as_deref().expect("present"))
+        .expect("present")
+        .clone();
+    let json = serde_json::to_value(&i).expect("present");
     assert!(json["patterns"][0]["id"].is_string());
-    let back: Incident = serde_json::from_value(json).unwrap();
+    let back: Incident = serde_json::from_value(json).expect("present");
     assert_eq!(back, i);
 }
