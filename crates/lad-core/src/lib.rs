@@ -7,12 +7,14 @@
 //! [`detector`] combines them (with rarity and severity signals) into a per-host model whose
 //! bytes [`model_file`] versions and checksums. [`syslog`] cuts a message's header off its body,
 //! [`pattern`] mines the bodies into patterns with stable ids and counts per time bucket,
+//! [`incident`] groups anomalies, rate jumps and silent heartbeats into incidents,
 //! [`aggregate`] groups anomalous lines by pattern (or by the old DBSCAN, whose text
 //! [`template`] writes with `***` where members differ).
 
 pub mod aggregate;
 pub mod autoencoder;
 pub mod detector;
+pub mod incident;
 pub mod lof;
 pub mod model_file;
 pub mod pattern;

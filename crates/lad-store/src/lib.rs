@@ -8,7 +8,8 @@
 //! The contract is split into roles ([`roles`]), each a trait a backend implements when it can:
 //! [`RecordSource`] (next unscored batch, acknowledge, malformed marks, sources, hosts, backlog),
 //! [`TrainingReader`] (training windows), [`VerdictSink`] (verdicts and aggregates),
-//! [`StateStore`] (anomalies, aggregates, feedback) and [`RecordArchive`] (import, export). The
+//! [`StateStore`] (anomalies, aggregates, feedback), [`IncidentStore`] (incidents and the links
+//! of anomalies to them) and [`RecordArchive`] (import, export). The
 //! databases and `local` have every role; `stdout` is only a [`VerdictSink`]. [`Store`] keeps
 //! one method per operation and dispatches it by `match`; asking a backend for a role it lacks
 //! gives [`StoreError::Unsupported`].
@@ -52,6 +53,7 @@ pub mod codec;
 pub mod conformance;
 mod error;
 mod feedback;
+pub mod incident;
 pub mod local;
 #[cfg(feature = "mongo")]
 pub mod mongo;
@@ -66,13 +68,16 @@ pub mod stdout;
 pub mod timefmt;
 
 pub use error::StoreError;
+pub use incident::{IncidentLink, IncidentQuery, StoredIncident};
 pub use local::{LocalConfig, LocalStore};
 #[cfg(feature = "mongo")]
 pub use mongo::{MongoConfig, MongoStore};
 #[cfg(feature = "mysql")]
 pub use mysql::{MysqlConfig, MysqlEndpoint, MysqlStore, MysqlTls};
 pub use record::*;
-pub use roles::{RecordArchive, RecordSource, StateStore, TrainingReader, VerdictSink};
+pub use roles::{
+    IncidentStore, RecordArchive, RecordSource, StateStore, TrainingReader, VerdictSink,
+};
 pub use sqlite::{SqliteConfig, SqliteStore};
 pub use stdout::{StdoutConfig, StdoutSink};
 
@@ -243,4 +248,69 @@ role_methods! {
     RecordArchive "import" fn import(source: &str, records: &[NewRecord]) -> ImportSummary;
     RecordArchive "export records"
         fn export_page(source: Option<&str>, cursor: Option<ExportCursor>, limit: usize) -> ExportPage;
+}
+
+/// Calls an [`IncidentStore`] method on the backends that have the role; every other backend
+/// (the `stdout` sink, and any backend added without it) answers `Unsupported`.
+macro_rules! dispatch_incidents {
+    ($self:ident, $op:literal, $method:ident ( $($arg:expr),* )) => {
+        match $self {
+            Store::Sqlite(s) => IncidentStore::$method(s, $($arg),*),
+            Store::Local(s) => IncidentStore::$method(&mut **s, $($arg),*),
+            #[cfg(feature = "mysql")]
+            Store::Mysql(s) => IncidentStore::$method(&mut **s, $($arg),*),
+            #[cfg(feature = "mongo")]
+            Store::Mongo(s) => IncidentStore::$method(&mut **s, $($arg),*),
+            #[allow(unreachable_patterns)]
+            other => Err(StoreError::unsupported(other.backend(), $op)),
+        }
+    };
+}
+
+impl Store {
+    /// Whether the backend keeps incidents ([`IncidentStore`]).
+    pub fn has_incidents(&self) -> bool {
+        match self {
+            Store::Sqlite(_) | Store::Local(_) => true,
+            #[cfg(feature = "mysql")]
+            Store::Mysql(_) => true,
+            #[cfg(feature = "mongo")]
+            Store::Mongo(_) => true,
+            #[allow(unreachable_patterns)]
+            _ => false,
+        }
+    }
+
+    /// See [`IncidentStore::write_incidents`].
+    pub fn write_incidents(
+        &mut self,
+        incidents: &[StoredIncident],
+        links: &[IncidentLink],
+    ) -> Result<(), StoreError> {
+        dispatch_incidents!(self, "write incidents", write_incidents(incidents, links))
+    }
+
+    /// See [`IncidentStore::incidents`].
+    pub fn incidents(&mut self, query: &IncidentQuery) -> Result<Vec<StoredIncident>, StoreError> {
+        dispatch_incidents!(self, "read incidents", incidents(query))
+    }
+
+    /// See [`IncidentStore::incident`].
+    pub fn incident(&mut self, id: &str) -> Result<Option<StoredIncident>, StoreError> {
+        dispatch_incidents!(self, "read an incident", incident(id))
+    }
+
+    /// See [`IncidentStore::incident_links`].
+    pub fn incident_links(
+        &mut self,
+        source: &str,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<IncidentLink>, StoreError> {
+        dispatch_incidents!(
+            self,
+            "read incident links",
+            incident_links(source, from_ms, to_ms)
+        )
+    }
 }

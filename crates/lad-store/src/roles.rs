@@ -11,6 +11,7 @@
 //!   idempotent, so the caller may retry a failed call when [`StoreError::is_transient`] says so.
 //! - Ids ([`RecordId`]) are only meaningful to the backend that returned them.
 
+use crate::incident::{IncidentLink, IncidentQuery, StoredIncident};
 use crate::record::{
     Aggregate, AggregateDraft, Anomaly, Batch, ExportCursor, ExportPage, Feedback, ImportSummary,
     NewFeedback, NewRecord, Record, RecordId, Verdict,
@@ -113,7 +114,7 @@ pub trait VerdictSink {
 }
 
 /// lad's own state kept next to the records: scored anomalies with their aggregate links, the
-/// aggregates, and people's feedback. (Patterns and incidents will live here too.)
+/// aggregates, and people's feedback. (Incidents have their own role, [`IncidentStore`].)
 pub trait StateStore {
     /// Anomalies of `source` with `from_ms <= time < to_ms`, the newest `max`, oldest first, each
     /// with the aggregate it is linked to. The aggregator passes only those with
@@ -142,6 +143,41 @@ pub trait StateStore {
     /// Undoes a feedback mark; false when there was no active mark with that id (so undoing
     /// twice is harmless).
     fn undo_feedback(&mut self, id: i64, at_ms: i64) -> Result<bool, StoreError>;
+}
+
+/// Where incidents are kept, with the link of each anomaly to the incident it joined.
+///
+/// Call order: the tracker writes the incidents a scored batch changed together with the links
+/// of the batch's anomalies ([`write_incidents`](IncidentStore::write_incidents)), after the
+/// batch's verdicts were written; on start it reads the incidents that were open and the links
+/// of recent anomalies, and folds in the anomalies that have no link (a kill between a verdict
+/// and its link). Both writes are idempotent: an incident is replaced by id, and the first link
+/// of a record stands, so writing a batch twice changes nothing.
+pub trait IncidentStore {
+    /// Stores `links` (a record already linked keeps its first link) and `incidents` (replacing
+    /// those with the same id). In one transaction where the backend has them; otherwise the
+    /// links are written first, so a crash in between leaves links whose incident is older than
+    /// they are, never an incident counting anomalies that have no link.
+    fn write_incidents(
+        &mut self,
+        incidents: &[StoredIncident],
+        links: &[IncidentLink],
+    ) -> Result<(), StoreError>;
+
+    /// The incidents `query` asks for, newest `last_seen_ms` first (then by id), at most
+    /// `query.max`.
+    fn incidents(&mut self, query: &IncidentQuery) -> Result<Vec<StoredIncident>, StoreError>;
+
+    /// One incident by id.
+    fn incident(&mut self, id: &str) -> Result<Option<StoredIncident>, StoreError>;
+
+    /// Links of the anomalies of `source` with `from_ms <= time < to_ms`, oldest first.
+    fn incident_links(
+        &mut self,
+        source: &str,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<IncidentLink>, StoreError>;
 }
 
 /// Bulk copies in and out, for `lad import` and `lad export`.

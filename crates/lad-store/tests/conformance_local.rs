@@ -59,5 +59,5 @@ impl Harness for LocalHarness {
 
 lad_store::conformance_tests!(
     LocalHarness::new();
-    record_source, training_reader, verdict_sink, state_store, record_archive
+    record_source, training_reader, verdict_sink, state_store, incident_store, record_archive
 );

@@ -9,7 +9,7 @@ mod one_database {
     lad_store::conformance_tests!(match MysqlHarness::new(false) {
         Some(h) => h,
         None => return,
-    }; record_source, training_reader, verdict_sink, state_store, record_archive);
+    }; record_source, training_reader, verdict_sink, state_store, incident_store, record_archive);
 }
 
 mod two_databases {
@@ -17,5 +17,5 @@ mod two_databases {
     lad_store::conformance_tests!(match MysqlHarness::new(true) {
         Some(h) => h,
         None => return,
-    }; record_source, training_reader, verdict_sink, state_store, record_archive);
+    }; record_source, training_reader, verdict_sink, state_store, incident_store, record_archive);
 }

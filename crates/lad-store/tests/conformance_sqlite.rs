@@ -48,5 +48,5 @@ impl Harness for SqliteHarness {
 
 lad_store::conformance_tests!(
     SqliteHarness::new();
-    record_source, training_reader, verdict_sink, state_store, record_archive
+    record_source, training_reader, verdict_sink, state_store, incident_store, record_archive
 );

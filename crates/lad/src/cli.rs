@@ -109,7 +109,7 @@ pub enum Command {
         #[arg(long)]
         skip_invalid: bool,
     },
-    /// Write records with their verdicts (or the aggregates) as JSON Lines.
+    /// Write records with their verdicts (or the aggregates, or the incidents) as JSON Lines.
     Export {
         /// Configuration.
         #[command(flatten)]
@@ -121,8 +121,11 @@ pub enum Command {
         #[arg(long)]
         anomalies: bool,
         /// The aggregates instead of the records.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "incidents")]
         aggregates: bool,
+        /// The incidents instead of the records (one JSON object per incident).
+        #[arg(long, conflicts_with = "anomalies")]
+        incidents: bool,
     },
     /// Zero set-up: fill the embedded store with bundled sample logs, train, detect,
     /// aggregate and print a short report.

@@ -44,11 +44,11 @@ pub fn run(cli: Cli) -> Result<()> {
             output,
             anomalies,
             aggregates,
+            incidents,
         } => stored::export(
             &load_config(&config)?,
             output.as_deref(),
-            anomalies,
-            aggregates,
+            stored::ExportWhat::of(anomalies, aggregates, incidents),
         ),
         Command::Patterns {
             config,

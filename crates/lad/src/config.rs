@@ -109,6 +109,11 @@ pub struct Config {
     pub aggr_window: usize,
     /// `AGGR_METHOD` (default `templates`).
     pub aggr_method: AggrMethod,
+    /// `INCIDENTS` (default true): group anomalies into incidents as they are scored.
+    pub incidents: bool,
+    /// `INCIDENT_QUIET_GAP` in seconds (default 600): an incident with no line for this long
+    /// is resolved.
+    pub incident_quiet_gap: Duration,
     /// Aggregation pairs from `MG_INPUT_COLS`/`MG_TARGET_COLS` or the MySQL table lists.
     /// Empty for sqlite and local, which aggregate every source within the store.
     pub aggregation_targets: Vec<AggregationTarget>,

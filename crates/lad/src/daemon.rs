@@ -25,6 +25,7 @@ use tracing::{error, info, warn};
 
 use crate::alerts::Alerter;
 use crate::config::{Config, CronSchedule};
+use crate::incidents::IncidentBook;
 use crate::models::{ModelRepo, Models};
 use crate::patterns::PatternBook;
 use crate::pipeline::{self, log_train_outcome, TrainOutcome};
@@ -72,6 +73,8 @@ pub struct Daemon {
     stop: Arc<AtomicBool>,
     models: Arc<ModelRepo>,
     patterns: Arc<PatternBook>,
+    /// Incidents, when they are kept (see [`crate::runtime::keeps_incidents`]).
+    incidents: Option<Arc<IncidentBook>>,
     observers: Vec<Observer>,
     /// Scoring workers; the first also does the control work between batches. Empty after a
     /// store failure, so the next pass reopens them.
@@ -100,17 +103,18 @@ impl Daemon {
             &config.model_base_dir,
             Arc::clone(&models),
         ));
-        let observers = vec![
-            Observer::State(Arc::clone(&state)),
-            Observer::Patterns(Arc::clone(&patterns)),
-            Observer::Log,
-        ];
+        let (follow, incidents) = crate::runtime::pattern_observer(&config, &patterns);
+        if let Some(book) = &incidents {
+            state.set_incidents(Arc::clone(book));
+        }
+        let observers = vec![Observer::State(Arc::clone(&state)), follow, Observer::Log];
         Daemon {
             config,
             state,
             stop,
             models,
             patterns,
+            incidents,
             observers,
             workers: Vec::new(),
             backoff: Duration::from_secs(1),
@@ -192,7 +196,15 @@ impl Daemon {
             }
         }
         self.ensure_models()?;
+        if let Some(book) = &self.incidents {
+            // Once, with the models loaded: anomalies a kill left without an incident.
+            book.repair()?;
+        }
         self.score_backlog()?;
+        if let Some(book) = &self.incidents {
+            // The backlog is scored: nothing older is coming, so quiet incidents resolve.
+            book.tick(pipeline::now_ms());
+        }
         let now = OffsetDateTime::now_utc();
         if self.next_retrain.is_some_and(|t| now >= t) && self.retraining.is_none() {
             self.start_retrain();

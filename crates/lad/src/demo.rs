@@ -11,8 +11,12 @@ use anyhow::{Context, Result};
 use lad_store::NewRecord;
 
 use crate::config::Config;
+use crate::models::ModelRepo;
+use crate::patterns::PatternBook;
 use crate::pipeline::{self, TrainOutcome};
+use crate::runtime::BatchObserver;
 use lad_demo::{self as demo_data, DemoSpec};
+use std::sync::Arc;
 
 /// The source the demo logs are imported into.
 pub const DEMO_SOURCE: &str = "syslog";
@@ -71,12 +75,27 @@ pub fn demo_config(dir: &Path) -> Result<Config> {
 pub struct DemoReport {
     /// Per incident name: (lines injected, lines flagged).
     pub incidents: BTreeMap<&'static str, (usize, usize)>,
+    /// How the flagged lines were grouped into incidents (when the store keeps them).
+    pub incident_summary: Option<IncidentSummary>,
     /// Routine (not injected) lines of the live hours.
     pub routine_lines: usize,
     /// Of which flagged.
     pub routine_flagged: usize,
     /// The report a person reads.
     pub text: String,
+}
+
+/// How the demo's anomalies of the live hours were grouped into incidents.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct IncidentSummary {
+    /// Per injected incident: the incidents its flagged lines joined (1 is the goal).
+    pub per_injected: BTreeMap<&'static str, usize>,
+    /// Incidents of the live hours holding no injected line (0 is the goal).
+    pub routine: usize,
+    /// Incidents of the live hours.
+    pub total: usize,
+    /// Flagged lines of the live hours that joined an incident.
+    pub lines_grouped: usize,
 }
 
 /// Imports the demo logs ending at `now_ms`, trains, detects, aggregates, and returns the report.
@@ -110,14 +129,22 @@ pub fn fill_and_run(config: &Config, now_ms: i64, quiet: bool) -> Result<DemoRep
         .iter()
         .filter_map(|(k, _, m)| m.clone().map(|m| (k.clone(), m)))
         .collect();
+    // Scored batches go to the pattern (and incident) observer, as in `lad run`.
+    let repo = Arc::new(ModelRepo::new(&config.model_base_dir));
+    repo.put(models.clone());
+    let book = Arc::new(PatternBook::new(&config.model_base_dir, Arc::clone(&repo)));
+    let (follow, incident_book) = crate::runtime::pattern_observer(config, &book);
     let mut total = pipeline::DetectStats::default();
     loop {
-        let s = pipeline::detect_batch(config, &mut stores, DEMO_SOURCE, &models)?.stats;
+        let batch = pipeline::detect_batch(config, &mut stores, DEMO_SOURCE, &models)?;
+        let s = batch.stats;
+        follow.observe(&batch);
         total.add(s);
         if s.read == 0 {
             break;
         }
     }
+    book.checkpoint();
     bar.inc(1);
     let aggregated = crate::aggregation::aggregate(config, &mut stores, now_ms)?;
     bar.finish_and_clear();
@@ -136,6 +163,33 @@ pub fn fill_and_run(config: &Config, now_ms: i64, quiet: bool) -> Result<DemoRep
             )
         })
         .collect();
+    // Each flagged line's incident.
+    let links: std::collections::HashMap<lad_store::RecordId, String> = if incident_book.is_some() {
+        stores
+            .sink()
+            .incident_links(DEMO_SOURCE, i64::MIN, i64::MAX)?
+            .into_iter()
+            .map(|l| (l.record_id, l.incident_id))
+            .collect()
+    } else {
+        std::collections::HashMap::new()
+    };
+    let incident_of: std::collections::HashMap<(String, i64, String), &String> = anomalies
+        .iter()
+        .filter_map(|a| {
+            links.get(&a.record.id).map(|i| {
+                (
+                    (
+                        a.record.host.clone(),
+                        a.record.time,
+                        a.record.message.clone(),
+                    ),
+                    i,
+                )
+            })
+        })
+        .collect();
+    let mut groups: BTreeMap<&'static str, std::collections::BTreeSet<String>> = BTreeMap::new();
     let mut by_host: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
     let mut incidents: BTreeMap<&'static str, (usize, usize)> = BTreeMap::new();
     let mut false_alarms = 0usize;
@@ -145,6 +199,10 @@ pub fn fill_and_run(config: &Config, now_ms: i64, quiet: bool) -> Result<DemoRep
         let e = by_host.entry(&r.host).or_default();
         e.0 += 1;
         e.1 += usize::from(hit);
+        let key = (r.host.clone(), r.time_ms, r.message.clone());
+        if let (Some(name), Some(incident)) = (r.injected, incident_of.get(&key)) {
+            groups.entry(name).or_default().insert((*incident).clone());
+        }
         match r.injected {
             Some(name) => {
                 let i = incidents.entry(name).or_default();
@@ -199,6 +257,56 @@ pub fn fill_and_run(config: &Config, now_ms: i64, quiet: bool) -> Result<DemoRep
         let _ = writeln!(out, "  {name:<18} {f:>3} / {n}");
     }
     let _ = writeln!(out, "  routine lines flagged: {false_alarms}");
+    let mut incident_summary = None;
+    if incident_book.is_some() {
+        let stored = stores.sink().incidents(&lad_store::IncidentQuery {
+            source: Some(DEMO_SOURCE.into()),
+            ..lad_store::IncidentQuery::default()
+        })?;
+        let of_injected: std::collections::BTreeSet<&String> = groups.values().flatten().collect();
+        let routine: Vec<&lad_store::StoredIncident> = stored
+            .iter()
+            .filter(|i| !of_injected.contains(&i.id) && i.last_seen_ms >= live_start)
+            .collect();
+        let _ =
+            writeln!(
+            out,
+            "\nIncidents: {} in the last {} hours ({} anomalies grouped); per injected incident:",
+            stored.iter().filter(|i| i.last_seen_ms >= live_start).count(),
+            spec.live_hours,
+            incident_of.len()
+        );
+        for name in incidents.keys() {
+            let ids = groups.get(name).map(|g| g.len()).unwrap_or(0);
+            let _ = writeln!(
+                out,
+                "  {name:<18} {ids} incident{}",
+                if ids == 1 { "" } else { "s" }
+            );
+        }
+        let _ = writeln!(out, "  incidents of routine lines only: {}", routine.len());
+        for i in routine.iter().take(5) {
+            let text = i
+                .body
+                .get("explanation")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or("");
+            let text: String = text.chars().take(110).collect();
+            let _ = writeln!(out, "    {} {text}", i.id);
+        }
+        incident_summary = Some(IncidentSummary {
+            per_injected: incidents
+                .keys()
+                .map(|n| (*n, groups.get(n).map(|g| g.len()).unwrap_or(0)))
+                .collect(),
+            routine: routine.len(),
+            total: stored
+                .iter()
+                .filter(|i| i.last_seen_ms >= live_start)
+                .count(),
+            lines_grouped: incident_of.len(),
+        });
+    }
     let mut aggregates = stores.sink().aggregates(Some(DEMO_SOURCE))?;
     aggregates.sort_by(|a, b| {
         b.draft
@@ -226,6 +334,7 @@ pub fn fill_and_run(config: &Config, now_ms: i64, quiet: bool) -> Result<DemoRep
     );
     Ok(DemoReport {
         incidents,
+        incident_summary,
         routine_lines,
         routine_flagged: false_alarms,
         text: out,

@@ -215,6 +215,13 @@ pub fn router(app: AppState) -> Router {
             get(api::list_feedback).post(api::add_feedback),
         )
         .route("/api/feedback/{id}/undo", post(api::undo_feedback))
+        .route("/api/incidents", get(api::incidents))
+        .route("/api/incidents/{id}", get(api::incident))
+        .route(
+            "/api/incidents/{id}/acknowledge",
+            post(api::acknowledge_incident),
+        )
+        .route("/api/incidents/{id}/mute", post(api::mute_incident))
         .layer(axum::middleware::map_response(json_errors))
         .with_state(app)
 }

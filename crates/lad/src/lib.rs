@@ -23,6 +23,7 @@ pub mod demo;
 pub mod error;
 pub mod feedback;
 pub mod http;
+pub mod incidents;
 pub mod models;
 pub mod offline;
 pub mod patterns;

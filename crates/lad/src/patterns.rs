@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use lad_core::detector::HostModel;
-use lad_core::pattern::{Miner, TemplateFormat};
+use lad_core::pattern::{Miner, PatternId, TemplateFormat};
 use lad_core::syslog;
 use tracing::warn;
 
@@ -34,7 +34,24 @@ struct Live {
     /// it were counted by the model's patterns already (a fresh store scores the very lines it
     /// trained on), so they are not counted twice.
     counted_until: i64,
+    /// The start of the model's training window (its earliest pattern line), if it has lines.
+    window_start: Option<i64>,
     dirty: bool,
+}
+
+/// One host's patterns as [`PatternBook::observe_each`] and [`PatternBook::with_host`] hand
+/// them out: the live miner, the model's (its training window's) and when that window began.
+pub struct HostPatterns<'a> {
+    /// The source.
+    pub source: &'a str,
+    /// The host.
+    pub host: &'a str,
+    /// Every line seen so far.
+    pub live: &'a Miner,
+    /// The lines of the model's training window.
+    pub trained: &'a Miner,
+    /// The start of the training window.
+    pub window_start_ms: Option<i64>,
 }
 
 /// The live patterns of every host that scored lines, fed by scored batches.
@@ -56,6 +73,18 @@ impl PatternBook {
 
     /// Feeds every record of a scored batch to its host's live patterns.
     pub fn observe(&self, batch: &ScoredBatch) {
+        self.observe_each(batch, |_, _, _| {});
+    }
+
+    /// Feeds every record of a scored batch to its host's live patterns, then calls `each` once
+    /// per host of the batch that has a model, with its patterns, its records and their pattern
+    /// ids (in the same order). Records the model had counted already are classified, not
+    /// counted again.
+    pub fn observe_each(
+        &self,
+        batch: &ScoredBatch,
+        mut each: impl FnMut(&HostPatterns<'_>, &[&lad_store::Record], &[PatternId]),
+    ) {
         if batch.records.is_empty() {
             return;
         }
@@ -85,11 +114,49 @@ impl PatternBook {
                     v.insert(self.start(&batch.source, host, &model))
                 }
             };
-            for r in records.into_iter().filter(|r| r.time > l.counted_until) {
-                l.miner.observe(syslog::split(&r.message).body, r.time);
-                l.dirty = true;
+            let mut ids = Vec::with_capacity(records.len());
+            for r in &records {
+                let body = syslog::split(&r.message).body;
+                if r.time > l.counted_until {
+                    ids.push(l.miner.observe(body, r.time));
+                    l.dirty = true;
+                } else {
+                    ids.push(l.miner.classify(body));
+                }
             }
+            let view = HostPatterns {
+                source: &batch.source,
+                host,
+                live: &l.miner,
+                trained: l.model.patterns(),
+                window_start_ms: l.window_start,
+            };
+            each(&view, &records, &ids);
         }
+    }
+
+    /// Calls `f` with the patterns of (source, host), starting its live patterns when they were
+    /// not started yet; `None` when the host has no model.
+    pub fn with_host<T>(
+        &self,
+        source: &str,
+        host: &str,
+        f: impl FnOnce(&HostPatterns<'_>) -> T,
+    ) -> Option<T> {
+        let key = (source.to_string(), host.to_string());
+        let model = self.models.get(&key)?;
+        let mut live = self.live.lock().ok()?;
+        let l = live
+            .entry(key)
+            .or_insert_with(|| self.start(source, host, &model));
+        let view = HostPatterns {
+            source,
+            host,
+            live: &l.miner,
+            trained: l.model.patterns(),
+            window_start_ms: l.window_start,
+        };
+        Some(f(&view))
     }
 
     /// The live patterns of a host seen for the first time: its checkpoint when that is newer
@@ -103,10 +170,12 @@ impl PatternBook {
             .map(|p| p.stats.last_ms)
             .max()
             .unwrap_or(i64::MIN);
+        let window_start = model.patterns().patterns().map(|p| p.stats.first_ms).min();
         Live {
             miner,
             model: Arc::clone(model),
             counted_until,
+            window_start,
             dirty: false,
         }
     }

@@ -3,7 +3,7 @@
 //! sources batch by batch — poll the unscored records, score them with the models of
 //! [`crate::models::ModelRepo`], write the verdicts, acknowledge — and hands every scored batch
 //! to the [`Observer`]s. Observers are where what follows scoring hooks in (counters and
-//! progress today; patterns, incidents and alerts next), without the worker knowing them.
+//! progress, patterns, incidents), without the worker knowing them.
 //!
 //! Stage order is the delivery guarantee: a batch is acknowledged only after its verdicts are
 //! written, and observers see it only after both, so whatever an observer does cannot lose or
@@ -24,6 +24,7 @@ use lad_store::RecordId;
 use tracing::info;
 
 use crate::config::{Config, SinkKind, SourceKind};
+use crate::incidents::IncidentBook;
 use crate::models::Models;
 use crate::patterns::PatternBook;
 use crate::pipeline::{self, DetectStats, ScoredBatch};
@@ -48,6 +49,8 @@ pub enum Observer {
     Log,
     /// The live patterns of every host (fed every scored line).
     Patterns(Arc<PatternBook>),
+    /// Incidents (which feed the live patterns themselves: use this or `Patterns`, not both).
+    Incidents(Arc<IncidentBook>),
 }
 
 impl BatchObserver for Observer {
@@ -60,6 +63,7 @@ impl BatchObserver for Observer {
             }
             Observer::Progress(bar) => bar.inc(s.read),
             Observer::Patterns(book) => book.observe(batch),
+            Observer::Incidents(book) => book.observe(batch),
             Observer::Log => {
                 if s.read > 0 {
                     info!(
@@ -210,4 +214,30 @@ pub fn drain_sources(
         total.add(r?);
     }
     Ok(total)
+}
+
+/// Whether incidents are formed: `INCIDENTS` is on and the sink keeps them (every backend but
+/// `stdout`, which has no [`lad_store::IncidentStore`] role).
+pub fn keeps_incidents(config: &Config) -> bool {
+    config.incidents
+        && matches!(
+            config.storage_datasink,
+            SinkKind::Sqlite | SinkKind::Local | SinkKind::Mongo | SinkKind::Mysql
+        )
+}
+
+/// The observer that follows patterns, and incidents when [`keeps_incidents`]: `lad run` and
+/// `lad detect` build theirs here, so both form incidents alike. Returns the incident book when
+/// there is one (its anomalies without an incident are folded in by [`IncidentBook::repair`],
+/// which the caller runs once the models are loaded).
+pub fn pattern_observer(
+    config: &Config,
+    patterns: &Arc<PatternBook>,
+) -> (Observer, Option<Arc<IncidentBook>>) {
+    if keeps_incidents(config) {
+        let book = Arc::new(IncidentBook::new(config, Arc::clone(patterns)));
+        (Observer::Incidents(Arc::clone(&book)), Some(book))
+    } else {
+        (Observer::Patterns(Arc::clone(patterns)), None)
+    }
 }

@@ -5,10 +5,11 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::alerts::{AlertCounts, AlertStats};
 
+use crate::incidents::IncidentBook;
 use crate::models::Models;
 use crate::pipeline::DetectStats;
 
@@ -47,6 +48,9 @@ pub struct State {
     anomalies: Mutex<BTreeMap<(String, String), u64>>,
     /// The alert receivers' counters, shared with the [`crate::alerts::Alerter`].
     pub alerts: Arc<AlertStats>,
+    /// The daemon's incidents, when it keeps them: the HTTP side reads and marks them through
+    /// it, so a mark and the tracker never disagree.
+    incidents: OnceLock<Arc<IncidentBook>>,
 }
 
 /// The error kinds the daemon counts, exported at zero from start-up so that `rate()` and
@@ -63,6 +67,21 @@ pub const MAX_ANOMALY_SERIES: usize = 10_000;
 pub const OTHER_HOSTS: &str = "(other)";
 
 impl State {
+    /// Hands the daemon's incident book to whoever reports state (set once).
+    pub fn set_incidents(&self, book: Arc<IncidentBook>) {
+        let _ = self.incidents.set(book);
+    }
+
+    /// The daemon's incident book, if it keeps incidents.
+    pub fn incidents(&self) -> Option<&Arc<IncidentBook>> {
+        self.incidents.get()
+    }
+
+    /// Incidents not resolved (0 without an incident book).
+    pub fn incidents_open(&self) -> u64 {
+        self.incidents().map_or(0, |b| b.open_count())
+    }
+
     /// Adds a scoring batch's counts.
     pub fn record_batch(&self, s: &DetectStats) {
         self.lines_read.fetch_add(s.read, Ordering::Relaxed);

@@ -17,7 +17,7 @@ use crate::error::UsageError;
 use crate::models::ModelRepo;
 use crate::patterns::PatternBook;
 use crate::pipeline::{self, TrainOutcome};
-use crate::runtime::{drain_sources, Observer, Worker};
+use crate::runtime::{drain_sources, pattern_observer, Observer, Worker};
 use crate::wire::{aggregate_json, open_output, record_json};
 use crate::wiring;
 
@@ -87,13 +87,18 @@ pub fn detect(config: &Config, quiet: bool) -> Result<()> {
         &config.model_base_dir,
         std::sync::Arc::clone(&repo),
     ));
-    let observers = [
-        Observer::Progress(bar.clone()),
-        Observer::Patterns(std::sync::Arc::clone(&book)),
-    ];
+    let (follow, incidents) = pattern_observer(config, &book);
+    if let Some(incidents) = &incidents {
+        // Anomalies scored before (by an older lad, or before a kill) join incidents first.
+        incidents.repair()?;
+    }
+    let observers = [Observer::Progress(bar.clone()), follow];
     let never = AtomicBool::new(false);
     let total = drain_sources(config, &mut workers, &sources, &models, &observers, &never)?;
     book.checkpoint();
+    if let Some(incidents) = &incidents {
+        info!(open = incidents.open_count(), "incidents");
+    }
     bar.finish_and_clear();
     info!(
         read = total.read,
@@ -205,13 +210,37 @@ fn reference_time(file: &Path) -> i64 {
         .map_or_else(pipeline::now_ms, |d| d.as_millis() as i64)
 }
 
-/// `lad export`: records with their verdicts, or the aggregates, as JSON Lines.
-pub fn export(
-    config: &Config,
-    output: Option<&Path>,
-    anomalies_only: bool,
-    aggregates: bool,
-) -> Result<()> {
+/// What `lad export` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportWhat {
+    /// Every record with its verdict.
+    Records,
+    /// Only anomalies, each with its `incident_id`.
+    Anomalies,
+    /// The aggregates.
+    Aggregates,
+    /// The incidents.
+    Incidents,
+}
+
+impl ExportWhat {
+    /// From the flags of the command line (clap keeps them exclusive where they conflict).
+    pub fn of(anomalies: bool, aggregates: bool, incidents: bool) -> ExportWhat {
+        if incidents {
+            ExportWhat::Incidents
+        } else if aggregates {
+            ExportWhat::Aggregates
+        } else if anomalies {
+            ExportWhat::Anomalies
+        } else {
+            ExportWhat::Records
+        }
+    }
+}
+
+/// `lad export`: records with their verdicts (anomalies with their incident), the aggregates,
+/// or the incidents, as JSON Lines.
+pub fn export(config: &Config, output: Option<&Path>, what: ExportWhat) -> Result<()> {
     if config.storage_datasource == crate::config::SourceKind::Sqlite
         && !config.sqlite_path.exists()
     {
@@ -224,25 +253,66 @@ pub fn export(
     let mut stores = wiring::open_for_state(config)?;
     let mut out = open_output(output)?;
     let store = stores.sink();
-    if aggregates {
-        for a in store.aggregates(None)? {
-            serde_json::to_writer(&mut out, &aggregate_json(&a))?;
-            out.write_all(b"\n")?;
-        }
-    } else {
-        let mut cursor = None;
-        loop {
-            let page = store.export_page(None, cursor, 10_000)?;
-            for row in &page.rows {
-                if anomalies_only && row.is_anomaly != Some(true) {
-                    continue;
-                }
-                serde_json::to_writer(&mut out, &record_json(row))?;
+    match what {
+        ExportWhat::Aggregates => {
+            for a in store.aggregates(None)? {
+                serde_json::to_writer(&mut out, &aggregate_json(&a))?;
                 out.write_all(b"\n")?;
             }
-            match page.next {
-                Some(c) => cursor = Some(c),
-                None => break,
+        }
+        ExportWhat::Incidents => {
+            let mut all = store.incidents(&lad_store::IncidentQuery::default())?;
+            // Oldest first, like the other exports.
+            all.sort_by(|a, b| (a.first_seen_ms, &a.id).cmp(&(b.first_seen_ms, &b.id)));
+            let now = pipeline::now_ms();
+            for i in &all {
+                serde_json::to_writer(&mut out, &crate::wire::incident_json(i, now))?;
+                out.write_all(b"\n")?;
+            }
+        }
+        ExportWhat::Records | ExportWhat::Anomalies => {
+            let anomalies_only = what == ExportWhat::Anomalies;
+            // Each anomaly's incident, per source; a store without incidents has none.
+            let mut links: std::collections::HashMap<
+                String,
+                std::collections::HashMap<String, String>,
+            > = std::collections::HashMap::new();
+            let mut cursor = None;
+            loop {
+                let page = store.export_page(None, cursor, 10_000)?;
+                for row in &page.rows {
+                    if anomalies_only && row.is_anomaly != Some(true) {
+                        continue;
+                    }
+                    let mut json = record_json(row);
+                    if anomalies_only {
+                        let source = &row.record.source;
+                        if !links.contains_key(source) {
+                            let of_source = if store.has_incidents() {
+                                store
+                                    .incident_links(source, i64::MIN, i64::MAX)?
+                                    .into_iter()
+                                    .map(|l| (l.record_id.to_string(), l.incident_id))
+                                    .collect()
+                            } else {
+                                std::collections::HashMap::new()
+                            };
+                            links.insert(source.clone(), of_source);
+                        }
+                        let incident = links
+                            .get(source)
+                            .and_then(|m| m.get(&row.record.id.to_string()));
+                        if let serde_json::Value::Object(o) = &mut json {
+                            o.insert("incident_id".into(), serde_json::json!(incident));
+                        }
+                    }
+                    serde_json::to_writer(&mut out, &json)?;
+                    out.write_all(b"\n")?;
+                }
+                match page.next {
+                    Some(c) => cursor = Some(c),
+                    None => break,
+                }
             }
         }
     }

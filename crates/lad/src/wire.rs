@@ -87,3 +87,50 @@ pub fn open_output(path: Option<&Path>) -> Result<Box<dyn Write>> {
         }
     }
 }
+
+/// An incident as `lad export --incidents` and `GET /api/incidents` write it: id, source, state
+/// at `now_ms` (with people's marks), severity, first and last seen (RFC 3339 and ms), line
+/// count, hosts, patterns (id, template, count, hosts, example lines), peak score, explanation,
+/// and the marks. A row whose body cannot be read shows what the store indexed.
+pub fn incident_json(s: &lad_store::StoredIncident, now_ms: i64) -> Value {
+    let Some(i) = crate::incidents::from_stored(s) else {
+        return json!({
+            "id": s.id,
+            "source": s.source,
+            "state": s.state,
+            "first_seen": format_rfc3339_millis(s.first_seen_ms),
+            "last_seen": format_rfc3339_millis(s.last_seen_ms),
+            "first_seen_ms": s.first_seen_ms,
+            "last_seen_ms": s.last_seen_ms,
+            "hosts": s.hosts,
+            "explanation": s.body.get("explanation").cloned().unwrap_or(Value::Null),
+        });
+    };
+    json!({
+        "id": i.id,
+        "source": i.source,
+        "state": i.state_at(now_ms).as_str(),
+        "severity": i.severity().as_str(),
+        "first_seen": format_rfc3339_millis(i.first_seen_ms),
+        "last_seen": format_rfc3339_millis(i.last_seen_ms),
+        "first_seen_ms": i.first_seen_ms,
+        "last_seen_ms": i.last_seen_ms,
+        "count": i.count,
+        "hosts": i.hosts,
+        "patterns": i.patterns.iter().map(|p| json!({
+            "id": p.id.to_string(),
+            "template": p.template,
+            "count": p.count,
+            "hosts": p.hosts,
+            "examples": p.examples,
+        })).collect::<Vec<_>>(),
+        "other_lines": i.other_lines,
+        "peak_score": i.peak_score,
+        "explanation": i.explanation(),
+        "novel_since": i.novel_since.iter().map(|(h, t)| (h.clone(), json!(format_rfc3339_millis(*t)))).collect::<serde_json::Map<_, _>>(),
+        "rate": i.rate.map(|(factor, lines, usual)| json!({"factor": factor, "lines_in_hour": lines, "usual_per_hour": usual})),
+        "silent": i.silent.iter().map(|(h, t, last)| json!({"host": h, "template": t, "last_seen": format_rfc3339_millis(*last)})).collect::<Vec<_>>(),
+        "acknowledged_by": i.acknowledged_by,
+        "muted_until": i.muted_until_ms.map(format_rfc3339_millis),
+    })
+}

@@ -5,6 +5,7 @@
 //! one module per role. The cases panic on failure, like any test; this module is test support
 //! (feature `test-support`) and must not be used by the daemon.
 
+pub mod incident_store;
 pub mod record_archive;
 pub mod record_source;
 pub mod sink_only;
@@ -110,7 +111,7 @@ fn draft(message: &str, members: Vec<RecordId>) -> AggregateDraft {
 /// Expands into the `#[test]`s of the conformance suite for the roles a backend has, one module
 /// per role: `$make` is an expression giving a fresh [`Harness`] (evaluated once per test), the
 /// roles any of `record_source`, `training_reader`, `verdict_sink`, `state_store`,
-/// `record_archive` and `sink_only` (a backend with no role but the sink's).
+/// `incident_store`, `record_archive` and `sink_only` (a backend with no role but the sink's).
 #[macro_export]
 macro_rules! conformance_tests {
     ($make:expr; $($role:ident),+ $(,)?) => {
@@ -131,6 +132,9 @@ macro_rules! conformance_tests {
     (@role $make:expr; state_store) => {
         $crate::conformance_tests!(@cases $make; state_store;
             anomalies_window, aggregates_link_and_rerun, feedback_crud);
+    };
+    (@role $make:expr; incident_store) => {
+        $crate::conformance_tests!(@cases $make; incident_store; incidents_and_links);
     };
     (@role $make:expr; record_archive) => {
         $crate::conformance_tests!(@cases $make; record_archive; export_pages_and_extra_fields);

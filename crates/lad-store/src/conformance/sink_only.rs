@@ -16,6 +16,12 @@ pub fn sink_rejects_reads_and_prints_anomalies_once(h: &mut dyn Harness) {
         .training_window("src", "a", 0, 1, 1)
         .expect_err("a sink cannot be read");
     assert!(err.is_unsupported(), "{err}");
+    assert!(!h.store().has_incidents());
+    let err = h
+        .store()
+        .incidents(&crate::IncidentQuery::default())
+        .expect_err("a sink keeps no incidents");
+    assert!(err.is_unsupported(), "{err}");
     let records: Vec<Record> = (0..3)
         .map(|i| Record {
             id: RecordId::Int(i),

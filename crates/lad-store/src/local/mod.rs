@@ -14,6 +14,10 @@
 //!   restart does not score anything twice. A torn last line (a crash mid-write) is cut off.
 //! - State that is not a verdict (malformed marks, aggregates with their members, feedback) is
 //!   appended to `<LS_OUTPUT_PATH>.lad-state.jsonl`, one tagged JSON object per line.
+//! - Incidents and the links of anomalies to them are appended to
+//!   `<LS_OUTPUT_PATH>.lad-incidents.jsonl`, one line per write (`{"incidents": [..], "links":
+//!   [..]}`), so a write is whole or, torn by a crash, ignored; the file is read on first use and
+//!   what other processes appended since is read before every call.
 //! - `import` appends JSON Lines to `<folder>/<source>.jsonl` (or to the input file when it is a
 //!   JSON Lines file of that source), skipping documents whose `_id` the source already has.
 //!
@@ -135,6 +139,8 @@ pub struct LocalStore {
     feedback: FeedbackLog,
     output: File,
     state: File,
+    /// Incidents and links, read from their journal on first use.
+    incidents: state::IncidentJournal,
 }
 
 fn io<'a>(
@@ -203,6 +209,13 @@ impl LocalStore {
             .to_os_string();
         name.push(".lad-state.jsonl");
         let state_path = config.output_path.with_file_name(name);
+        let mut name = config
+            .output_path
+            .file_name()
+            .unwrap_or_default()
+            .to_os_string();
+        name.push(".lad-incidents.jsonl");
+        let incidents = state::IncidentJournal::new(config.output_path.with_file_name(name));
         let (output, output_bytes) = open_journal(&config.output_path)?;
         let (state, state_bytes) = open_journal(&state_path)?;
         let mut store = LocalStore {
@@ -217,6 +230,7 @@ impl LocalStore {
             feedback: FeedbackLog::default(),
             output,
             state,
+            incidents,
         };
         store.refresh()?;
         store.replay_output(&output_bytes)?;

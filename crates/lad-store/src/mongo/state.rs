@@ -1,9 +1,14 @@
 //! lad's state in the `mg` backend, the [`StateStore`] role: anomalies of a window with their
 //! links, stored aggregates (found through `lad_aggregate_targets`), and feedback (`lad_feedback`,
-//! ids from `lad_counters`).
+//! ids from `lad_counters`); the [`IncidentStore`](crate::IncidentStore) role
+//! (`lad_incidents`, `lad_incident_links`).
 
 use super::*;
-use crate::roles::StateStore;
+use crate::incident::{IncidentLink, IncidentQuery, StoredIncident};
+use crate::roles::{IncidentStore, StateStore};
+
+const INCIDENTS: &str = "lad_incidents";
+const INCIDENT_LINKS: &str = "lad_incident_links";
 
 impl StateStore for MongoStore {
     /// See [`crate::Store::anomalies`]: documents with `is_anomaly: 1` and a BSON date in the window.
@@ -254,5 +259,171 @@ impl MongoStore {
             }
         }
         Ok(out)
+    }
+}
+
+/// A link's `_id`: one document per (source, record), so a second link of a record is ignored.
+fn link_key(source: &str, id: &RecordId) -> String {
+    format!("{source}\n{id}")
+}
+
+impl IncidentStore for MongoStore {
+    /// Links first (`$setOnInsert`, so the first link stands), then the incidents (replaced by
+    /// `_id`); MongoDB has no transaction here, see the role's docs.
+    fn write_incidents(
+        &mut self,
+        incidents: &[StoredIncident],
+        links: &[IncidentLink],
+    ) -> Result<(), StoreError> {
+        if !links.is_empty() {
+            let statements = links
+                .iter()
+                .map(|l| {
+                    Bson::Document(doc! {
+                        "q": { "_id": link_key(&l.source, &l.record_id) },
+                        "u": { "$setOnInsert": {
+                            "source": &l.source,
+                            "record_id": l.record_id.to_string(),
+                            "incident_id": &l.incident_id,
+                            "host": &l.host,
+                            "time_ms": l.time_ms,
+                        } },
+                        "upsert": true,
+                    })
+                })
+                .collect();
+            self.update(INCIDENT_LINKS, statements, "write incident links")?;
+        }
+        if !incidents.is_empty() {
+            let statements = incidents
+                .iter()
+                .map(|i| {
+                    let (_, body) = crate::incident::json_columns(i);
+                    Bson::Document(doc! {
+                        "q": { "_id": &i.id },
+                        "u": {
+                            "source": &i.source,
+                            "state": &i.state,
+                            "first_seen_ms": i.first_seen_ms,
+                            "last_seen_ms": i.last_seen_ms,
+                            "hosts": &i.hosts,
+                            "body": body,
+                        },
+                        "upsert": true,
+                    })
+                })
+                .collect();
+            self.update(INCIDENTS, statements, "write incidents")?;
+        }
+        Ok(())
+    }
+
+    fn incidents(&mut self, query: &IncidentQuery) -> Result<Vec<StoredIncident>, StoreError> {
+        if query.max == 0 {
+            return Ok(Vec::new());
+        }
+        let mut filter = doc! {
+            "last_seen_ms": { "$gte": query.from_ms },
+            "first_seen_ms": { "$lt": query.to_ms },
+        };
+        if let Some(s) = &query.source {
+            filter.insert("source", s);
+        }
+        if let Some(s) = &query.state {
+            filter.insert("state", s);
+        }
+        let cursor = self
+            .db
+            .collection::<Document>(INCIDENTS)
+            .find(filter)
+            .sort(doc! { "last_seen_ms": -1, "_id": 1 })
+            .limit(i64::try_from(query.max).unwrap_or(i64::MAX))
+            .run()
+            .map_err(self.fail("read incidents"))?;
+        let mut out = Vec::new();
+        for doc in cursor {
+            let doc = doc.map_err(self.fail("read incidents"))?;
+            out.push(self.incident_of(&doc)?);
+        }
+        Ok(out)
+    }
+
+    fn incident(&mut self, id: &str) -> Result<Option<StoredIncident>, StoreError> {
+        let doc = self
+            .db
+            .collection::<Document>(INCIDENTS)
+            .find_one(doc! { "_id": id })
+            .run()
+            .map_err(self.fail("read an incident"))?;
+        doc.map(|d| self.incident_of(&d)).transpose()
+    }
+
+    fn incident_links(
+        &mut self,
+        source: &str,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<IncidentLink>, StoreError> {
+        let cursor = self
+            .db
+            .collection::<Document>(INCIDENT_LINKS)
+            .find(doc! { "source": source, "time_ms": { "$gte": from_ms, "$lt": to_ms } })
+            .run()
+            .map_err(self.fail("read incident links"))?;
+        let mut out = Vec::new();
+        for doc in cursor {
+            let doc = doc.map_err(self.fail("read incident links"))?;
+            let text = |k: &str| doc.get_str(k).unwrap_or_default().to_owned();
+            out.push(IncidentLink {
+                source: text("source"),
+                record_id: RecordId::parse(doc.get_str("record_id").unwrap_or_default()),
+                incident_id: text("incident_id"),
+                host: text("host"),
+                time_ms: doc
+                    .get("time_ms")
+                    .and_then(bson_number)
+                    .map_or(0, |n| n as i64),
+            });
+        }
+        out.sort_by(|a, b| {
+            a.time_ms
+                .cmp(&b.time_ms)
+                .then_with(|| a.record_id.to_string().cmp(&b.record_id.to_string()))
+        });
+        Ok(out)
+    }
+}
+
+impl MongoStore {
+    fn incident_of(&self, doc: &Document) -> Result<StoredIncident, StoreError> {
+        let id = doc.get_str("_id").unwrap_or_default().to_owned();
+        let body = doc.get_str("body").unwrap_or("{}");
+        let body: Value = serde_json::from_str(body).map_err(|e| {
+            self.command_error(
+                "read incidents",
+                format!("incident {id}: field body is not JSON: {e}"),
+            )
+        })?;
+        let int = |k: &str| doc.get(k).and_then(bson_number).map_or(0, |n| n as i64);
+        Ok(StoredIncident {
+            source: doc.get_str("source").unwrap_or_default().to_owned(),
+            state: doc.get_str("state").unwrap_or_default().to_owned(),
+            first_seen_ms: doc
+                .get_i64("first_seen_ms")
+                .unwrap_or_else(|_| int("first_seen_ms")),
+            last_seen_ms: doc
+                .get_i64("last_seen_ms")
+                .unwrap_or_else(|_| int("last_seen_ms")),
+            hosts: doc
+                .get_array("hosts")
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|h| h.as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            body,
+            id,
+        })
     }
 }

@@ -23,7 +23,7 @@
 //!   serves both "next unscored" and "anomalies of a window", so a verdict touches one index
 //!   entry), `lad_links` (record to aggregate, only for aggregated anomalies), `lad_sources` (the
 //!   scan high-water mark per source), `lad_aggregates` (which input source each aggregate came
-//!   from), `lad_counters` and `lad_feedback`.
+//!   from), `lad_counters`, `lad_feedback`, `lad_incidents` and `lad_incident_links`.
 //!
 //! # What "unscored" means here
 //!
@@ -92,7 +92,7 @@ const STATE_ANOMALY: i64 = 4;
 const STATE_MALFORMED: i64 = 2;
 const STATE_GONE: i64 = 3;
 
-const BOOKKEEPING: [&str; 6] = [
+const BOOKKEEPING: [&str; 8] = [
     "CREATE TABLE IF NOT EXISTS lad_sources (
         source VARCHAR(64) NOT NULL PRIMARY KEY,
         scanned_id BIGINT NULL
@@ -137,6 +137,25 @@ const BOOKKEEPING: [&str; 6] = [
         at_ms BIGINT NOT NULL,
         undone_at_ms BIGINT NULL,
         KEY lad_feedback_source (source)
+    ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+    "CREATE TABLE IF NOT EXISTS lad_incidents (
+        id VARCHAR(64) NOT NULL PRIMARY KEY,
+        source VARCHAR(255) NOT NULL,
+        state VARCHAR(32) NOT NULL,
+        first_seen_ms BIGINT NOT NULL,
+        last_seen_ms BIGINT NOT NULL,
+        hosts LONGTEXT NOT NULL,
+        body LONGTEXT NOT NULL,
+        KEY lad_incidents_seen (last_seen_ms)
+    ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+    "CREATE TABLE IF NOT EXISTS lad_incident_links (
+        source VARCHAR(255) NOT NULL,
+        record_id VARCHAR(255) NOT NULL,
+        incident_id VARCHAR(64) NOT NULL,
+        host VARCHAR(255) NOT NULL,
+        time_ms BIGINT NOT NULL,
+        PRIMARY KEY (source, record_id),
+        KEY lad_incident_links_time (source, time_ms)
     ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
 ];
 

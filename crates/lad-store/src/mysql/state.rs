@@ -1,9 +1,11 @@
 //! lad's state in the `mysql` backend, the [`StateStore`] role: anomalies of a window with their
-//! links, stored aggregates, and feedback (`lad_feedback` in the target database).
+//! links, stored aggregates, and feedback (`lad_feedback` in the target database); the
+//! [`IncidentStore`](crate::IncidentStore) role (`lad_incidents`, `lad_incident_links`).
 
 use super::*;
 use crate::feedback;
-use crate::roles::StateStore;
+use crate::incident::{self, IncidentLink, IncidentQuery, StoredIncident};
+use crate::roles::{IncidentStore, StateStore};
 
 impl StateStore for MysqlStore {
     /// See [`crate::Store::anomalies`].
@@ -216,5 +218,140 @@ impl Ctx {
             });
         }
         Ok(out)
+    }
+}
+
+impl IncidentStore for MysqlStore {
+    /// Links (`INSERT IGNORE`: the first link stands) and incidents (`REPLACE`) in one
+    /// transaction.
+    fn write_incidents(
+        &mut self,
+        incidents: &[StoredIncident],
+        links: &[IncidentLink],
+    ) -> Result<(), StoreError> {
+        let rows: Vec<Value> = links
+            .iter()
+            .map(|l| {
+                json!([
+                    l.source,
+                    l.record_id.to_string(),
+                    l.incident_id,
+                    l.host,
+                    l.time_ms
+                ])
+            })
+            .collect();
+        let rows = Value::from(rows).to_string();
+        run!(self, "write incidents", |ctx| {
+            let mut tx = ctx.target.begin().await.map_err(Fail::Target)?;
+            if !links.is_empty() {
+                q("INSERT IGNORE INTO lad_incident_links (source, record_id, incident_id, host, time_ms) \
+                   SELECT j.s, j.r, j.i, j.h, j.t FROM JSON_TABLE(?, '$[*]' COLUMNS ( \
+                   s VARCHAR(255) PATH '$[0]', r VARCHAR(255) PATH '$[1]', i VARCHAR(64) PATH '$[2]', \
+                   h VARCHAR(255) PATH '$[3]', t BIGINT PATH '$[4]')) j"
+                    .into())
+                .bind(&rows)
+                .execute(&mut *tx)
+                .await
+                .map_err(Fail::Target)?;
+            }
+            for i in incidents {
+                let (hosts, body) = incident::json_columns(i);
+                q("REPLACE INTO lad_incidents (id, source, state, first_seen_ms, last_seen_ms, hosts, body) \
+                   VALUES (?, ?, ?, ?, ?, ?, ?)"
+                    .into())
+                .bind(&i.id)
+                .bind(&i.source)
+                .bind(&i.state)
+                .bind(i.first_seen_ms)
+                .bind(i.last_seen_ms)
+                .bind(hosts)
+                .bind(body)
+                .execute(&mut *tx)
+                .await
+                .map_err(Fail::Target)?;
+            }
+            tx.commit().await.map_err(Fail::Target)?;
+            Ok::<(), Fail>(())
+        })
+    }
+
+    fn incidents(&mut self, query: &IncidentQuery) -> Result<Vec<StoredIncident>, StoreError> {
+        let max = i64::try_from(query.max).unwrap_or(i64::MAX);
+        let rows = run!(self, "read incidents", |ctx| {
+            let rows: Vec<incident::IncidentRow> = sqlx::query_as(AssertSqlSafe(format!(
+                "{} LIMIT ?",
+                incident::SELECT_INCIDENTS
+            )))
+            .bind(&query.source)
+            .bind(&query.source)
+            .bind(&query.state)
+            .bind(&query.state)
+            .bind(query.from_ms)
+            .bind(query.to_ms)
+            .bind(max)
+            .fetch_all(&ctx.target)
+            .await
+            .map_err(Fail::Target)?;
+            Ok::<_, Fail>(rows)
+        })?;
+        rows.into_iter()
+            .map(|r| incident::from_row(r).map_err(corrupt_incident))
+            .collect()
+    }
+
+    fn incident(&mut self, id: &str) -> Result<Option<StoredIncident>, StoreError> {
+        let row = run!(self, "read an incident", |ctx| {
+            let row: Option<incident::IncidentRow> = sqlx::query_as(
+                "SELECT id, source, state, first_seen_ms, last_seen_ms, hosts, body \
+                 FROM lad_incidents WHERE id = ?",
+            )
+            .bind(id)
+            .fetch_optional(&ctx.target)
+            .await
+            .map_err(Fail::Target)?;
+            Ok::<_, Fail>(row)
+        })?;
+        row.map(|r| incident::from_row(r).map_err(corrupt_incident))
+            .transpose()
+    }
+
+    fn incident_links(
+        &mut self,
+        source: &str,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<IncidentLink>, StoreError> {
+        run!(self, "read incident links", |ctx| {
+            let rows: Vec<(String, String, String, String, i64)> =
+                sqlx::query_as(AssertSqlSafe(incident::SELECT_LINKS.to_string()))
+                    .bind(source)
+                    .bind(from_ms)
+                    .bind(to_ms)
+                    .fetch_all(&ctx.target)
+                    .await
+                    .map_err(Fail::Target)?;
+            Ok::<_, Fail>(
+                rows.into_iter()
+                    .map(
+                        |(source, record_id, incident_id, host, time_ms)| IncidentLink {
+                            source,
+                            record_id: RecordId::parse(&record_id),
+                            incident_id,
+                            host,
+                            time_ms,
+                        },
+                    )
+                    .collect(),
+            )
+        })
+    }
+}
+
+fn corrupt_incident(reason: String) -> StoreError {
+    StoreError::Corrupt {
+        backend: BACKEND,
+        location: "table lad_incidents".into(),
+        reason,
     }
 }

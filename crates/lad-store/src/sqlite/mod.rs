@@ -5,7 +5,8 @@
 //! a newer version is refused): `records` (`id` = rowid, `source`, `host`, `time_ms`, `message`,
 //! `extra` JSON text or NULL, `original_id` (unique per source, makes imports idempotent),
 //! `is_anomaly` NULL/0/1, `anomaly_score`, `aggregated_message_id`, `malformed` reason),
-//! `aggregates` (AUTOINCREMENT ids, never reused) and `feedback`. A partial index over unscored,
+//! `aggregates` (AUTOINCREMENT ids, never reused) and `feedback`; `lad_incidents` and
+//! `lad_incident_links` (see [`crate::incident`]) are created where missing, outside the version. A partial index over unscored,
 //! unmarked records ordered by `(source, time_ms, rowid)` makes "next unscored" cheap however many
 //! records are scored; `(source, host, time_ms)` serves training windows.
 //!
@@ -133,6 +134,12 @@ impl SqliteStore {
             tx.execute_batch(&format!("PRAGMA user_version={SCHEMA_VERSION}"))
                 .map_err(fail("set the schema version"))?;
             tx.commit().map_err(fail("migrate the schema"))?;
+        }
+        // Incident tables came later; they are added where missing, without a version change,
+        // so an older lad still opens the file.
+        for sql in crate::incident::schema_sql("TEXT", "TEXT", "TEXT") {
+            conn.execute_batch(&sql)
+                .map_err(fail("create the incident tables"))?;
         }
         Ok(SqliteStore { conn, path })
     }

@@ -1,10 +1,13 @@
 //! lad's state in the `sqlite` backend, the [`StateStore`] role: anomalies of a window with their
-//! links, stored aggregates, and feedback (the `feedback` table). Records are not written here.
+//! links, stored aggregates, and feedback (the `feedback` table), and the
+//! [`IncidentStore`](crate::IncidentStore) role (`lad_incidents`, `lad_incident_links`). Records
+//! are not written here.
 
 use super::read::record_from_row;
 use super::*;
 use crate::feedback;
-use crate::roles::StateStore;
+use crate::incident::{self, IncidentLink, IncidentQuery, StoredIncident};
+use crate::roles::{IncidentStore, StateStore};
 
 impl StateStore for SqliteStore {
     /// See [`crate::Store::anomalies`].
@@ -148,5 +151,156 @@ impl StateStore for SqliteStore {
             .execute(&feedback::undo_sql("feedback"), params![at_ms, id])
             .map_err(self.fail("undo feedback"))?;
         Ok(n == 1)
+    }
+}
+
+impl IncidentStore for SqliteStore {
+    fn write_incidents(
+        &mut self,
+        incidents: &[StoredIncident],
+        links: &[IncidentLink],
+    ) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let fail = |source| sqlite_error(&path, "write incidents", source);
+        let tx = self.conn.transaction().map_err(fail)?;
+        {
+            let mut link = tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO lad_incident_links \
+                     (source, record_id, incident_id, host, time_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .map_err(&fail)?;
+            for l in links {
+                link.execute(params![
+                    l.source,
+                    l.record_id.to_string(),
+                    l.incident_id,
+                    l.host,
+                    l.time_ms
+                ])
+                .map_err(&fail)?;
+            }
+            let mut put = tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO lad_incidents \
+                     (id, source, state, first_seen_ms, last_seen_ms, hosts, body) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )
+                .map_err(&fail)?;
+            for i in incidents {
+                let (hosts, body) = incident::json_columns(i);
+                put.execute(params![
+                    i.id,
+                    i.source,
+                    i.state,
+                    i.first_seen_ms,
+                    i.last_seen_ms,
+                    hosts,
+                    body
+                ])
+                .map_err(&fail)?;
+            }
+        }
+        tx.commit().map_err(&fail)
+    }
+
+    fn incidents(&mut self, query: &IncidentQuery) -> Result<Vec<StoredIncident>, StoreError> {
+        let fail = self.fail("read incidents");
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!("{} LIMIT ?", incident::SELECT_INCIDENTS))
+            .map_err(&fail)?;
+        let rows = stmt
+            .query_map(
+                params![
+                    query.source,
+                    query.source,
+                    query.state,
+                    query.state,
+                    query.from_ms,
+                    query.to_ms,
+                    limit(query.max)
+                ],
+                |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                        r.get(6)?,
+                    ))
+                },
+            )
+            .map_err(&fail)?
+            .collect::<Result<Vec<incident::IncidentRow>, _>>()
+            .map_err(&fail)?;
+        rows.into_iter()
+            .map(|row| incident::from_row(row).map_err(|reason| self.corrupt_incident(reason)))
+            .collect()
+    }
+
+    fn incident(&mut self, id: &str) -> Result<Option<StoredIncident>, StoreError> {
+        let fail = self.fail("read an incident");
+        let row: Option<incident::IncidentRow> = self
+            .conn
+            .query_row(
+                "SELECT id, source, state, first_seen_ms, last_seen_ms, hosts, body \
+                 FROM lad_incidents WHERE id = ?1",
+                params![id],
+                |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                        r.get(6)?,
+                    ))
+                },
+            )
+            .optional()
+            .map_err(&fail)?;
+        row.map(|r| incident::from_row(r).map_err(|reason| self.corrupt_incident(reason)))
+            .transpose()
+    }
+
+    fn incident_links(
+        &mut self,
+        source: &str,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<IncidentLink>, StoreError> {
+        let fail = self.fail("read incident links");
+        let mut stmt = self
+            .conn
+            .prepare_cached(incident::SELECT_LINKS)
+            .map_err(&fail)?;
+        let links = stmt
+            .query_map(params![source, from_ms, to_ms], |r| {
+                Ok(IncidentLink {
+                    source: r.get(0)?,
+                    record_id: RecordId::parse(&r.get::<_, String>(1)?),
+                    incident_id: r.get(2)?,
+                    host: r.get(3)?,
+                    time_ms: r.get(4)?,
+                })
+            })
+            .map_err(&fail)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(&fail)?;
+        Ok(links)
+    }
+}
+
+impl SqliteStore {
+    fn corrupt_incident(&self, reason: String) -> StoreError {
+        StoreError::Corrupt {
+            backend: BACKEND,
+            location: format!("{} table lad_incidents", self.path.display()),
+            reason,
+        }
     }
 }

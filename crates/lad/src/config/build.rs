@@ -526,6 +526,8 @@ pub(crate) fn build(raw: &RawConfig, warnings: &mut Vec<ConfigWarning>) -> Resul
     let aggr_vector_length = b.usize("AGGR_VECTOR_LENGTH", 25, 1)?;
     let aggr_window = b.usize("AGGR_WINDOW", 5, 1)?;
     let aggr_method: AggrMethod = b.named("AGGR_METHOD", "templates", AggrMethod::NAMES)?;
+    let incidents = b.boolean("INCIDENTS", true)?;
+    let incident_quiet_gap = b.seconds("INCIDENT_QUIET_GAP", 600)?;
     let tokenizer: TokenizerKind = b.named("TOKENIZER", "masked", TokenizerKind::NAMES)?;
     let detector: DetectorKind = b.named("DETECTOR", "ensemble", DetectorKind::NAMES)?;
 
@@ -761,6 +763,8 @@ pub(crate) fn build(raw: &RawConfig, warnings: &mut Vec<ConfigWarning>) -> Resul
         aggr_vector_length,
         aggr_window,
         aggr_method,
+        incidents,
+        incident_quiet_gap,
         aggregation_targets,
         retrain_schedule,
         aggr_schedule,

@@ -71,6 +71,8 @@ pub(crate) const KNOWN_KEYS: &[(&str, EnvForm)] = &[
     ("AGGR_VECTOR_LENGTH", Yaml),
     ("AGGR_WINDOW", Yaml),
     ("AGGR_METHOD", Verbatim),
+    ("INCIDENTS", Yaml),
+    ("INCIDENT_QUIET_GAP", Yaml),
     ("RETRAIN_SCHEDULE", Verbatim),
     ("AGGR_SCHEDULE", Verbatim),
     ("TIMEZONE", Verbatim),

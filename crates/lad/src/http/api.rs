@@ -532,3 +532,218 @@ pub async fn undo_feedback(
     })
     .await
 }
+
+/// Query of `GET /api/incidents`.
+#[derive(Debug, Deserialize)]
+pub struct IncidentListQuery {
+    source: Option<String>,
+    host: Option<String>,
+    state: Option<String>,
+    severity: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    limit: Option<usize>,
+    offset: Option<usize>,
+}
+
+fn no_incidents(backend: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_IMPLEMENTED,
+        format!("the {backend} store keeps no incidents"),
+    )
+}
+
+/// `GET /api/incidents`: incidents whose time span overlaps `[from, to)`, newest last line
+/// first, filtered by source, host, state (`open`, `acknowledged`, `muted`, `resolved`, or
+/// `active` for the first three) and severity, paged.
+pub async fn incidents(
+    State(app): State<AppState>,
+    Query(q): Query<IncidentListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let from = opt_time("from", &q.from)?.unwrap_or(i64::MIN);
+    let to = opt_time("to", &q.to)?.unwrap_or(i64::MAX);
+    let limit = q.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
+    let offset = q.offset.unwrap_or(0);
+    let state = q
+        .state
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .map(str::to_string);
+    if let Some(s) = &state {
+        if s != "active" && lad_core::incident::IncidentState::parse(s).is_none() {
+            return Err(ApiError::bad_request(format!(
+                "parameter state: expected open, acknowledged, muted, resolved or active, found {s:?}"
+            )));
+        }
+    }
+    app.with_stores(move |_, s| {
+        let store = s.sink();
+        if !store.has_incidents() {
+            return Err(no_incidents(store.backend()));
+        }
+        // The store knows open from resolved; marks are applied here.
+        let stored_state = match state.as_deref() {
+            Some("resolved") => Some("resolved".to_string()),
+            Some(_) => Some("open".to_string()),
+            None => None,
+        };
+        let all = store
+            .incidents(&lad_store::IncidentQuery {
+                source: q.source.clone().filter(|s| !s.is_empty()),
+                state: stored_state,
+                from_ms: from,
+                to_ms: to,
+                max: usize::MAX,
+            })
+            .map_err(ApiError::store)?;
+        let now = pipeline::now_ms();
+        let host = q.host.as_deref().filter(|h| !h.is_empty());
+        let severity = q.severity.as_deref().filter(|h| !h.is_empty());
+        let matching: Vec<Value> = all
+            .iter()
+            .filter(|i| host.is_none_or(|h| i.hosts.iter().any(|x| x == h)))
+            .map(|i| crate::wire::incident_json(i, now))
+            .filter(|v| match state.as_deref() {
+                None => true,
+                Some("active") => v["state"] != "resolved",
+                Some(s) => v["state"] == s,
+            })
+            .filter(|v| severity.is_none_or(|s| v["severity"] == s))
+            .collect();
+        let total = matching.len();
+        let items: Vec<Value> = matching.into_iter().skip(offset).take(limit).collect();
+        Ok(Json(json!({
+            "total": total,
+            "offset": offset,
+            "limit": limit,
+            "items": items,
+        })))
+    })
+    .await
+}
+
+/// `GET /api/incidents/{id}`.
+pub async fn incident(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    app.with_stores(move |_, s| {
+        let store = s.sink();
+        if !store.has_incidents() {
+            return Err(no_incidents(store.backend()));
+        }
+        match store.incident(&id).map_err(ApiError::store)? {
+            Some(i) => Ok(Json(crate::wire::incident_json(&i, pipeline::now_ms()))),
+            None => Err(ApiError::not_found(format!("no incident with id {id}"))),
+        }
+    })
+    .await
+}
+
+/// Body of `POST /api/incidents/{id}/acknowledge`.
+#[derive(Debug, Default, Deserialize)]
+pub struct AcknowledgeBody {
+    who: Option<String>,
+    /// Take the acknowledgement back.
+    #[serde(default)]
+    undo: bool,
+}
+
+/// Body of `POST /api/incidents/{id}/mute`: `until` (a time) or `for_s` (seconds from now);
+/// neither unmutes.
+#[derive(Debug, Default, Deserialize)]
+pub struct MuteBody {
+    until: Option<String>,
+    for_s: Option<u64>,
+}
+
+/// A mark to set on an incident.
+enum IncidentMark {
+    Acknowledge(Option<String>),
+    Mute(Option<i64>),
+}
+
+/// Sets a mark through the daemon's incident book when there is one (so its tracker keeps
+/// it), else on the stored incident.
+async fn mark_incident(
+    app: &AppState,
+    id: String,
+    mark: IncidentMark,
+) -> Result<Json<Value>, ApiError> {
+    let failed = |e: anyhow::Error| ApiError::unavailable(format!("{e:#}"));
+    let done = if let Some(book) = app.state.incidents().cloned() {
+        let id = id.clone();
+        tokio::task::spawn_blocking(move || match mark {
+            IncidentMark::Acknowledge(who) => book.acknowledge(&id, who.as_deref()),
+            IncidentMark::Mute(until) => book.mute(&id, until),
+        })
+        .await
+        .map_err(|e| ApiError::internal(format!("a store task failed: {e}")))?
+        .map_err(failed)?
+    } else {
+        let id = id.clone();
+        app.with_stores(move |_, s| {
+            if !s.sink().has_incidents() {
+                return Err(no_incidents(s.sink().backend()));
+            }
+            crate::incidents::mark_stored(s, &id, |i| match mark {
+                IncidentMark::Acknowledge(who) => i.acknowledged_by = who,
+                IncidentMark::Mute(until) => i.muted_until_ms = until,
+            })
+            .map_err(failed)
+        })
+        .await?
+    };
+    match done {
+        Some(i) => Ok(Json(crate::wire::incident_json(&i, pipeline::now_ms()))),
+        None => Err(ApiError::not_found(format!("no incident with id {id}"))),
+    }
+}
+
+/// `POST /api/incidents/{id}/acknowledge`: `{"who": name}` acknowledges, `{"undo": true}` takes
+/// it back. Answers the incident.
+pub async fn acknowledge_incident(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Option<Json<AcknowledgeBody>>,
+) -> Result<Json<Value>, ApiError> {
+    app.authorize(&headers)?;
+    let body = body.map(|b| b.0).unwrap_or_default();
+    let who = if body.undo {
+        None
+    } else {
+        let who = body
+            .who
+            .filter(|w| !w.trim().is_empty())
+            .unwrap_or_else(|| "web".to_string());
+        Some(who.chars().take(200).collect())
+    };
+    mark_incident(&app, id, IncidentMark::Acknowledge(who)).await
+}
+
+/// `POST /api/incidents/{id}/mute`: mutes until `until` or for `for_s` seconds; an empty body
+/// unmutes. Answers the incident.
+pub async fn mute_incident(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Option<Json<MuteBody>>,
+) -> Result<Json<Value>, ApiError> {
+    app.authorize(&headers)?;
+    let body = body.map(|b| b.0).unwrap_or_default();
+    let until = match (&body.until, body.for_s) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::bad_request(
+                "expected at most one of until and for_s",
+            ))
+        }
+        (Some(t), None) => Some(parse_time("until", t)?),
+        (None, Some(s)) => {
+            let s = i64::try_from(s).unwrap_or(i64::MAX).min(MAX_TIME_MS / 1000);
+            Some(pipeline::now_ms().saturating_add(s * 1000).min(MAX_TIME_MS))
+        }
+        (None, None) => None,
+    };
+    mark_incident(&app, id, IncidentMark::Mute(until)).await
+}

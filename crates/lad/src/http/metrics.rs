@@ -165,6 +165,12 @@ impl Collector for StateCollector {
             "1 when the last pass reached the store, else 0.",
             u64::from(s.store_ok()),
         )?;
+        count_gauge(
+            &mut e,
+            "lad_incidents_open",
+            "Incidents not resolved (open, acknowledged or muted).",
+            s.incidents_open(),
+        )?;
         let hosts = s.hosts();
         count_gauge(
             &mut e,

@@ -614,3 +614,127 @@ fn writes_without_a_token_come_from_this_machine_only() {
         assert_eq!(status, StatusCode::CREATED, "{host:?} {origin:?}: {reply}");
     }
 }
+
+/// The fixture's anomalies grouped into incidents, as `lad detect` would on start (the hosts
+/// have no model here, so each line's pattern is its own).
+fn with_incidents(f: &Fixture) -> Arc<crate::incidents::IncidentBook> {
+    let repo = Arc::new(crate::models::ModelRepo::new(&f.config.model_base_dir));
+    let patterns = Arc::new(crate::patterns::PatternBook::new(
+        &f.config.model_base_dir,
+        repo,
+    ));
+    let book = Arc::new(crate::incidents::IncidentBook::new(&f.config, patterns));
+    book.repair().expect("the anomalies join incidents");
+    book
+}
+
+#[test]
+fn incidents_are_listed_filtered_and_marked() {
+    let f = fixture(Some("t"));
+    with_incidents(&f);
+    let r = app(&f);
+    let (status, body, _) = call(&r, "GET", "/api/incidents", None, None);
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // Every anomaly is `disk quota exceeded for user <n> on /dev/sd<n>` on both hosts, a
+    // minute apart: one incident of one pattern on both hosts.
+    assert_eq!(body["total"], json!(1), "{body}");
+    let i = &body["items"][0];
+    let anomalies = f.rows.iter().filter(|r| r.4).count();
+    assert_eq!(i["count"], json!(anomalies), "{i}");
+    assert_eq!(i["hosts"], json!(["db-1", "web-1"]));
+    assert_eq!(i["state"], json!("open"));
+    assert!(
+        i["explanation"]
+            .as_str()
+            .is_some_and(|e| e.contains("on db-1, web-1")),
+        "{i}"
+    );
+    let id = i["id"].as_str().expect("an id").to_string();
+
+    let list = |q: &str| call(&r, "GET", &format!("/api/incidents?{q}"), None, None);
+    assert_eq!(list("host=web-1").1["total"], json!(1));
+    assert_eq!(list("host=mail-1").1["total"], json!(0));
+    assert_eq!(list("state=resolved").1["total"], json!(0));
+    assert_eq!(list("state=active").1["total"], json!(1));
+    assert_eq!(
+        list(&format!("to={T0}")).1["total"],
+        json!(0),
+        "before its first line"
+    );
+    assert_eq!(list("limit=1&offset=1").1["items"], json!([]));
+    assert_eq!(list("state=sleeping").0, StatusCode::BAD_REQUEST);
+    let (status, one, _) = call(&r, "GET", &format!("/api/incidents/{id}"), None, None);
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(one["id"], json!(id));
+    assert_eq!(
+        call(&r, "GET", "/api/incidents/0000", None, None).0,
+        StatusCode::NOT_FOUND
+    );
+
+    // Marks need the token.
+    let ack = format!("/api/incidents/{id}/acknowledge");
+    let mute = format!("/api/incidents/{id}/mute");
+    let who = json!({"who": "alice"});
+    assert_eq!(
+        call(&r, "POST", &ack, Some(who.clone()), None).0,
+        StatusCode::UNAUTHORIZED
+    );
+    let (status, acked, _) = call(&r, "POST", &ack, Some(who), Some("t"));
+    assert_eq!(status, StatusCode::OK, "{acked}");
+    assert_eq!(acked["state"], json!("acknowledged"));
+    assert_eq!(acked["acknowledged_by"], json!("alice"));
+    let (_, muted, _) = call(&r, "POST", &mute, Some(json!({"for_s": 600})), Some("t"));
+    assert_eq!(muted["state"], json!("muted"), "{muted}");
+    assert_eq!(list("state=muted").1["total"], json!(1));
+    let (_, unmuted, _) = call(&r, "POST", &mute, None, Some("t"));
+    assert_eq!(unmuted["state"], json!("acknowledged"), "{unmuted}");
+    let (_, back, _) = call(&r, "POST", &ack, Some(json!({"undo": true})), Some("t"));
+    assert_eq!(back["state"], json!("open"));
+    assert_eq!(
+        call(&r, "POST", "/api/incidents/0000/mute", None, Some("t")).0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        call(&r, "POST", &mute, Some(json!({"until": "x"})), Some("t")).0,
+        StatusCode::BAD_REQUEST
+    );
+}
+
+#[test]
+fn marks_go_through_the_daemons_incident_book_and_the_gauge_counts_open_incidents() {
+    let f = fixture(None);
+    let book = with_incidents(&f);
+    let state = Arc::new(State::default());
+    let r = router(AppState::new(f.config.clone(), Arc::clone(&state)));
+    let (_, _, metrics) = call(&r, "GET", "/metrics", None, None);
+    assert!(
+        metrics.contains("\nlad_incidents_open 0\n"),
+        "present from start-up: {metrics}"
+    );
+    state.set_incidents(Arc::clone(&book));
+    let (_, _, metrics) = call(&r, "GET", "/metrics", None, None);
+    assert!(metrics.contains("\nlad_incidents_open 1\n"), "{metrics}");
+    let (_, body, _) = call(&r, "GET", "/api/incidents", None, None);
+    let id = body["items"][0]["id"].as_str().expect("an id").to_string();
+    let (status, acked, _) = call(
+        &r,
+        "POST",
+        &format!("/api/incidents/{id}/acknowledge"),
+        Some(json!({"who": "bob"})),
+        None,
+    );
+    assert_eq!(status, StatusCode::OK, "{acked}");
+    // The tracker holds the mark, so the incident's next write keeps it.
+    let open: Vec<_> = book.take_notices();
+    assert!(open.iter().any(|n| n.id == id), "the opening was noticed");
+    book.tick(i64::MAX / 4);
+    let (_, after, _) = call(&r, "GET", &format!("/api/incidents/{id}"), None, None);
+    assert_eq!(after["state"], json!("resolved"), "{after}");
+    assert_eq!(after["acknowledged_by"], json!("bob"), "{after}");
+    let notices = book.take_notices();
+    assert_eq!(notices.len(), 1);
+    assert_eq!(
+        notices[0].transition,
+        lad_core::incident::Transition::Resolved
+    );
+}

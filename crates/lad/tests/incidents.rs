@@ -1,0 +1,148 @@
+//! Incidents seen from the command line: `lad detect` forms them as it scores, `lad export
+//! --incidents` writes them and `lad export --anomalies` gives each anomaly its incident; a run
+//! over a store whose incidents were lost (a kill between verdicts and incidents, or a store
+//! scored before incidents existed) forms the same incidents again, without duplicates; a
+//! second run changes nothing; `INCIDENTS: false` forms none.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use common::{docs, json_lines, lad_expect, now_ms, write_json_lines};
+use serde_json::Value;
+
+const HOSTS: [&str; 3] = ["web", "db", "fw"];
+
+fn s(path: &Path) -> &str {
+    path.to_str().expect("temp paths are UTF-8")
+}
+
+/// A store in `dir` with routine lines to train on and a backlog with rare lines every 40th.
+fn setup(dir: &Path, extra: &str) -> PathBuf {
+    let config = dir.join("lad.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "SQLITE_PATH: '{}'\nMODEL_BASE_DIR: '{}'\nLOF_NEIGHBORS: 20\nTRAIN_MAX_ENTRIES: 2000\n{extra}",
+            dir.join("lad.db").display(),
+            dir.join("models").display()
+        ),
+    )
+    .expect("write config");
+    let now = now_ms();
+    let routine = dir.join("routine.jsonl");
+    write_json_lines(&routine, &docs(3, &HOSTS, 600, 0, now - 7_200_000));
+    lad_expect(&["-q", "import", "-c", s(&config), s(&routine)], None, 0);
+    lad_expect(&["-q", "train", "-c", s(&config)], None, 0);
+    let backlog = dir.join("backlog.jsonl");
+    write_json_lines(&backlog, &docs(4, &HOSTS, 800, 40, now - 60_000));
+    lad_expect(&["-q", "import", "-c", s(&config), s(&backlog)], None, 0);
+    config
+}
+
+fn export(config: &Path, what: &str) -> Vec<Value> {
+    json_lines(&lad_expect(&["-q", "export", "-c", s(config), what], None, 0).stdout)
+}
+
+/// Incidents without their state (a later run may resolve them by the wall clock).
+fn stable(incidents: &[Value]) -> Vec<Value> {
+    incidents
+        .iter()
+        .map(|i| {
+            let mut i = i.clone();
+            if let Some(o) = i.as_object_mut() {
+                o.remove("state");
+            }
+            i
+        })
+        .collect()
+}
+
+#[test]
+fn detect_forms_incidents_and_a_lost_write_is_repaired_without_duplicates() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = setup(dir.path(), "");
+    lad_expect(&["-q", "detect", "-c", s(&config)], None, 0);
+
+    let incidents = export(&config, "--incidents");
+    let anomalies = export(&config, "--anomalies");
+    assert!(!anomalies.is_empty(), "the rare lines are flagged");
+    assert!(!incidents.is_empty(), "anomalies form incidents");
+    assert!(
+        incidents.len() < anomalies.len(),
+        "{} incidents for {} anomalies",
+        incidents.len(),
+        anomalies.len()
+    );
+    let ids: BTreeSet<&str> = incidents
+        .iter()
+        .map(|i| i["id"].as_str().expect("an id"))
+        .collect();
+    assert_eq!(ids.len(), incidents.len(), "ids are unique");
+    let mut per_incident: BTreeMap<&str, u64> = BTreeMap::new();
+    for a in &anomalies {
+        let id = a["incident_id"]
+            .as_str()
+            .expect("every anomaly has an incident");
+        assert!(ids.contains(id), "{id} is an exported incident");
+        *per_incident.entry(id).or_default() += 1;
+    }
+    for i in &incidents {
+        for key in [
+            "id",
+            "state",
+            "first_seen",
+            "last_seen",
+            "count",
+            "hosts",
+            "patterns",
+            "explanation",
+        ] {
+            assert!(i.get(key).is_some(), "incident has {key}: {i}");
+        }
+        let id = i["id"].as_str().expect("an id");
+        assert_eq!(
+            i["count"].as_u64(),
+            per_incident.get(id).copied(),
+            "an incident counts its anomalies once: {i}"
+        );
+        assert!(!i["explanation"].as_str().unwrap_or("").is_empty());
+    }
+    // Several hosts log the same rare templates: some incident lists more than one host.
+    assert!(
+        incidents
+            .iter()
+            .any(|i| i["hosts"].as_array().is_some_and(|h| h.len() > 1)),
+        "{incidents:?}"
+    );
+
+    // A second run scores nothing and changes nothing.
+    lad_expect(&["-q", "detect", "-c", s(&config)], None, 0);
+    assert_eq!(stable(&export(&config, "--incidents")), stable(&incidents));
+
+    // Lose every incident and link, as a kill after the verdicts and before the incidents
+    // would (or a store scored by an older lad): the next run folds the anomalies in again.
+    let conn = rusqlite::Connection::open(dir.path().join("lad.db")).expect("open the store");
+    conn.execute_batch("DELETE FROM lad_incident_links; DELETE FROM lad_incidents;")
+        .expect("drop the incidents");
+    drop(conn);
+    lad_expect(&["-q", "detect", "-c", s(&config)], None, 0);
+    assert_eq!(
+        stable(&export(&config, "--incidents")),
+        stable(&incidents),
+        "the same incidents, no duplicates"
+    );
+    assert_eq!(export(&config, "--anomalies"), anomalies);
+}
+
+#[test]
+fn incidents_can_be_switched_off() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = setup(dir.path(), "INCIDENTS: false\n");
+    lad_expect(&["-q", "detect", "-c", s(&config)], None, 0);
+    assert!(export(&config, "--incidents").is_empty());
+    let anomalies = export(&config, "--anomalies");
+    assert!(!anomalies.is_empty());
+    assert!(anomalies.iter().all(|a| a["incident_id"].is_null()));
+}
