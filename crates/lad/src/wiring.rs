@@ -140,11 +140,18 @@ fn backend_for_source(config: &Config) -> Result<BackendConfig, UsageError> {
 #[cfg(feature = "es")]
 fn es_config(config: &Config) -> Result<lad_store::EsConfig, UsageError> {
     let es = &config.es;
-    let text = es.endpoint.as_ref().map(|e| e.expose().to_string()).unwrap_or_default();
+    let text = es
+        .endpoint
+        .as_ref()
+        .map(|e| e.expose().to_string())
+        .unwrap_or_default();
     let (endpoint, url_user, url_password) =
         lad_store::es::parse_endpoint(&text, es.use_ssl).map_err(UsageError)?;
     let (user, password) = match &es.user {
-        Some(u) => (Some(u.clone()), es.password.as_ref().map(|p| p.expose().to_string())),
+        Some(u) => (
+            Some(u.clone()),
+            es.password.as_ref().map(|p| p.expose().to_string()),
+        ),
         None => (
             url_user,
             es.password

@@ -707,7 +707,10 @@ fn old_elasticsearch_keys_load_and_credentials_never_show() {
     assert_eq!(cfg.storage_datasource, SourceKind::Es);
     assert_eq!(cfg.storage_datasink, SinkKind::Es);
     assert_eq!(cfg.es.version, Some(7));
-    assert!(cfg.log_sources.contains_key("logstash-"), "ES_INPUT_INDEX is a source");
+    assert!(
+        cfg.log_sources.contains_key("logstash-"),
+        "ES_INPUT_INDEX is a source"
+    );
     assert!(
         warnings
             .iter()
@@ -715,18 +718,31 @@ fn old_elasticsearch_keys_load_and_credentials_never_show() {
         "{warnings:?}"
     );
     assert!(
-        warnings.iter().any(|w| w.to_string().contains("NOT verified")),
+        warnings
+            .iter()
+            .any(|w| w.to_string().contains("NOT verified")),
         "{warnings:?}"
     );
     let described = cfg.describe();
-    assert!(described.contains("https://***@es.example:9243"), "{described}");
+    assert!(
+        described.contains("https://***@es.example:9243"),
+        "{described}"
+    );
     for secret in ["hunter2", "c2VjcmV0LWtleQ"] {
         assert!(!described.contains(secret), "{described}");
         assert!(!format!("{cfg:?}").contains(secret));
     }
-    let err = expect_err("es.yaml", "STORAGE_DATASOURCE: es\nES_INPUT_INDEX: x-\n", &no_env());
+    let err = expect_err(
+        "es.yaml",
+        "STORAGE_DATASOURCE: es\nES_INPUT_INDEX: x-\n",
+        &no_env(),
+    );
     assert!(err.to_string().contains("ES_ENDPOINT"), "{err}");
-    let err = expect_err("es.yaml", "STORAGE_DATASOURCE: es\nES_ENDPOINT: h\n", &no_env());
+    let err = expect_err(
+        "es.yaml",
+        "STORAGE_DATASOURCE: es\nES_ENDPOINT: h\n",
+        &no_env(),
+    );
     assert!(err.to_string().contains("LOG_SOURCES"), "{err}");
     let err = expect_err("es.yaml", "STORAGE_DATASINK: es\n", &no_env());
     assert!(err.to_string().contains("STORAGE_DATASOURCE"), "{err}");

@@ -106,7 +106,9 @@ fn scored(url: &str, pattern: &str) -> u64 {
         .send_json(json!({ "query": { "exists": { "field": "is_anomaly" } } }))
         .expect("count");
     let v: Value = reply.body_mut().read_json().expect("count reply");
-    v["count"].as_u64().unwrap_or_else(|| panic!("count in {v}"))
+    v["count"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("count in {v}"))
 }
 
 /// The daily index of a time: `prefix` + `YYYY.MM.DD`.
@@ -219,13 +221,23 @@ fn old_style_config_trains_detects_and_aggregates_touching_only_its_fields() {
         );
         assert_eq!(a["input_source"], "syslog-");
         assert!(a["average_anomaly_score"].is_f64(), "{a}");
-        assert!(a["average_datetime"].as_str().is_some_and(|t| t.ends_with('Z')), "{a}");
+        assert!(
+            a["average_datetime"]
+                .as_str()
+                .is_some_and(|t| t.ends_with('Z')),
+            "{a}"
+        );
     }
 
     let stored = all(&url, "syslog-*");
     assert_eq!(stored.len(), originals.len(), "no document added or lost");
     assert!(
-        stored.keys().map(|(i, _)| i).collect::<std::collections::BTreeSet<_>>().len() >= 3,
+        stored
+            .keys()
+            .map(|(i, _)| i)
+            .collect::<std::collections::BTreeSet<_>>()
+            .len()
+            >= 3,
         "the documents span three daily indices"
     );
     let mut members: HashMap<String, u64> = HashMap::new();
@@ -243,7 +255,8 @@ fn old_style_config_trains_detects_and_aggregates_touching_only_its_fields() {
             other => panic!("{key:?}: is_anomaly is 0 or 1, found {other:?}"),
         };
         assert!(
-            d.remove("anomaly_score").is_some_and(|x| x.as_f64().is_some_and(f64::is_finite)),
+            d.remove("anomaly_score")
+                .is_some_and(|x| x.as_f64().is_some_and(f64::is_finite)),
             "{key:?}: anomaly_score is a number"
         );
         match d.remove("aggregated_message_id") {
@@ -261,7 +274,10 @@ fn old_style_config_trains_detects_and_aggregates_touching_only_its_fields() {
         anomalies += u64::from(flag == Some(1));
         assert_eq!(&Value::Object(d), original, "{key:?}: nothing else changed");
     }
-    assert!(anomalies > 0 && anomalies < total, "{anomalies} of {total} flagged");
+    assert!(
+        anomalies > 0 && anomalies < total,
+        "{anomalies} of {total} flagged"
+    );
     for ((_, id), a) in &aggregates {
         assert_eq!(
             members.get(id).copied().unwrap_or(0),
@@ -273,14 +289,19 @@ fn old_style_config_trains_detects_and_aggregates_touching_only_its_fields() {
     let back = all(&url, "syslog-*");
     for text in HOSTILE {
         assert!(
-            back.values().any(|d| d["message"] == text && d["note"] == text),
+            back.values()
+                .any(|d| d["message"] == text && d["note"] == text),
             "{text:?} stored unchanged"
         );
     }
 
     // A second aggregation finds nothing new to add.
     lad_expect(&["-q", "aggregate", "--config", s(&config)], None, 0);
-    assert_eq!(all(&url, "lad-aggregates"), aggregates, "a second lad aggregate adds nothing");
+    assert_eq!(
+        all(&url, "lad-aggregates"),
+        aggregates,
+        "a second lad aggregate adds nothing"
+    );
 }
 
 #[test]
@@ -322,7 +343,10 @@ fn killed_daemon_on_es_scores_like_an_uninterrupted_detect() {
         });
         std::thread::sleep(Duration::from_millis(rng.random_range(0..40)));
         daemon.kill9();
-        eprintln!("round {round}: {before} -> {} scored", scored(&a.url, "syslog-*"));
+        eprintln!(
+            "round {round}: {before} -> {} scored",
+            scored(&a.url, "syslog-*")
+        );
     }
     let mut daemon = Daemon::start(&config_a, dir_a.path().join("last.log"));
     daemon.wait_for("an empty backlog", Duration::from_secs(300), || {
@@ -330,7 +354,12 @@ fn killed_daemon_on_es_scores_like_an_uninterrupted_detect() {
     });
     let log = daemon.log.clone();
     let code = daemon.terminate();
-    assert_eq!(code, Some(0), "{}", std::fs::read_to_string(log).unwrap_or_default());
+    assert_eq!(
+        code,
+        Some(0),
+        "{}",
+        std::fs::read_to_string(log).unwrap_or_default()
+    );
 
     lad_expect(&["-q", "detect", "--config", s(&config_b)], None, 0);
     let (killed, calm) = (all(&a.url, "syslog-*"), all(&b.url, "syslog-*"));
@@ -339,7 +368,12 @@ fn killed_daemon_on_es_scores_like_an_uninterrupted_detect() {
     let mut flagged = 0;
     for ((kx, x), (ky, y)) in killed.iter().zip(&calm) {
         assert_eq!(kx, ky);
-        let verdict = |d: &Value| (d["is_anomaly"].as_u64(), d["anomaly_score"].as_f64().map(f64::to_bits));
+        let verdict = |d: &Value| {
+            (
+                d["is_anomaly"].as_u64(),
+                d["anomaly_score"].as_f64().map(f64::to_bits),
+            )
+        };
         let (vx, vy) = (verdict(x), verdict(y));
         assert!(vx.0.is_some() && vx.1.is_some(), "a verdict on {kx:?}");
         flagged += usize::from(vx.0 == Some(1));

@@ -111,7 +111,9 @@ impl EsStore {
                     Value::Bool(b) => Some(*b),
                     other => other.as_f64().map(|n| n != 0.0),
                 }),
-                anomaly_score: doc.and_then(|d| d.get("anomaly_score")).and_then(Value::as_f64),
+                anomaly_score: doc
+                    .and_then(|d| d.get("anomaly_score"))
+                    .and_then(Value::as_f64),
                 aggregate_id: doc
                     .and_then(|d| d.get(AGGREGATE_FIELD))
                     .and_then(Value::as_str)

@@ -52,10 +52,11 @@ pub(super) fn record(
         let time = match (lookup(doc, &f.time), sorted_by_time) {
             (None, _) => return Err(format!("field {} is missing", f.time)),
             (Some(_), true) => match hit.sort.as_ref().and_then(|s| s.first()) {
-                Some(Value::Number(n)) => n
-                    .as_i64()
-                    .filter(|t| *t != i64::MAX && *t != i64::MIN)
-                    .ok_or_else(|| format!("field {} has no date value", f.time))?,
+                Some(Value::Number(n)) => {
+                    n.as_i64()
+                        .filter(|t| *t != i64::MAX && *t != i64::MIN)
+                        .ok_or_else(|| format!("field {} has no date value", f.time))?
+                }
                 _ => source_time(doc, &f.time)?,
             },
             (Some(_), false) => source_time(doc, &f.time)?,
@@ -185,7 +186,10 @@ mod tests {
         assert_eq!((r.host.as_str(), r.time), ("web1", 1_704_456_000_000));
         assert_eq!(r.message, "a\"}\n😀");
         assert_eq!(r.extra.get("tag"), Some(&json!(1)));
-        let bad = hit(json!({"@timestamp": 5, "host": {"name": 3}, "message": "m"}), None);
+        let bad = hit(
+            json!({"@timestamp": 5, "host": {"name": 3}, "message": "m"}),
+            None,
+        );
         let m = record(&bad, "logs-*", &f, false).expect_err("malformed");
         assert!(m.reason.contains("host.name"), "{}", m.reason);
         let no_time = hit(json!({"host": {"name": "h"}, "message": "m"}), None);

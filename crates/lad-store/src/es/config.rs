@@ -179,11 +179,13 @@ pub(super) fn tls_config(config: &EsConfig) -> Result<TlsConfig, StoreError> {
     let mut tls = TlsConfig::builder().disable_verification(!config.verify_certs);
     if let Some(ca) = &config.ca_cert {
         let pem = std::fs::read(ca).map_err(|e| {
-            config_error(format!("cannot read the CA file ES_CA_CERT {}: {e}", ca.display()))
+            config_error(format!(
+                "cannot read the CA file ES_CA_CERT {}: {e}",
+                ca.display()
+            ))
         })?;
-        let certs = certificates(&pem).map_err(|e| {
-            config_error(format!("the CA file ES_CA_CERT {}: {e}", ca.display()))
-        })?;
+        let certs = certificates(&pem)
+            .map_err(|e| config_error(format!("the CA file ES_CA_CERT {}: {e}", ca.display())))?;
         tls = tls.root_certs(RootCerts::new_with_certs(&certs));
     }
     if let Some(dir) = &config.cert_dir {
@@ -196,9 +198,8 @@ pub(super) fn tls_config(config: &EsConfig) -> Result<TlsConfig, StoreError> {
                 ))
             })
         };
-        let chain = certificates(&read(&crt)?).map_err(|e| {
-            config_error(format!("{} (ES_CERT_DIR): {e}", crt.display()))
-        })?;
+        let chain = certificates(&read(&crt)?)
+            .map_err(|e| config_error(format!("{} (ES_CERT_DIR): {e}", crt.display())))?;
         let key_pem = read(&key)?;
         let key = PrivateKey::from_pem(&key_pem).map_err(|e| {
             config_error(format!(

@@ -118,6 +118,12 @@ impl EsStore {
             }
             EsError::Reply { .. } => false,
         };
-        StoreError::driver(BACKEND, self.config.endpoint.clone(), operation, transient, e)
+        StoreError::driver(
+            BACKEND,
+            self.config.endpoint.clone(),
+            operation,
+            transient,
+            e,
+        )
     }
 }

@@ -180,6 +180,9 @@ pub struct EsStore {
     /// Export cursors: number → (source position, search_after values).
     export_cursors: HashMap<i64, (usize, Vec<Value>)>,
     next_cursor: i64,
+    /// Indices a read found missing, not yet told to the operator; and those already told.
+    missing: std::sync::Mutex<std::collections::BTreeSet<String>>,
+    told_missing: HashSet<String>,
 }
 
 impl fmt::Debug for EsStore {
@@ -230,6 +233,8 @@ impl EsStore {
             ensured: HashSet::new(),
             export_cursors: HashMap::new(),
             next_cursor: 1,
+            missing: std::sync::Mutex::default(),
+            told_missing: HashSet::new(),
         };
         let root = store.request("connect", "GET", "/", None, &[])?.1;
         store.flavor = flavor(&root).ok_or_else(|| {
@@ -273,7 +278,32 @@ impl EsStore {
 
     /// Messages for the operator gathered since the last call; the daemon logs them.
     pub fn take_notices(&mut self) -> Vec<String> {
+        let missing = match self.missing.lock() {
+            Ok(mut m) => std::mem::take(&mut *m),
+            Err(_) => Default::default(),
+        };
+        for index in missing {
+            if self.told_missing.insert(index.clone()) {
+                self.notices.push(format!(
+                    "es: {} has no index {index} (yet): reads of it find nothing",
+                    self.config.endpoint
+                ));
+            }
+        }
         std::mem::take(&mut self.notices)
+    }
+
+    /// Whether a reply is "no such index"; if so, the index is remembered for a notice. Reads of
+    /// a missing index find nothing, as reads of a missing collection or table do elsewhere.
+    pub(super) fn index_missing(&self, status: u16, reply: &Value, expr: &str) -> bool {
+        if status != 404 || reply["error"]["type"] != "index_not_found_exception" {
+            return false;
+        }
+        let index = reply["error"]["index"].as_str().unwrap_or(expr).to_owned();
+        if let Ok(mut m) = self.missing.lock() {
+            m.insert(index);
+        }
+        true
     }
 
     /// The server's kind and major version.
@@ -334,7 +364,9 @@ impl EsStore {
                 .read_to_vec()
                 .map_err(|e| Ok(self.transport_error(operation, &e)))?;
             if transient_status(status) {
-                return Err(Ok(self.status_error(operation, method, path, status, &bytes)));
+                return Err(Ok(
+                    self.status_error(operation, method, path, status, &bytes)
+                ));
             }
             Ok((status, bytes))
         };
@@ -358,7 +390,10 @@ impl EsStore {
                     EsError::Reply {
                         method,
                         path: path.to_owned(),
-                        reason: format!("not JSON ({e}): {}", cut(&String::from_utf8_lossy(&bytes))),
+                        reason: format!(
+                            "not JSON ({e}): {}",
+                            cut(&String::from_utf8_lossy(&bytes))
+                        ),
                     },
                 )
             })?
@@ -421,13 +456,25 @@ impl EsStore {
         expr: &str,
         body: &Value,
     ) -> Result<(Vec<Hit>, Option<Value>), StoreError> {
-        let (_, reply) = self.call(
+        let (status, reply) = self.call(
             operation,
             "POST",
             &format!("/{}/_search", path_part(expr)),
             body,
-            &[],
+            &[404],
         )?;
+        if self.index_missing(status, &reply, expr) {
+            return Ok((Vec::new(), None));
+        }
+        if status == 404 {
+            return Err(self.status_error(
+                operation,
+                "POST",
+                &format!("/{expr}/_search"),
+                status,
+                reply.to_string().as_bytes(),
+            ));
+        }
         let reply: SearchReply = self.parse(operation, "_search", reply)?;
         Ok((reply.hits.hits, reply.aggregations))
     }
@@ -473,45 +520,60 @@ impl EsStore {
         if limit <= PAGE {
             return Ok(self.search(operation, expr, &body)?.0);
         }
-        let mut pit = self.open_pit(operation, expr)?;
+        let Some(mut pit) = self.open_pit(operation, expr)? else {
+            return Ok(Vec::new());
+        };
         let mut out: Vec<Hit> = Vec::new();
-        let result = (|| {
-            loop {
-                let want = (limit - out.len()).min(PAGE);
-                body["size"] = json!(want);
-                body["pit"] = json!({ "id": pit, "keep_alive": PIT_KEEP_ALIVE });
-                if let Some(last) = out.last().and_then(|h| h.sort.clone()) {
-                    body["search_after"] = Value::Array(last);
-                }
-                let (_, reply) = self.call(operation, "POST", "/_search", &body, &[])?;
-                let reply: SearchReply = self.parse(operation, "_search", reply)?;
-                if let Some(id) = reply.pit_id {
-                    pit = id;
-                }
-                let got = reply.hits.hits.len();
-                out.extend(reply.hits.hits);
-                if got < want || out.len() >= limit {
-                    return Ok(());
-                }
+        let result = (|| loop {
+            let want = (limit - out.len()).min(PAGE);
+            body["size"] = json!(want);
+            body["pit"] = json!({ "id": pit, "keep_alive": PIT_KEEP_ALIVE });
+            if let Some(last) = out.last().and_then(|h| h.sort.clone()) {
+                body["search_after"] = Value::Array(last);
+            }
+            let (_, reply) = self.call(operation, "POST", "/_search", &body, &[])?;
+            let reply: SearchReply = self.parse(operation, "_search", reply)?;
+            if let Some(id) = reply.pit_id {
+                pit = id;
+            }
+            let got = reply.hits.hits.len();
+            out.extend(reply.hits.hits);
+            if got < want || out.len() >= limit {
+                return Ok(());
             }
         })();
         self.close_pit(&pit);
         result.map(|()| out)
     }
 
-    fn open_pit(&self, operation: &'static str, expr: &str) -> Result<String, StoreError> {
+    /// Opens a point in time over `expr`; `None` when the index does not exist.
+    fn open_pit(&self, operation: &'static str, expr: &str) -> Result<Option<String>, StoreError> {
         let path = match self.flavor {
-            Flavor::Elasticsearch(_) => format!("/{}/_pit?keep_alive={PIT_KEEP_ALIVE}", path_part(expr)),
+            Flavor::Elasticsearch(_) => {
+                format!("/{}/_pit?keep_alive={PIT_KEEP_ALIVE}", path_part(expr))
+            }
             Flavor::OpenSearch(_) => format!(
                 "/{}/_search/point_in_time?keep_alive={PIT_KEEP_ALIVE}",
                 path_part(expr)
             ),
         };
-        let (_, reply) = self.request(operation, "POST", &path, None, &[])?;
+        let (status, reply) = self.request(operation, "POST", &path, None, &[404])?;
+        if self.index_missing(status, &reply, expr) {
+            return Ok(None);
+        }
+        if status == 404 {
+            return Err(self.status_error(
+                operation,
+                "POST",
+                &path,
+                status,
+                reply.to_string().as_bytes(),
+            ));
+        }
         reply["id"]
             .as_str()
             .or_else(|| reply["pit_id"].as_str())
-            .map(str::to_owned)
+            .map(|id| Some(id.to_owned()))
             .ok_or_else(|| {
                 self.driver_error(
                     operation,
@@ -737,15 +799,19 @@ impl EsStore {
                 ));
             }
         } else {
-            self.notices
-                .push(format!("es: created index {index} at {}", self.config.endpoint));
+            self.notices.push(format!(
+                "es: created index {index} at {}",
+                self.config.endpoint
+            ));
         }
         self.ensured.insert(index.to_owned());
         Ok(())
     }
 
-    /// The mapping lad gives a records index it creates (on import): the fields it reads and
-    /// writes typed, the rest dynamic.
+    /// The mapping lad gives a records index it creates (on import, or `ES_TARGET_INDEX`): the
+    /// fields it reads and writes typed; other fields are kept in `_source` but not indexed
+    /// (`dynamic: false`), so a document whose extra fields mix types (`[1, 2.5, true]`) is
+    /// never refused.
     pub(super) fn records_mapping(&self) -> Value {
         let f = self.fields();
         let mut props = Map::new();
@@ -756,7 +822,7 @@ impl EsStore {
         props.insert("anomaly_score".into(), json!({ "type": "double" }));
         props.insert(AGGREGATE_FIELD.into(), json!({ "type": "keyword" }));
         props.insert(MALFORMED_FIELD.into(), json!({ "type": "keyword" }));
-        json!({ "properties": props })
+        json!({ "dynamic": false, "properties": props })
     }
 
     /// The indices that exist among those matching `pattern` (`_cat/indices`), sorted.
@@ -809,7 +875,9 @@ fn error_kind_reason(error: &Value) -> (String, String) {
             let root = &error["root_cause"][0];
             let kind = error["type"].as_str().unwrap_or_default();
             let mut reason = error["reason"].as_str().unwrap_or_default().to_owned();
-            if let Some(cause) = error["caused_by"]["reason"].as_str().or(root["reason"].as_str())
+            if let Some(cause) = error["caused_by"]["reason"]
+                .as_str()
+                .or(root["reason"].as_str())
             {
                 if !reason.contains(cause) {
                     reason = format!("{reason}: {cause}");
@@ -850,10 +918,7 @@ fn put_path(props: &mut Map<String, Value>, path: &str, mapping: Value) {
             let entry = props
                 .entry(head.to_owned())
                 .or_insert_with(|| json!({ "properties": {} }));
-            if let Some(inner) = entry
-                .get_mut("properties")
-                .and_then(Value::as_object_mut)
-            {
+            if let Some(inner) = entry.get_mut("properties").and_then(Value::as_object_mut) {
                 put_path(inner, rest, mapping);
             }
         }
@@ -889,8 +954,7 @@ fn cut(text: &str) -> &str {
 
 /// Standard base64 with padding (for the basic-auth header).
 fn base64(text: &str) -> String {
-    const ALPHABET: &[u8; 64] =
-        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let bytes = text.as_bytes();
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
@@ -933,7 +997,10 @@ pub(super) fn record_id(index: &str, id: &str) -> RecordId {
 }
 
 /// `(index, _id)` of a record id of this backend.
-pub(super) fn split_id(id: &RecordId, operation: &'static str) -> Result<(String, String), StoreError> {
+pub(super) fn split_id(
+    id: &RecordId,
+    operation: &'static str,
+) -> Result<(String, String), StoreError> {
     match id {
         RecordId::Text(t) => match t.split_once('/') {
             Some((index, doc)) if !index.is_empty() && !doc.is_empty() => {

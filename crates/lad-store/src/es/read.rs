@@ -39,8 +39,10 @@ impl EsStore {
         let days = daily_names(source, from_ms, to_ms);
         match days {
             Some(names) => {
-                let existing: HashSet<String> =
-                    self.indices(operation, &format!("{source}*"))?.into_iter().collect();
+                let existing: HashSet<String> = self
+                    .indices(operation, &format!("{source}*"))?
+                    .into_iter()
+                    .collect();
                 Ok(names
                     .into_iter()
                     .filter(|n| existing.contains(n))
@@ -175,7 +177,11 @@ impl RecordSource for EsStore {
     ) -> Result<(), StoreError> {
         let operation = "mark a record malformed";
         let (index, doc) = split_id(id, operation)?;
-        let current = self.mget(operation, &[(index.clone(), doc.clone())], &[MALFORMED_FIELD])?;
+        let current = self.mget(
+            operation,
+            &[(index.clone(), doc.clone())],
+            &[MALFORMED_FIELD],
+        )?;
         let Some(hit) = current.into_iter().next().filter(|h| h.found == Some(true)) else {
             return Err(StoreError::invalid_record(
                 BACKEND,
@@ -210,11 +216,7 @@ impl RecordSource for EsStore {
     /// See [`crate::Store::list_sources`]: open indices, less those starting with `.`, lad's
     /// state index, `ES_TARGET_INDEX` and aggregate targets.
     fn list_sources(&mut self) -> Result<Vec<String>, StoreError> {
-        let targets: HashSet<String> = self
-            .targets(None)?
-            .into_iter()
-            .map(|(_, t)| t)
-            .collect();
+        let targets: HashSet<String> = self.targets(None)?.into_iter().map(|(_, t)| t).collect();
         Ok(self
             .indices("list sources", "*")?
             .into_iter()
@@ -249,13 +251,26 @@ impl RecordSource for EsStore {
     /// See [`crate::Store::unscored_count`].
     fn unscored_count(&mut self, source: &str) -> Result<u64, StoreError> {
         let query = self.unscored_query(source, &[])?;
-        let (_, reply) = self.call(
+        let expr = self.expr(source);
+        let (status, reply) = self.call(
             "count unscored records",
             "POST",
-            &format!("/{}/_count", path_part(&self.expr(source))),
+            &format!("/{}/_count", path_part(&expr)),
             &json!({ "query": query }),
-            &[],
+            &[404],
         )?;
+        if self.index_missing(status, &reply, &expr) {
+            return Ok(0);
+        }
+        if status == 404 {
+            return Err(self.status_error(
+                "count unscored records",
+                "POST",
+                &format!("/{expr}/_count"),
+                status,
+                reply.to_string().as_bytes(),
+            ));
+        }
         Ok(reply["count"].as_u64().unwrap_or(0))
     }
 
@@ -271,7 +286,8 @@ impl RecordSource for EsStore {
             "query": query,
             "sort": self.time_sort("asc"),
         });
-        let (hits, _) = self.search("find the oldest unscored record", &self.expr(source), &body)?;
+        let (hits, _) =
+            self.search("find the oldest unscored record", &self.expr(source), &body)?;
         Ok(hits
             .first()
             .and_then(|h| h.sort.as_ref())
@@ -333,7 +349,10 @@ pub(super) fn daily_names(prefix: &str, from_ms: i64, to_ms: i64) -> Option<Vec<
             .map(|d| {
                 let date = crate::timefmt::format_rfc3339_millis(d * DAY);
                 // "YYYY-MM-DDT..." → "YYYY.MM.DD".
-                format!("{prefix}{}", date.get(..10).unwrap_or_default().replace('-', "."))
+                format!(
+                    "{prefix}{}",
+                    date.get(..10).unwrap_or_default().replace('-', ".")
+                )
             })
             .collect(),
     )

@@ -80,7 +80,11 @@ impl EsStore {
             .collect())
     }
 
-    fn feedback_hits(&self, filter: Vec<Value>, must_not: Vec<Value>) -> Result<Vec<Hit>, StoreError> {
+    fn feedback_hits(
+        &self,
+        filter: Vec<Value>,
+        must_not: Vec<Value>,
+    ) -> Result<Vec<Hit>, StoreError> {
         let mut filter = filter;
         filter.push(json!({ "term": { "kind": "feedback" } }));
         self.scan(
@@ -167,7 +171,12 @@ impl StateStore for EsStore {
             let mut found = Vec::new();
             for h in &hits {
                 let Some(d) = h.source.as_ref() else { continue };
-                let text = |k: &str| d.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
+                let text = |k: &str| {
+                    d.get(k)
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_owned()
+                };
                 let time = |k: &str| {
                     d.get(k)
                         .and_then(Value::as_str)
@@ -307,7 +316,12 @@ impl StateStore for EsStore {
             .iter()
             .filter_map(|h| {
                 let d = h.source.as_ref()?;
-                let text = |k: &str| d.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
+                let text = |k: &str| {
+                    d.get(k)
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_owned()
+                };
                 let optional = |k: &str| d.get(k).and_then(Value::as_str).map(str::to_owned);
                 Some(Feedback {
                     id: d.get("feedback_id")?.as_i64()?,

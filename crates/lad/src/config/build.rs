@@ -413,7 +413,11 @@ fn es_settings(b: &mut Builder) -> Result<EsSettings> {
     let version = match b.text("ES_VERSION")? {
         None => None,
         Some(text) => {
-            let digits: String = text.trim().chars().take_while(char::is_ascii_digit).collect();
+            let digits: String = text
+                .trim()
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
             match digits.parse::<u32>() {
                 Ok(v) => Some(v),
                 Err(_) => {
