@@ -326,7 +326,7 @@ fn invalid_values_are_rejected_with_what_is_accepted() {
     let err = expect_err("t.yaml", "STORAGE_DATASOURCE: postgres\n", &no_env());
     assert_eq!(
         err.to_string(),
-        "config error in t.yaml line 1: STORAGE_DATASOURCE expects one of \"sqlite\", \"local\", \"mg\", \"mysql\", found \"postgres\""
+        "config error in t.yaml line 1: STORAGE_DATASOURCE expects one of \"sqlite\", \"local\", \"mg\", \"mysql\", \"es\", found \"postgres\""
     );
     let err = expect_err("t.yaml", "MG_PORT: 70000\n", &no_env());
     assert!(

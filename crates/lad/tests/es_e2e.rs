@@ -186,7 +186,8 @@ fn old_style_config_trains_detects_and_aggregates_touching_only_its_fields() {
         .collect();
     bulk(&url, &routine);
     bulk(&url, &outside);
-    let config = old_style_yaml(dir.path(), &url, "");
+    // The old system's output too: each verdict also created in ES_TARGET_INDEX.
+    let config = old_style_yaml(dir.path(), &url, "ES_TARGET_INDEX: lad-verdicts\n");
     lad_expect(&["-q", "train", "--config", s(&config)], None, 0);
     let fresh = seeded(32, 400, 53, now - 1_800_000, now - 60_000, "f", false);
     bulk(&url, &fresh);
@@ -231,6 +232,17 @@ fn old_style_config_trains_detects_and_aggregates_touching_only_its_fields() {
 
     let stored = all(&url, "syslog-*");
     assert_eq!(stored.len(), originals.len(), "no document added or lost");
+    let copies = all(&url, "lad-verdicts");
+    for ((index, id), doc) in &stored {
+        if doc.get("is_anomaly").is_none() {
+            continue;
+        }
+        let copy = &copies[&("lad-verdicts".to_owned(), format!("{index}/{id}"))];
+        assert_eq!(copy["is_anomaly"], doc["is_anomaly"], "{index}/{id}");
+        assert_eq!(copy["anomaly_score"], doc["anomaly_score"], "{index}/{id}");
+        assert_eq!(copy["message"], doc["message"], "{index}/{id}");
+        assert_eq!(copy["source"], "syslog-", "{index}/{id}");
+    }
     assert!(
         stored
             .keys()
@@ -277,6 +289,11 @@ fn old_style_config_trains_detects_and_aggregates_touching_only_its_fields() {
     assert!(
         anomalies > 0 && anomalies < total,
         "{anomalies} of {total} flagged"
+    );
+    assert_eq!(
+        copies.len() as u64,
+        total,
+        "one ES_TARGET_INDEX document per verdict"
     );
     for ((_, id), a) in &aggregates {
         assert_eq!(

@@ -127,3 +127,34 @@ impl EsStore {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hints_name_the_credentials_never_the_secret() {
+        let config = EsConfig {
+            user: Some("lad".into()),
+            password: Some("hunter2".into()),
+            ..EsConfig::default()
+        };
+        let h401 = hint(401, "security_exception", &config);
+        assert!(
+            h401.contains("user \"lad\"") && !h401.contains("hunter2"),
+            "{h401}"
+        );
+        let h403 = hint(403, "security_exception", &config);
+        assert!(h403.contains("permission denied"), "{h403}");
+        let keyed = EsConfig {
+            api_key: Some("c2VjcmV0".into()),
+            ..EsConfig::default()
+        };
+        let h = hint(401, "", &keyed);
+        assert!(h.contains("ES_API_KEY") && !h.contains("c2VjcmV0"), "{h}");
+        assert!(hint(404, "index_not_found_exception", &config).contains("does not exist"));
+        assert!(hint(400, "mapper_parsing_exception", &config).contains("mapping conflict"));
+        assert!(hint(429, "es_rejected_execution_exception", &config).contains("slows down"));
+        assert!(transient_status(429) && transient_status(503) && !transient_status(403));
+    }
+}
