@@ -12,12 +12,15 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 step() { printf '\n== %s\n' "$*"; }
 
 step "test services"
-# MariaDB for the mysql backend, a MongoDB wire-protocol server for the mg backend, Chromium and
-# chromedriver for the browser test: each script installs what is missing and starts it.
+# MariaDB for the mysql backend, a MongoDB wire-protocol server for the mg backend, an
+# OpenSearch-compatible server (osmem-server) for the es backend, Chromium and chromedriver for
+# the browser test: each script installs what is missing and starts it.
 ./scripts/mysql-test-server.sh
 mongo_port=$(./scripts/mongo-test-server.sh)
 export LAD_TEST_MONGO_URI="mongodb://127.0.0.1:$mongo_port"
-trap './scripts/mongo-test-server.sh stop' EXIT
+es_port=$(./scripts/es-test-server.sh)
+export LAD_TEST_ES_URL="http://127.0.0.1:$es_port"
+trap './scripts/mongo-test-server.sh stop; ./scripts/es-test-server.sh stop' EXIT
 ./scripts/browser-test-deps.sh
 # Alertmanager (Debian's prometheus-alertmanager) for the alert tests, which start their own
 # instances through this script, and promtool (Debian's prometheus) for the rule tests; each is
@@ -37,7 +40,7 @@ cargo fmt --all -- --check
 step "lint (also type-checks benches and examples)"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 
-step "build without the optional store drivers (mongo, mysql)"
+step "build without the optional store drivers (mongo, mysql, es)"
 cargo check -p lad --no-default-features --lib --bins --quiet
 
 step "tests"

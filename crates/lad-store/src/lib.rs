@@ -1,7 +1,7 @@
 //! `lad-store` is the storage contract of lad and its backends. It knows nothing of models or
 //! of the YAML config: the binary fills plain config structs ([`BackendConfig`]) and gets a
 //! [`Store`], a closed enum of backends dispatched by `match` (`sqlite`, `local`, `stdout`,
-//! `mg` for MongoDB, `mysql` for MySQL and MariaDB).
+//! `mg` for MongoDB, `mysql` for MySQL and MariaDB, `es` for Elasticsearch and OpenSearch).
 //!
 //! # Roles
 //!
@@ -16,8 +16,8 @@
 //!
 //! # Features
 //!
-//! `sqlite`, `local` and `stdout` are always built; `mongo` and `mysql` (both on by default)
-//! add the network drivers. `test-support` adds the conformance suite, the MongoDB test server
+//! `sqlite`, `local` and `stdout` are always built; `mongo`, `mysql` and `es` (all on by
+//! default) add the network drivers. `test-support` adds the conformance suite, the MongoDB test server
 //! and raw-SQL hooks for the test crates; a normal build has none of them.
 //!
 //! # The contract
@@ -52,6 +52,8 @@ pub mod codec;
 #[doc(hidden)]
 pub mod conformance;
 mod error;
+#[cfg(feature = "es")]
+pub mod es;
 mod feedback;
 pub mod incident;
 pub mod local;
@@ -69,6 +71,8 @@ pub mod timefmt;
 
 pub use error::StoreError;
 pub use incident::{IncidentLink, IncidentQuery, StoredIncident};
+#[cfg(feature = "es")]
+pub use es::{EsConfig, EsStore};
 pub use local::{LocalConfig, LocalStore};
 #[cfg(feature = "mongo")]
 pub use mongo::{MongoConfig, MongoStore};
@@ -96,6 +100,9 @@ pub enum BackendConfig {
     /// MongoDB (`mg`).
     #[cfg(feature = "mongo")]
     Mongo(MongoConfig),
+    /// Elasticsearch or OpenSearch (`es`).
+    #[cfg(feature = "es")]
+    Es(Box<EsConfig>),
 }
 
 /// An open store: one of the backends.
@@ -113,6 +120,9 @@ pub enum Store {
     /// See [`MongoStore`] (boxed: it is much larger than the others).
     #[cfg(feature = "mongo")]
     Mongo(Box<MongoStore>),
+    /// See [`EsStore`] (boxed: it is much larger than the others).
+    #[cfg(feature = "es")]
+    Es(Box<EsStore>),
 }
 
 /// Calls a role's method on whichever backend has the role; a sink answers `Unsupported` for
@@ -127,6 +137,8 @@ macro_rules! dispatch {
             Store::Mysql(s) => $role::$method(&mut **s, $($arg),*),
             #[cfg(feature = "mongo")]
             Store::Mongo(s) => $role::$method(&mut **s, $($arg),*),
+            #[cfg(feature = "es")]
+            Store::Es(s) => $role::$method(&mut **s, $($arg),*),
         }
     };
 }
@@ -142,6 +154,8 @@ macro_rules! dispatch_sink {
             Store::Mysql(s) => VerdictSink::$method(&mut **s, $($arg),*),
             #[cfg(feature = "mongo")]
             Store::Mongo(s) => VerdictSink::$method(&mut **s, $($arg),*),
+            #[cfg(feature = "es")]
+            Store::Es(s) => VerdictSink::$method(&mut **s, $($arg),*),
         }
     };
 }
@@ -157,6 +171,8 @@ impl Store {
             BackendConfig::Mysql(c) => Store::Mysql(Box::new(MysqlStore::open(c)?)),
             #[cfg(feature = "mongo")]
             BackendConfig::Mongo(c) => Store::Mongo(Box::new(MongoStore::open(c)?)),
+            #[cfg(feature = "es")]
+            BackendConfig::Es(c) => Store::Es(Box::new(EsStore::open(c)?)),
         })
     }
 
@@ -170,6 +186,8 @@ impl Store {
             Store::Mysql(_) => "mysql",
             #[cfg(feature = "mongo")]
             Store::Mongo(_) => "mg",
+            #[cfg(feature = "es")]
+            Store::Es(_) => "es",
         }
     }
 
@@ -185,6 +203,8 @@ impl Store {
         match self {
             #[cfg(feature = "mongo")]
             Store::Mongo(s) => s.take_notices(),
+            #[cfg(feature = "es")]
+            Store::Es(s) => s.take_notices(),
             _ => Vec::new(),
         }
     }

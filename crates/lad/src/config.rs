@@ -31,7 +31,7 @@ use std::time::Duration;
 pub use cron::{CronError, CronSchedule};
 pub use diagnostics::{ConfigError, ConfigSource, ConfigWarning, Origin};
 pub use values::{
-    AggrMethod, AggregationTarget, DetectorKind, LofMetric, LogSource, MongoSettings,
+    AggrMethod, AggregationTarget, DetectorKind, EsSettings, LofMetric, LogSource, MongoSettings,
     MysqlEndpoint, Secret, SinkKind, SourceKind, Timezone, TokenizerKind,
 };
 
@@ -87,6 +87,8 @@ pub struct Config {
     pub infer_max_entries: usize,
     /// `MG_*`: MongoDB settings.
     pub mg: MongoSettings,
+    /// `ES_*`: Elasticsearch/OpenSearch settings.
+    pub es: EsSettings,
     /// `MYSQL_INPUT_*`.
     pub mysql_input: MysqlEndpoint,
     /// `MYSQL_TARGET_*`.

@@ -169,6 +169,63 @@ fn backend_for_source(config: &Config) -> Result<BackendConfig, UsageError> {
         SourceKind::Mysql => BackendConfig::Mysql(Box::new(mysql_config(config))),
         #[cfg(not(feature = "mysql"))]
         SourceKind::Mysql => return Err(not_built("mysql", "mysql")),
+        #[cfg(feature = "es")]
+        SourceKind::Es => BackendConfig::Es(Box::new(es_config(config)?)),
+        #[cfg(not(feature = "es"))]
+        SourceKind::Es => return Err(not_built("es", "es")),
+    })
+}
+
+/// The Elasticsearch/OpenSearch store settings from the ES_* keys: `ES_ENDPOINT` as the old
+/// system wrote it (scheme from `ES_USE_SSL` when missing, credentials in the URL allowed,
+/// `ES_USER`/`ES_PASSWORD` winning over them), `ES_INPUT_INDEX` as daily indices.
+#[cfg(feature = "es")]
+fn es_config(config: &Config) -> Result<lad_store::EsConfig, UsageError> {
+    let es = &config.es;
+    let text = es
+        .endpoint
+        .as_ref()
+        .map(|e| e.expose().to_string())
+        .unwrap_or_default();
+    let (endpoint, url_user, url_password) =
+        lad_store::es::parse_endpoint(&text, es.use_ssl).map_err(UsageError)?;
+    let (user, password) = match &es.user {
+        Some(u) => (
+            Some(u.clone()),
+            es.password.as_ref().map(|p| p.expose().to_string()),
+        ),
+        None => (
+            url_user,
+            es.password
+                .as_ref()
+                .map(|p| p.expose().to_string())
+                .or(url_password),
+        ),
+    };
+    // A pattern in ES_INPUT_INDEX is read as a pattern, not as daily indices.
+    let daily_sources = es
+        .input_index
+        .iter()
+        .filter(|i| !i.contains(['*', ',']))
+        .cloned()
+        .collect();
+    Ok(lad_store::EsConfig {
+        endpoint,
+        user,
+        password,
+        api_key: es.api_key.as_ref().map(|k| k.expose().to_string()),
+        ca_cert: es.ca_cert.clone(),
+        cert_dir: es.cert_dir.clone(),
+        verify_certs: es.verify_certs,
+        connect_timeout: es.connect_timeout,
+        request_timeout: es.timeout,
+        daily_sources,
+        query: es.query.clone(),
+        target_index: es.target_index.clone(),
+        state_index: es.state_index.clone(),
+        version: es.version,
+        fields: field_names(config),
+        ..lad_store::EsConfig::default()
     })
 }
 
@@ -245,7 +302,8 @@ fn sink_backend(config: &Config) -> Result<Option<BackendConfig>, UsageError> {
         (SourceKind::Sqlite, SinkKind::Sqlite)
         | (SourceKind::Local, SinkKind::Local)
         | (SourceKind::Mongo, SinkKind::Mongo)
-        | (SourceKind::Mysql, SinkKind::Mysql) => None,
+        | (SourceKind::Mysql, SinkKind::Mysql)
+        | (SourceKind::Es, SinkKind::Es) => None,
         (_, SinkKind::Stdout) => Some(BackendConfig::Stdout(StdoutConfig {
             fields: field_names(config),
         })),

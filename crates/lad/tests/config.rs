@@ -326,7 +326,7 @@ fn invalid_values_are_rejected_with_what_is_accepted() {
     let err = expect_err("t.yaml", "STORAGE_DATASOURCE: postgres\n", &no_env());
     assert_eq!(
         err.to_string(),
-        "config error in t.yaml line 1: STORAGE_DATASOURCE expects one of \"sqlite\", \"local\", \"mg\", \"mysql\", found \"postgres\""
+        "config error in t.yaml line 1: STORAGE_DATASOURCE expects one of \"sqlite\", \"local\", \"mg\", \"mysql\", \"es\", found \"postgres\""
     );
     let err = expect_err("t.yaml", "MG_PORT: 70000\n", &no_env());
     assert!(
@@ -762,4 +762,55 @@ mod properties {
             prop_assert!(schedule.matches(next));
         }
     }
+}
+
+#[test]
+fn old_elasticsearch_keys_load_and_credentials_never_show() {
+    let text = "STORAGE_DATASOURCE: es\nSTORAGE_DATASINK: es\n\
+                ES_ENDPOINT: 'https://lad:hunter2@es.example:9243'\nES_USE_SSL: true\n\
+                ES_INPUT_INDEX: logstash-\nES_TARGET_INDEX: anomalies-\nES_QUERY: 'program:sshd'\n\
+                ES_VERIFY_CERTS: false\nES_VERSION: '7.10'\nES_API_KEY: c2VjcmV0LWtleQ==\n";
+    let (cfg, warnings) = load_text("es.yaml", text, &no_env()).expect("loads");
+    assert_eq!(cfg.storage_datasource, SourceKind::Es);
+    assert_eq!(cfg.storage_datasink, SinkKind::Es);
+    assert_eq!(cfg.es.version, Some(7));
+    assert!(
+        cfg.log_sources.contains_key("logstash-"),
+        "ES_INPUT_INDEX is a source"
+    );
+    assert!(
+        warnings
+            .iter()
+            .all(|w| !matches!(w, ConfigWarning::UnknownKey { .. })),
+        "{warnings:?}"
+    );
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.to_string().contains("NOT verified")),
+        "{warnings:?}"
+    );
+    let described = cfg.describe();
+    assert!(
+        described.contains("https://***@es.example:9243"),
+        "{described}"
+    );
+    for secret in ["hunter2", "c2VjcmV0LWtleQ"] {
+        assert!(!described.contains(secret), "{described}");
+        assert!(!format!("{cfg:?}").contains(secret));
+    }
+    let err = expect_err(
+        "es.yaml",
+        "STORAGE_DATASOURCE: es\nES_INPUT_INDEX: x-\n",
+        &no_env(),
+    );
+    assert!(err.to_string().contains("ES_ENDPOINT"), "{err}");
+    let err = expect_err(
+        "es.yaml",
+        "STORAGE_DATASOURCE: es\nES_ENDPOINT: h\n",
+        &no_env(),
+    );
+    assert!(err.to_string().contains("LOG_SOURCES"), "{err}");
+    let err = expect_err("es.yaml", "STORAGE_DATASINK: es\n", &no_env());
+    assert!(err.to_string().contains("STORAGE_DATASOURCE"), "{err}");
 }

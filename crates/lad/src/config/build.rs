@@ -17,7 +17,7 @@ use super::diagnostics::{ConfigError, ConfigSource, ConfigWarning, Origin};
 use super::keys;
 use super::raw::{describe_value, RawConfig};
 use super::values::{
-    AggrMethod, AggregationTarget, DetectorKind, LofMetric, LogSource, MongoSettings,
+    AggrMethod, AggregationTarget, DetectorKind, EsSettings, LofMetric, LogSource, MongoSettings,
     MysqlEndpoint, Secret, SinkKind, SourceKind, Timezone, TokenizerKind,
 };
 use super::{Config, DescribedKey};
@@ -439,6 +439,97 @@ fn readable_file(path: &std::path::Path) -> std::result::Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
+/// The `ES_*` keys. `ES_ENDPOINT` is shown with any `user:password@` replaced by `***@`.
+fn es_settings(b: &mut Builder) -> Result<EsSettings> {
+    let endpoint = b.text("ES_ENDPOINT")?;
+    if let Some(row) = b.rows.iter_mut().rev().find(|r| r.key == "ES_ENDPOINT") {
+        row.value = redact_credentials(&row.value);
+    }
+    let version = match b.text("ES_VERSION")? {
+        None => None,
+        Some(text) => {
+            let digits: String = text
+                .trim()
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            match digits.parse::<u32>() {
+                Ok(v) => Some(v),
+                Err(_) => {
+                    let at = b.origin("ES_VERSION");
+                    return Err(Builder::wrong_type(
+                        "ES_VERSION",
+                        at,
+                        "a major version such as 7 or \"8.15\"",
+                        &Value::String(text),
+                    ));
+                }
+            }
+        }
+    };
+    Ok(EsSettings {
+        endpoint: endpoint.map(Secret::new),
+        use_ssl: b.boolean("ES_USE_SSL", false)?,
+        user: b.text("ES_USER")?,
+        password: b.secret("ES_PASSWORD")?,
+        api_key: b.secret("ES_API_KEY")?,
+        ca_cert: b.path("ES_CA_CERT")?,
+        cert_dir: b.path("ES_CERT_DIR")?,
+        verify_certs: b.boolean("ES_VERIFY_CERTS", true)?,
+        input_index: b.text("ES_INPUT_INDEX")?,
+        target_index: b.text("ES_TARGET_INDEX")?,
+        query: b.text("ES_QUERY")?,
+        version,
+        timeout: b.seconds("ES_TIMEOUT", 60)?,
+        connect_timeout: b.seconds("ES_CONNECT_TIMEOUT", 5)?,
+        state_index: b.text_or("ES_STATE_INDEX", "lad-state")?,
+        aggregate_index: b.text_or("ES_AGGREGATE_INDEX", "lad-aggregates")?,
+    })
+}
+
+/// `scheme://user:password@host` → `scheme://***@host` (also without a scheme).
+fn redact_credentials(url: &str) -> String {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let end = url[start..].find('/').map_or(url.len(), |i| start + i);
+    match url[start..end].rfind('@') {
+        Some(at) => format!("{}***{}", &url[..start], &url[start + at..]),
+        None => url.to_string(),
+    }
+}
+
+/// The files the `es` TLS keys name must be readable; not verifying is said out loud.
+fn check_es_files(b: &mut Builder, es: &EsSettings) -> Result<()> {
+    if let Some(path) = &es.ca_cert {
+        readable_file(path).map_err(|reason| ConfigError::UnreadableFile {
+            key: "ES_CA_CERT",
+            at: b.origin("ES_CA_CERT"),
+            path: path.clone(),
+            reason,
+        })?;
+    }
+    if let Some(dir) = &es.cert_dir {
+        for name in ["es.crt", "es.key"] {
+            let path = dir.join(name);
+            readable_file(&path).map_err(|reason| ConfigError::UnreadableFile {
+                key: "ES_CERT_DIR",
+                at: b.origin("ES_CERT_DIR"),
+                path: path.clone(),
+                reason,
+            })?;
+        }
+    }
+    if !es.verify_certs {
+        b.warnings.push(ConfigWarning::Notice {
+            key: "ES_VERIFY_CERTS",
+            at: b.origin("ES_VERIFY_CERTS"),
+            message: "false: the Elasticsearch server certificate is NOT verified (true means \
+                      verified)"
+                .to_string(),
+        });
+    }
+    Ok(())
+}
+
 /// Builds and checks the [`Config`]; `warnings` receives the non-fatal findings.
 pub(crate) fn build(raw: &RawConfig, warnings: &mut Vec<ConfigWarning>) -> Result<Config> {
     let mut b = Builder {
@@ -455,6 +546,7 @@ pub(crate) fn build(raw: &RawConfig, warnings: &mut Vec<ConfigWarning>) -> Resul
         SourceKind::Local => "stdout",
         SourceKind::Mongo => "mg",
         SourceKind::Mysql => "mysql",
+        SourceKind::Es => "es",
     };
     let storage_datasink: SinkKind = b.named("STORAGE_DATASINK", default_sink, SinkKind::NAMES)?;
     let sqlite_path = b.path_or("SQLITE_PATH", "./lad.db")?;
@@ -516,6 +608,7 @@ pub(crate) fn build(raw: &RawConfig, warnings: &mut Vec<ConfigWarning>) -> Resul
             "MYSQL_TARGET_TABLES",
         ],
     )?;
+    let es = es_settings(&mut b)?;
     let ls_input_path = b.path("LS_INPUT_PATH")?;
     let ls_output_path = b.path("LS_OUTPUT_PATH")?;
 
@@ -684,12 +777,49 @@ pub(crate) fn build(raw: &RawConfig, warnings: &mut Vec<ConfigWarning>) -> Resul
             detection_enabled = wants_detection;
             aggregation_enabled = wants_aggregation;
         }
+        SourceKind::Es => {
+            if es.endpoint.is_none() {
+                return Err(b.missing(
+                    "ES_ENDPOINT",
+                    "STORAGE_DATASOURCE is es, which reads from the Elasticsearch or OpenSearch \
+                     at ES_ENDPOINT",
+                ));
+            }
+            // ES_INPUT_INDEX (the old system's daily indices) is a source of every host.
+            if let Some(index) = &es.input_index {
+                log_sources.entry(index.clone()).or_default();
+            }
+            if log_sources.is_empty() {
+                return Err(b.missing(
+                    "LOG_SOURCES",
+                    "STORAGE_DATASOURCE is es: name the indices or patterns to read in \
+                     LOG_SOURCES, or the daily index prefix in ES_INPUT_INDEX",
+                ));
+            }
+            // Every source's aggregates go to ES_AGGREGATE_INDEX, told apart by input_source.
+            aggregation_targets = log_sources
+                .keys()
+                .map(|s| AggregationTarget {
+                    input: s.clone(),
+                    target: es.aggregate_index.clone(),
+                })
+                .collect();
+            detection_enabled = true;
+            aggregation_enabled = true;
+        }
     }
     match storage_datasink {
         SinkKind::Mongo if detection_enabled && mg.db.is_none() => {
             return Err(b.missing(
                 "MG_DB",
                 "STORAGE_DATASINK is mg, which writes verdicts into the database MG_DB",
+            ));
+        }
+        SinkKind::Es if storage_datasource != SourceKind::Es => {
+            return Err(b.missing(
+                "STORAGE_DATASOURCE",
+                "STORAGE_DATASINK is es, which writes verdicts onto the documents read from \
+                 Elasticsearch: set STORAGE_DATASOURCE: es too",
             ));
         }
         SinkKind::Mysql if mysql_target.db.is_none() => {
@@ -720,6 +850,9 @@ pub(crate) fn build(raw: &RawConfig, warnings: &mut Vec<ConfigWarning>) -> Resul
                     .to_string(),
             });
         }
+    }
+    if storage_datasource == SourceKind::Es {
+        check_es_files(&mut b, &es)?;
     }
     if !http_addr.ip().is_loopback() && http_token.is_none() {
         return Err(ConfigError::OpenHttpWithoutToken {
@@ -752,6 +885,7 @@ pub(crate) fn build(raw: &RawConfig, warnings: &mut Vec<ConfigWarning>) -> Resul
         infer_time_span,
         infer_max_entries,
         mg,
+        es,
         mysql_input,
         mysql_target,
         ls_input_path,

@@ -83,6 +83,22 @@ pub(crate) const KNOWN_KEYS: &[(&str, EnvForm)] = &[
     ("ALERT_PAGE_URL", Verbatim),
     ("TOKENIZER", Verbatim),
     ("DETECTOR", Verbatim),
+    ("ES_ENDPOINT", Verbatim),
+    ("ES_USE_SSL", Yaml),
+    ("ES_USER", Verbatim),
+    ("ES_PASSWORD", Verbatim),
+    ("ES_API_KEY", Verbatim),
+    ("ES_CA_CERT", Verbatim),
+    ("ES_CERT_DIR", Verbatim),
+    ("ES_VERIFY_CERTS", Yaml),
+    ("ES_INPUT_INDEX", Verbatim),
+    ("ES_TARGET_INDEX", Verbatim),
+    ("ES_QUERY", Verbatim),
+    ("ES_VERSION", Verbatim),
+    ("ES_TIMEOUT", Yaml),
+    ("ES_CONNECT_TIMEOUT", Yaml),
+    ("ES_STATE_INDEX", Verbatim),
+    ("ES_AGGREGATE_INDEX", Verbatim),
 ];
 
 /// Keys whose values are secrets: never printed, never in `Debug`.
@@ -93,6 +109,8 @@ pub(crate) const SECRET_KEYS: &[&str] = &[
     "HTTP_TOKEN",
     // A chat webhook's address is its credential (Slack, Mattermost).
     "ALERT_WEBHOOK_URL",
+    "ES_PASSWORD",
+    "ES_API_KEY",
 ];
 
 /// Keys of the old system that are accepted and ignored, with what to do instead.
@@ -158,7 +176,6 @@ const NO_EFFECT_PREFIXES: &[(&str, &str)] = &[
     ("S3_", "models are stored under MODEL_BASE_DIR"),
     ("MODEL_STORE", "models are stored under MODEL_BASE_DIR"),
     ("SOMPY_", "the SOM model was replaced long ago"),
-    ("ES_", "Elasticsearch is not a lad backend"),
     ("KF_", "Kafka is not a lad backend"),
 ];
 

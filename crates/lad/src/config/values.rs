@@ -5,6 +5,7 @@
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::time::Duration;
 
 use time::UtcOffset;
 
@@ -88,6 +89,8 @@ named_enum! {
         Mongo = "mg",
         /// MySQL.
         Mysql = "mysql",
+        /// Elasticsearch or OpenSearch.
+        Es = "es",
     }
 }
 
@@ -102,6 +105,8 @@ named_enum! {
         Mongo = "mg",
         /// MySQL.
         Mysql = "mysql",
+        /// Elasticsearch or OpenSearch: verdicts are written back into the source documents.
+        Es = "es",
         /// Standard output, JSON Lines.
         Stdout = "stdout",
     }
@@ -251,6 +256,43 @@ pub struct MongoSettings {
     pub input_db: Option<String>,
     /// `MG_TARGET_DB`: aggregation output (defaults to `MG_INPUT_DB`).
     pub target_db: Option<String>,
+}
+
+/// Elasticsearch/OpenSearch settings (`ES_*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EsSettings {
+    /// `ES_ENDPOINT` as written (a secret: it may hold `user:password@`).
+    pub endpoint: Option<Secret>,
+    /// `ES_USE_SSL`: the scheme of an endpoint written without one (`https` when true).
+    pub use_ssl: bool,
+    /// `ES_USER` (wins over a user in the endpoint URL).
+    pub user: Option<String>,
+    /// `ES_PASSWORD`.
+    pub password: Option<Secret>,
+    /// `ES_API_KEY`: base64 `id:key`, wins over basic auth.
+    pub api_key: Option<Secret>,
+    /// `ES_CA_CERT`: checked readable at load time.
+    pub ca_cert: Option<PathBuf>,
+    /// `ES_CERT_DIR`: holds `es.crt` and `es.key` (the client certificate); checked at load time.
+    pub cert_dir: Option<PathBuf>,
+    /// `ES_VERIFY_CERTS`: `true` means the server certificate IS verified.
+    pub verify_certs: bool,
+    /// `ES_INPUT_INDEX`: the old system's daily indices (this + `YYYY.MM.DD`); a source.
+    pub input_index: Option<String>,
+    /// `ES_TARGET_INDEX`: verdicts are also written there as new documents.
+    pub target_index: Option<String>,
+    /// `ES_QUERY`: a `query_string` filter on every read of records.
+    pub query: Option<String>,
+    /// `ES_VERSION`: the major version the config names (compared with the server's).
+    pub version: Option<u32>,
+    /// `ES_TIMEOUT`: limit of one request.
+    pub timeout: Duration,
+    /// `ES_CONNECT_TIMEOUT`: limit of opening a connection.
+    pub connect_timeout: Duration,
+    /// `ES_STATE_INDEX`: lad's own index (aggregate targets, feedback).
+    pub state_index: String,
+    /// `ES_AGGREGATE_INDEX`: where aggregates of every source go.
+    pub aggregate_index: String,
 }
 
 /// One MySQL endpoint (`MYSQL_INPUT_*` or `MYSQL_TARGET_*`).
