@@ -52,6 +52,8 @@ pub mod codec;
 pub mod conformance;
 mod error;
 mod feedback;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 pub mod local;
 #[cfg(feature = "mongo")]
 pub mod mongo;
@@ -66,6 +68,8 @@ pub mod stdout;
 pub mod timefmt;
 
 pub use error::StoreError;
+#[cfg(feature = "kafka")]
+pub use kafka::{KafkaConfig, KafkaSecurity, KafkaStore, VerdictSelection};
 pub use local::{LocalConfig, LocalStore};
 #[cfg(feature = "mongo")]
 pub use mongo::{MongoConfig, MongoStore};
@@ -91,6 +95,9 @@ pub enum BackendConfig {
     /// MongoDB (`mg`).
     #[cfg(feature = "mongo")]
     Mongo(MongoConfig),
+    /// Kafka topics (boxed: its settings are much larger than the others').
+    #[cfg(feature = "kafka")]
+    Kafka(Box<KafkaConfig>),
 }
 
 /// An open store: one of the backends.
@@ -108,6 +115,9 @@ pub enum Store {
     /// See [`MongoStore`] (boxed: it is much larger than the others).
     #[cfg(feature = "mongo")]
     Mongo(Box<MongoStore>),
+    /// See [`KafkaStore`] (boxed: it holds clients and buffers).
+    #[cfg(feature = "kafka")]
+    Kafka(Box<KafkaStore>),
 }
 
 /// Calls a role's method on whichever backend has the role; a sink answers `Unsupported` for
@@ -122,6 +132,8 @@ macro_rules! dispatch {
             Store::Mysql(s) => $role::$method(&mut **s, $($arg),*),
             #[cfg(feature = "mongo")]
             Store::Mongo(s) => $role::$method(&mut **s, $($arg),*),
+            #[cfg(feature = "kafka")]
+            Store::Kafka(s) => $role::$method(&mut **s, $($arg),*),
         }
     };
 }
@@ -137,6 +149,8 @@ macro_rules! dispatch_sink {
             Store::Mysql(s) => VerdictSink::$method(&mut **s, $($arg),*),
             #[cfg(feature = "mongo")]
             Store::Mongo(s) => VerdictSink::$method(&mut **s, $($arg),*),
+            #[cfg(feature = "kafka")]
+            Store::Kafka(s) => VerdictSink::$method(&mut **s, $($arg),*),
         }
     };
 }
@@ -152,6 +166,8 @@ impl Store {
             BackendConfig::Mysql(c) => Store::Mysql(Box::new(MysqlStore::open(c)?)),
             #[cfg(feature = "mongo")]
             BackendConfig::Mongo(c) => Store::Mongo(Box::new(MongoStore::open(c)?)),
+            #[cfg(feature = "kafka")]
+            BackendConfig::Kafka(c) => Store::Kafka(Box::new(KafkaStore::open(c)?)),
         })
     }
 
@@ -165,6 +181,18 @@ impl Store {
             Store::Mysql(_) => "mysql",
             #[cfg(feature = "mongo")]
             Store::Mongo(_) => "mg",
+            #[cfg(feature = "kafka")]
+            Store::Kafka(_) => "kafka",
+        }
+    }
+
+    /// True for a stream source (Kafka): its hosts are those of the partitions it is given now,
+    /// which a rebalance changes, and acknowledging commits its position.
+    pub fn is_stream(&self) -> bool {
+        match self {
+            #[cfg(feature = "kafka")]
+            Store::Kafka(_) => true,
+            _ => false,
         }
     }
 

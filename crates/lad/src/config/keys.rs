@@ -78,6 +78,18 @@ pub(crate) const KNOWN_KEYS: &[(&str, EnvForm)] = &[
     ("HTTP_TOKEN", Verbatim),
     ("TOKENIZER", Verbatim),
     ("DETECTOR", Verbatim),
+    ("KF_BOOTSTRAP_SERVER", Verbatim),
+    ("KF_TOPIC", Verbatim),
+    ("KF_CACERT", Verbatim),
+    ("KF_SECURITY_PROTOCOL", Verbatim),
+    ("KF_SASL_MECHANISM", Verbatim),
+    ("KF_SASL_USERNAME", Verbatim),
+    ("KF_SASL_PASSWORD", Verbatim),
+    ("KF_GROUP_ID", Verbatim),
+    ("KF_VERDICTS", Verbatim),
+    ("KF_DEAD_LETTER_TOPIC", Verbatim),
+    ("KF_AGGREGATES_TOPIC", Verbatim),
+    ("KF_LIBRDKAFKA_OPTIONS", Yaml),
 ];
 
 /// Keys whose values are secrets: never printed, never in `Debug`.
@@ -86,6 +98,7 @@ pub(crate) const SECRET_KEYS: &[&str] = &[
     "MYSQL_INPUT_PASSWORD",
     "MYSQL_TARGET_PASSWORD",
     "HTTP_TOKEN",
+    "KF_SASL_PASSWORD",
 ];
 
 /// Keys of the old system that are accepted and ignored, with what to do instead.
@@ -152,7 +165,6 @@ const NO_EFFECT_PREFIXES: &[(&str, &str)] = &[
     ("MODEL_STORE", "models are stored under MODEL_BASE_DIR"),
     ("SOMPY_", "the SOM model was replaced long ago"),
     ("ES_", "Elasticsearch is not a lad backend"),
-    ("KF_", "Kafka is not a lad backend"),
 ];
 
 /// Keys allowed inside one `LOG_SOURCES` entry.
