@@ -22,7 +22,8 @@ RAW_DIR=${RAW_DIR:-$ROOT/../shared/data/loghub/raw}
 CORES=${CORES:-0,1}
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 
-cargo build --release --features kafka -p lad --bin lad --example gen_logs --example kafka_produce \
+cargo build --release --features kafka -p lad --bin lad --example gen_logs \
+  --example kafka_produce \
   --manifest-path "$ROOT/Cargo.toml" >&2
 LAD=$TARGET/release/lad
 GEN=$TARGET/release/examples/gen_logs

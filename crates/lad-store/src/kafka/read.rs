@@ -217,9 +217,15 @@ impl Scoring {
         if moved.is_empty() {
             return Ok(());
         }
-        self.consumer
-            .commit(&list, CommitMode::Sync)
-            .map_err(|e| classify(e, config, "commit offsets"))?;
+        match self.consumer.commit(&list, CommitMode::Sync) {
+            Ok(()) => {}
+            // The group is rebalancing: the partitions may be someone else's now. Nothing is
+            // lost by not committing (the next owner reads from the last commit and scores
+            // again, see `write`), and failing here would make this member leave and rejoin,
+            // which starts another rebalance for all.
+            Err(e) if rebalancing(&e) => return Ok(()),
+            Err(e) => return Err(classify(e, config, "commit offsets")),
+        }
         for (key, at) in moved {
             if let Some(state) = self.partitions.get_mut(&key) {
                 state.committed = at;
@@ -227,6 +233,21 @@ impl Scoring {
         }
         Ok(())
     }
+}
+
+/// Whether a commit failed because the group is rebalancing or this member's generation ended.
+fn rebalancing(e: &KafkaError) -> bool {
+    use rdkafka::types::RDKafkaErrorCode as C;
+    matches!(
+        e.rdkafka_error_code(),
+        Some(
+            C::RebalanceInProgress
+                | C::IllegalGeneration
+                | C::UnknownMemberId
+                | C::FencedInstanceId
+                | C::StaleMemberEpoch
+        )
+    ) || matches!(e, KafkaError::ConsumerCommit(C::NoOffset))
 }
 
 /// The id of a Kafka record: `partition:offset` (the topic is the source).
