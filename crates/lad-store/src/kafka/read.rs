@@ -136,7 +136,14 @@ impl Scoring {
                     self.take(topic, partition, offset, entry);
                 }
                 Some(Err(KafkaError::PartitionEOF(_))) => {}
-                Some(Err(e)) => return Err(classify(e, config, "read records")),
+                Some(Err(e @ KafkaError::MessageConsumptionFatal(_))) => {
+                    return Err(classify(e, config, "read records"))
+                }
+                // Other consumer errors (a broker away, a rebalance under way) are reports:
+                // librdkafka reconnects and resumes by itself, so reading stops for this pass
+                // instead of failing it (which would make the member leave the group). A broker
+                // that stays away shows in the writes and commits, which do fail.
+                Some(Err(_)) => break,
             }
             wait = Duration::ZERO;
         }
@@ -325,7 +332,7 @@ fn parse_payload(
 
 impl KafkaStore {
     fn scoring(&mut self, operation: &'static str) -> Result<&mut Scoring, StoreError> {
-        self.scoring.as_mut().ok_or(StoreError::Config {
+        self.scoring.as_mut().ok_or_else(|| StoreError::Config {
             backend: BACKEND,
             reason: format!("{operation}: no input topic is configured (LOG_SOURCES)"),
         })

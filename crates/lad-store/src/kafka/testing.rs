@@ -80,10 +80,8 @@ pub fn create_topics(brokers: &str, names: &[&str], partitions: i32) -> Result<(
     for r in results {
         if let Err((name, code)) = r {
             if code != rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists {
-                return Err(KafkaError::AdminOp(code)).map_err(|e| {
-                    eprintln!("creating topic {name} failed");
-                    e
-                });
+                eprintln!("creating topic {name} failed: {code}");
+                return Err(KafkaError::AdminOp(code));
             }
         }
     }
