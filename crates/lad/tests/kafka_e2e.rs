@@ -254,6 +254,13 @@ fn a_consumer_group_of_instances_scores_every_record_once_like_one_instance() {
     );
     for daemon in [b, c, d] {
         let log = daemon.log.clone();
+        // Every instance took a share: the survivors and the one that joined late.
+        assert!(
+            daemon.log().contains("batch scored"),
+            "{} scored nothing:\n{}",
+            log.display(),
+            daemon.log()
+        );
         assert_eq!(daemon.terminate(), Some(0), "{}", std::fs::read_to_string(log).unwrap_or_default());
     }
     let scaled_verdicts = verdicts(&brokers, &scaled.verdicts, &input);
