@@ -25,10 +25,10 @@
 use std::collections::BTreeMap;
 
 use lad_store::conformance::{Harness, T0};
-use lad_store::kafka::testing::{brokers_or_skip, create_topics, produce, read_topic, unique_topic};
-use lad_store::{
-    BackendConfig, KafkaConfig, Record, RecordId, Store, VerdictSelection, Verdict,
+use lad_store::kafka::testing::{
+    brokers_or_skip, create_topics, produce, read_topic, unique_topic,
 };
+use lad_store::{BackendConfig, KafkaConfig, Record, RecordId, Store, Verdict, VerdictSelection};
 use serde_json::{json, Value};
 
 fn config(brokers: &str, prefix: &str) -> KafkaConfig {
@@ -166,8 +166,18 @@ fn sink_publishes_one_message_per_anomaly_keyed_by_host() {
             score: 1.25,
         })
         .collect();
-    assert_eq!(store.write_verdicts("web", &verdicts, &records).expect("write"), 3);
-    assert_eq!(store.write_verdicts("web", &verdicts, &records).expect("again"), 0);
+    assert_eq!(
+        store
+            .write_verdicts("web", &verdicts, &records)
+            .expect("write"),
+        3
+    );
+    assert_eq!(
+        store
+            .write_verdicts("web", &verdicts, &records)
+            .expect("again"),
+        0
+    );
     let read = read_topic(&brokers, &config.verdict_topic).expect("read");
     assert_eq!(read.len(), 3, "anomalies only, once each");
     for m in &read {
@@ -176,7 +186,10 @@ fn sink_publishes_one_message_per_anomaly_keyed_by_host() {
         assert_eq!(v["anomaly_score"], json!(1.25));
         assert_eq!(v["source"], json!("web"));
         assert_eq!(m.key.as_deref(), v["hostname"].as_str().map(str::as_bytes));
-        assert!(v["tag"].is_number(), "the record's own fields are kept: {v}");
+        assert!(
+            v["tag"].is_number(),
+            "the record's own fields are kept: {v}"
+        );
     }
     let nan = [Verdict {
         id: RecordId::Int(9),
@@ -211,7 +224,9 @@ fn source_buffers_until_acknowledged_commits_and_resumes_after_a_restart() {
     // The group join takes a few seconds: read until the records are there.
     let mut batch = lad_store::Batch::default();
     for _ in 0..100 {
-        batch = store.next_unscored(&topic, &["a".to_string()], 100).expect("read");
+        batch = store
+            .next_unscored(&topic, &["a".to_string()], 100)
+            .expect("read");
         if batch.records.len() == 6 && batch.malformed.len() == 2 {
             break;
         }
@@ -221,16 +236,28 @@ fn source_buffers_until_acknowledged_commits_and_resumes_after_a_restart() {
     assert_eq!(batch.records[0].id, RecordId::Text("0:0".into()));
     assert_eq!(batch.records[0].extra["lad_topic"], json!(topic));
     assert_eq!(batch.records[0].extra["lad_offset"], json!(0));
-    assert!(batch.malformed[0].reason.contains("not JSON"), "{:?}", batch.malformed);
-    assert!(batch.malformed[1].reason.contains("hostname"), "{:?}", batch.malformed);
+    assert!(
+        batch.malformed[0].reason.contains("not JSON"),
+        "{:?}",
+        batch.malformed
+    );
+    assert!(
+        batch.malformed[1].reason.contains("hostname"),
+        "{:?}",
+        batch.malformed
+    );
     assert_eq!(store.hosts(&topic).expect("hosts"), vec!["a", "b"]);
     // Unacknowledged records are returned again.
-    let again = store.next_unscored(&topic, &["a".to_string()], 100).expect("again");
+    let again = store
+        .next_unscored(&topic, &["a".to_string()], 100)
+        .expect("again");
     assert_eq!(again.records.len(), 6);
 
     // Mark the bad ones, score and acknowledge the first three good ones only.
     for bad in &batch.malformed {
-        store.mark_malformed(&topic, &bad.id, &bad.reason).expect("mark");
+        store
+            .mark_malformed(&topic, &bad.id, &bad.reason)
+            .expect("mark");
     }
     let done = &batch.records[..3];
     let verdicts: Vec<Verdict> = done
@@ -241,14 +268,25 @@ fn source_buffers_until_acknowledged_commits_and_resumes_after_a_restart() {
             score: 0.5,
         })
         .collect();
-    store.write_verdicts(&topic, &verdicts, done).expect("write");
+    store
+        .write_verdicts(&topic, &verdicts, done)
+        .expect("write");
     let ids: Vec<RecordId> = done.iter().map(|r| r.id.clone()).collect();
     store.acknowledge(&topic, &ids).expect("ack");
-    let rest = store.next_unscored(&topic, &["a".to_string()], 100).expect("rest");
+    let rest = store
+        .next_unscored(&topic, &["a".to_string()], 100)
+        .expect("rest");
     assert_eq!(rest.records.len(), 3);
     assert!(rest.malformed.is_empty(), "marked records are done");
-    assert_eq!(store.unscored_count(&topic).expect("count"), 4, "3 of a, 1 of b");
-    assert_eq!(store.oldest_unscored_time(&topic).expect("oldest"), Some(T0));
+    assert_eq!(
+        store.unscored_count(&topic).expect("count"),
+        4,
+        "3 of a, 1 of b"
+    );
+    assert_eq!(
+        store.oldest_unscored_time(&topic).expect("oldest"),
+        Some(T0)
+    );
 
     // The dead-letter topic has both bad messages, with where they came from.
     let dlq = read_topic(&brokers, &config.dead_letter_topic).expect("read dlq");
@@ -315,7 +353,10 @@ fn training_window_reads_the_history_of_one_host() {
     let mut input = Vec::new();
     for i in 0..30 {
         for host in ["a", "b"] {
-            input.push((host.to_string(), doc(host, T0 + i * 1000, &format!("{host} {i}"))));
+            input.push((
+                host.to_string(),
+                doc(host, T0 + i * 1000, &format!("{host} {i}")),
+            ));
         }
     }
     input.push(("a".into(), b"[1, 2]".to_vec()));
@@ -328,12 +369,19 @@ fn training_window_reads_the_history_of_one_host() {
         .expect("window");
     let messages: Vec<&str> = w.records.iter().map(|r| r.message.as_str()).collect();
     let expected: Vec<String> = (15..25).map(|i| format!("a {i}")).collect();
-    assert_eq!(messages, expected, "the newest 10 of the window, oldest first");
+    assert_eq!(
+        messages, expected,
+        "the newest 10 of the window, oldest first"
+    );
     let b = store
         .training_window(&topic, "b", T0 + 5_000, T0 + 25_000, 10)
         .expect("window of b");
     assert_eq!(b.records.len(), 10);
-    assert_eq!(store.hosts(&topic).expect("hosts"), vec!["a", "b"], "read from the topic");
+    assert_eq!(
+        store.hosts(&topic).expect("hosts"),
+        vec!["a", "b"],
+        "read from the topic"
+    );
 }
 
 #[test]
@@ -343,10 +391,25 @@ fn roles_it_lacks_answer_unsupported() {
     };
     let config = config(&brokers, "roles");
     let mut store = open(&config);
-    assert!(store.anomalies("x", 0, 1, 1).expect_err("no state").is_unsupported());
-    assert!(store.aggregates(None).expect_err("no state").is_unsupported());
-    assert!(store.export_page(None, None, 1).expect_err("no export").is_unsupported());
-    assert!(store.import("x", &[]).expect_err("no import").is_unsupported());
-    assert!(store.list_feedback(None, false).expect("no feedback").is_empty());
+    assert!(store
+        .anomalies("x", 0, 1, 1)
+        .expect_err("no state")
+        .is_unsupported());
+    assert!(store
+        .aggregates(None)
+        .expect_err("no state")
+        .is_unsupported());
+    assert!(store
+        .export_page(None, None, 1)
+        .expect_err("no export")
+        .is_unsupported());
+    assert!(store
+        .import("x", &[])
+        .expect_err("no import")
+        .is_unsupported());
+    assert!(store
+        .list_feedback(None, false)
+        .expect("no feedback")
+        .is_empty());
     assert!(store.is_stream());
 }

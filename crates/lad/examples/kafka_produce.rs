@@ -8,8 +8,13 @@ use anyhow::{bail, Context, Result};
 use lad_store::kafka::testing::{create_topics, produce};
 
 fn main() -> Result<()> {
-    let (mut brokers, mut topic, mut file, mut partitions, mut create) =
-        (String::new(), String::new(), String::new(), 12, String::new());
+    let (mut brokers, mut topic, mut file, mut partitions, mut create) = (
+        String::new(),
+        String::new(),
+        String::new(),
+        12,
+        String::new(),
+    );
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let value = it.next().with_context(|| format!("{flag} needs a value"))?;

@@ -199,7 +199,10 @@ impl Daemon {
             let given: std::collections::HashSet<&(String, String)> = hosts.iter().collect();
             let dropped = self.models.retain(|k| given.contains(k));
             if dropped > 0 {
-                info!(models = dropped, "models of hosts now scored elsewhere dropped");
+                info!(
+                    models = dropped,
+                    "models of hosts now scored elsewhere dropped"
+                );
                 self.state.set_models(&self.models.snapshot());
             }
         }

@@ -713,15 +713,25 @@ fn old_kafka_sink_keys_work_and_new_ones_are_typed() {
     assert_eq!(c.storage_datasink, SinkKind::Kafka);
     assert_eq!(c.kafka.bootstrap_server, "k1:9093,k2:9093");
     assert_eq!(c.kafka.topic, "anomalies");
-    assert_eq!(c.kafka.security_protocol, config::KafkaProtocol::Ssl, "TLS with a CA");
+    assert_eq!(
+        c.kafka.security_protocol,
+        config::KafkaProtocol::Ssl,
+        "TLS with a CA"
+    );
     assert_eq!(c.kafka.group_id, "lad");
     assert_eq!(c.kafka.verdicts, config::KafkaVerdicts::Anomalies);
     assert_eq!(c.kafka.librdkafka_options["linger.ms"], "10");
-    assert!(!c.describe().contains("hunter2"), "the SASL password is redacted");
+    assert!(
+        !c.describe().contains("hunter2"),
+        "the SASL password is redacted"
+    );
 
     // A Kafka source needs its topics, sends verdicts to Kafka by default, and aggregates nothing.
     let err = expect_err("kf.yaml", "STORAGE_DATASOURCE: kafka\n", &no_env());
-    assert!(matches!(err, ConfigError::MissingKey { ref key, .. } if key == "LOG_SOURCES"), "{err}");
+    assert!(
+        matches!(err, ConfigError::MissingKey { ref key, .. } if key == "LOG_SOURCES"),
+        "{err}"
+    );
     let (c, _) = load_text(
         "kf.yaml",
         "STORAGE_DATASOURCE: kafka\nLOG_SOURCES:\n  syslog:\nKF_VERDICTS: all\n",
@@ -734,9 +744,25 @@ fn old_kafka_sink_keys_work_and_new_ones_are_typed() {
     assert!(c.detection_enabled() && !c.aggregation_enabled());
 
     let err = expect_err("kf.yaml", "KF_VERDICTS: some\n", &no_env());
-    assert!(err.to_string().contains("KF_VERDICTS expects one of"), "{err}");
+    assert!(
+        err.to_string().contains("KF_VERDICTS expects one of"),
+        "{err}"
+    );
     let err = expect_err("kf.yaml", "KF_SASL_MECHANISM: GSSAPI\n", &no_env());
     assert!(err.to_string().contains("SCRAM-SHA-512"), "{err}");
-    let err = expect_err("kf.yaml", "STORAGE_DATASINK: kafka\nKF_CACERT: /nonexistent/ca\n", &no_env());
-    assert!(matches!(err, ConfigError::UnreadableFile { key: "KF_CACERT", .. }), "{err}");
+    let err = expect_err(
+        "kf.yaml",
+        "STORAGE_DATASINK: kafka\nKF_CACERT: /nonexistent/ca\n",
+        &no_env(),
+    );
+    assert!(
+        matches!(
+            err,
+            ConfigError::UnreadableFile {
+                key: "KF_CACERT",
+                ..
+            }
+        ),
+        "{err}"
+    );
 }

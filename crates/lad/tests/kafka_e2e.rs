@@ -105,7 +105,9 @@ fn bad_records(tag: &str) -> Vec<(String, Vec<u8>)> {
         ("bad".into(), format!("not json {tag}").into_bytes()),
         (
             "bad".into(),
-            json!({"message": format!("no host {tag}"), "received_at": 1}).to_string().into_bytes(),
+            json!({"message": format!("no host {tag}"), "received_at": 1})
+                .to_string()
+                .into_bytes(),
         ),
         (
             "bad".into(),
@@ -129,7 +131,10 @@ fn verdicts(brokers: &str, topic: &str, input: &str) -> BTreeMap<(i64, i64), (i6
         );
         let verdict = (
             v["is_anomaly"].as_i64().expect("is_anomaly"),
-            v["anomaly_score"].as_f64().expect("anomaly_score").to_bits(),
+            v["anomaly_score"]
+                .as_f64()
+                .expect("anomaly_score")
+                .to_bits(),
         );
         if let Some(before) = out.insert(key, verdict) {
             assert_eq!(before, verdict, "two different verdicts for {key:?}");
@@ -157,7 +162,10 @@ fn wait_for_verdicts(brokers: &str, topic: &str, input: &str, want: usize, limit
 /// The tansu process, to stop and continue it.
 fn broker_pid() -> Option<String> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/kafka-test-server.sh");
-    let out = std::process::Command::new(script).arg("pid").output().ok()?;
+    let out = std::process::Command::new(script)
+        .arg("pid")
+        .output()
+        .ok()?;
     let pid = String::from_utf8_lossy(&out.stdout).trim().to_string();
     (out.status.success() && !pid.is_empty()).then_some(pid)
 }
@@ -261,7 +269,12 @@ fn a_consumer_group_of_instances_scores_every_record_once_like_one_instance() {
             log.display(),
             daemon.log()
         );
-        assert_eq!(daemon.terminate(), Some(0), "{}", std::fs::read_to_string(log).unwrap_or_default());
+        assert_eq!(
+            daemon.terminate(),
+            Some(0),
+            "{}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
     }
     let scaled_verdicts = verdicts(&brokers, &scaled.verdicts, &input);
     assert_eq!(scaled_verdicts.len(), total, "one verdict per good record");
@@ -275,7 +288,11 @@ fn a_consumer_group_of_instances_scores_every_record_once_like_one_instance() {
             (h["lad_partition"].clone(), h["lad_offset"].clone())
         })
         .collect();
-    assert_eq!(dead.len(), 6, "every malformed record on the dead-letter topic: {dead:?}");
+    assert_eq!(
+        dead.len(),
+        6,
+        "every malformed record on the dead-letter topic: {dead:?}"
+    );
 
     // One instance alone over the same topic gives the same verdicts.
     let config_single = write_config(dir.path(), "single", &brokers, &input, &single);
@@ -294,7 +311,10 @@ fn a_consumer_group_of_instances_scores_every_record_once_like_one_instance() {
         .iter()
         .filter(|(k, v)| single_verdicts.get(k) != Some(v))
         .count();
-    assert_eq!(differing, 0, "verdicts that differ from the single instance's");
+    assert_eq!(
+        differing, 0,
+        "verdicts that differ from the single instance's"
+    );
     let flagged = single_verdicts.values().filter(|v| v.0 == 1).count();
     assert!(flagged > 0, "some rare lines are flagged");
 }

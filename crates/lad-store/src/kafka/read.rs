@@ -282,7 +282,9 @@ fn decode(m: &BorrowedMessage<'_>, fields: &FieldNames) -> Entry {
             record
                 .extra
                 .insert("lad_topic".into(), Value::String(topic.to_string()));
-            record.extra.insert("lad_partition".into(), json!(partition));
+            record
+                .extra
+                .insert("lad_partition".into(), json!(partition));
             record.extra.insert("lad_offset".into(), json!(offset));
             Entry::Good(record)
         }
@@ -301,10 +303,7 @@ fn decode(m: &BorrowedMessage<'_>, fields: &FieldNames) -> Entry {
 
 /// A payload as a record (id and source left for the caller), or the host that could be read
 /// and why it is not a record.
-fn parse_payload(
-    payload: &[u8],
-    fields: &FieldNames,
-) -> Result<Record, (Option<String>, String)> {
+fn parse_payload(payload: &[u8], fields: &FieldNames) -> Result<Record, (Option<String>, String)> {
     let value: Value = serde_json::from_slice(payload).map_err(|e| {
         (
             None,
@@ -413,14 +412,20 @@ impl RecordSource for KafkaStore {
                 "expected a Kafka id partition:offset".into(),
             ));
         };
-        let entry = self.scoring("mark a record malformed")?.buffer.get(source).and_then(|b| {
-            b.iter().find_map(|e| match e {
-                Entry::Bad { report, key, payload } if &report.id == id => {
-                    Some((key.clone(), payload.clone()))
-                }
-                _ => None,
-            })
-        });
+        let entry = self
+            .scoring("mark a record malformed")?
+            .buffer
+            .get(source)
+            .and_then(|b| {
+                b.iter().find_map(|e| match e {
+                    Entry::Bad {
+                        report,
+                        key,
+                        payload,
+                    } if &report.id == id => Some((key.clone(), payload.clone())),
+                    _ => None,
+                })
+            });
         let Some((key, payload)) = entry else {
             // Not buffered (already done, or its partition was revoked): nothing to do.
             return Ok(());

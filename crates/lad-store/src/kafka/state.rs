@@ -8,13 +8,7 @@ use crate::record::{Aggregate, Anomaly, Feedback, NewFeedback};
 use crate::{StateStore, StoreError};
 
 impl StateStore for KafkaStore {
-    fn anomalies(
-        &mut self,
-        _: &str,
-        _: i64,
-        _: i64,
-        _: usize,
-    ) -> Result<Vec<Anomaly>, StoreError> {
+    fn anomalies(&mut self, _: &str, _: i64, _: i64, _: usize) -> Result<Vec<Anomaly>, StoreError> {
         Err(StoreError::unsupported(BACKEND, "read anomalies"))
     }
 

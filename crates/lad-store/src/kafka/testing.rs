@@ -89,13 +89,19 @@ pub fn create_topics(brokers: &str, names: &[&str], partitions: i32) -> Result<(
 }
 
 /// Produces messages (key, payload) to `topic` and waits until the broker confirmed them.
-pub fn produce(brokers: &str, topic: &str, messages: &[(String, Vec<u8>)]) -> Result<(), KafkaError> {
+pub fn produce(
+    brokers: &str,
+    topic: &str,
+    messages: &[(String, Vec<u8>)],
+) -> Result<(), KafkaError> {
     let producer: BaseProducer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("linger.ms", "20")
         .create()?;
     for (key, payload) in messages {
-        let mut record = BaseRecord::to(topic).key(key.as_str()).payload(payload.as_slice());
+        let mut record = BaseRecord::to(topic)
+            .key(key.as_str())
+            .payload(payload.as_slice());
         loop {
             match producer.send(record) {
                 Ok(()) => break,

@@ -779,9 +779,16 @@ fn kafka_settings(b: &mut Builder<'_>) -> Result<KafkaSettings> {
     let bootstrap_server = b.text_or("KF_BOOTSTRAP_SERVER", "localhost:9092")?;
     let topic = b.text_or("KF_TOPIC", "lad-verdicts")?;
     let ca_cert = b.path("KF_CACERT")?;
-    let default_protocol = if ca_cert.is_some() { "ssl" } else { "plaintext" };
-    let security_protocol: KafkaProtocol =
-        b.named("KF_SECURITY_PROTOCOL", default_protocol, KafkaProtocol::NAMES)?;
+    let default_protocol = if ca_cert.is_some() {
+        "ssl"
+    } else {
+        "plaintext"
+    };
+    let security_protocol: KafkaProtocol = b.named(
+        "KF_SECURITY_PROTOCOL",
+        default_protocol,
+        KafkaProtocol::NAMES,
+    )?;
     let sasl_mechanism = b.text("KF_SASL_MECHANISM")?;
     if let Some(m) = &sasl_mechanism {
         let known = ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"];
