@@ -1,7 +1,11 @@
 //! The `kafka` backend against a real Kafka-compatible broker: the conformance case of the sink
 //! role, then the source (buffer until acknowledged, commit, resume after a restart, dead
 //! letters, host filter, rebalance-free single member), the training reader and the roles it
-//! lacks.
+//! lacks. The conformance cases of `record_source` and `training_reader` do not apply: they seed
+//! records through `import` and expect (time, id) order across a whole source and "unscored"
+//! to survive a restart without a commit, where a stream has offsets per partition; the same
+//! properties are checked here in Kafka's terms. Consumer groups with several members and
+//! rebalances are tested end to end in `crates/lad/tests/kafka_e2e.rs`.
 //!
 //! The broker is Tansu 0.6.0 (in-memory storage) started by `scripts/kafka-test-server.sh`;
 //! `LAD_TEST_KAFKA_BROKERS` names it, and without it every test here is SKIPPED with a notice.
