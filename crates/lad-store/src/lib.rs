@@ -56,6 +56,8 @@ mod error;
 pub mod es;
 mod feedback;
 pub mod incident;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 pub mod local;
 #[cfg(feature = "mongo")]
 pub mod mongo;
@@ -73,6 +75,8 @@ pub use error::StoreError;
 pub use incident::{IncidentLink, IncidentQuery, StoredIncident};
 #[cfg(feature = "es")]
 pub use es::{EsConfig, EsStore};
+#[cfg(feature = "kafka")]
+pub use kafka::{KafkaConfig, KafkaSecurity, KafkaStore, VerdictSelection};
 pub use local::{LocalConfig, LocalStore};
 #[cfg(feature = "mongo")]
 pub use mongo::{MongoConfig, MongoStore};
@@ -103,6 +107,9 @@ pub enum BackendConfig {
     /// Elasticsearch or OpenSearch (`es`).
     #[cfg(feature = "es")]
     Es(Box<EsConfig>),
+    /// Kafka topics (boxed: its settings are much larger than the others').
+    #[cfg(feature = "kafka")]
+    Kafka(Box<KafkaConfig>),
 }
 
 /// An open store: one of the backends.
@@ -123,6 +130,9 @@ pub enum Store {
     /// See [`EsStore`] (boxed: it is much larger than the others).
     #[cfg(feature = "es")]
     Es(Box<EsStore>),
+    /// See [`KafkaStore`] (boxed: it holds clients and buffers).
+    #[cfg(feature = "kafka")]
+    Kafka(Box<KafkaStore>),
 }
 
 /// Calls a role's method on whichever backend has the role; a sink answers `Unsupported` for
@@ -139,6 +149,8 @@ macro_rules! dispatch {
             Store::Mongo(s) => $role::$method(&mut **s, $($arg),*),
             #[cfg(feature = "es")]
             Store::Es(s) => $role::$method(&mut **s, $($arg),*),
+            #[cfg(feature = "kafka")]
+            Store::Kafka(s) => $role::$method(&mut **s, $($arg),*),
         }
     };
 }
@@ -156,6 +168,8 @@ macro_rules! dispatch_sink {
             Store::Mongo(s) => VerdictSink::$method(&mut **s, $($arg),*),
             #[cfg(feature = "es")]
             Store::Es(s) => VerdictSink::$method(&mut **s, $($arg),*),
+            #[cfg(feature = "kafka")]
+            Store::Kafka(s) => VerdictSink::$method(&mut **s, $($arg),*),
         }
     };
 }
@@ -173,6 +187,8 @@ impl Store {
             BackendConfig::Mongo(c) => Store::Mongo(Box::new(MongoStore::open(c)?)),
             #[cfg(feature = "es")]
             BackendConfig::Es(c) => Store::Es(Box::new(EsStore::open(c)?)),
+            #[cfg(feature = "kafka")]
+            BackendConfig::Kafka(c) => Store::Kafka(Box::new(KafkaStore::open(c)?)),
         })
     }
 
@@ -188,6 +204,18 @@ impl Store {
             Store::Mongo(_) => "mg",
             #[cfg(feature = "es")]
             Store::Es(_) => "es",
+            #[cfg(feature = "kafka")]
+            Store::Kafka(_) => "kafka",
+        }
+    }
+
+    /// True for a stream source (Kafka): its hosts are those of the partitions it is given now,
+    /// which a rebalance changes, and acknowledging commits its position.
+    pub fn is_stream(&self) -> bool {
+        match self {
+            #[cfg(feature = "kafka")]
+            Store::Kafka(_) => true,
+            _ => false,
         }
     }
 

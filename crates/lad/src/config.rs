@@ -31,8 +31,9 @@ use std::time::Duration;
 pub use cron::{CronError, CronSchedule};
 pub use diagnostics::{ConfigError, ConfigSource, ConfigWarning, Origin};
 pub use values::{
-    AggrMethod, AggregationTarget, DetectorKind, EsSettings, LofMetric, LogSource, MongoSettings,
-    MysqlEndpoint, Secret, SinkKind, SourceKind, Timezone, TokenizerKind,
+    AggrMethod, AggregationTarget, DetectorKind, EsSettings, KafkaProtocol, KafkaSettings,
+    KafkaVerdicts, LofMetric, LogSource, MongoSettings, MysqlEndpoint, Secret, SinkKind,
+    SourceKind, Timezone, TokenizerKind,
 };
 
 /// A checked configuration: every value typed and defaulted, every backend complete.
@@ -93,6 +94,8 @@ pub struct Config {
     pub mysql_input: MysqlEndpoint,
     /// `MYSQL_TARGET_*`.
     pub mysql_target: MysqlEndpoint,
+    /// `KF_*`: Kafka settings.
+    pub kafka: KafkaSettings,
     /// `LS_INPUT_PATH`: required when the source is `local`.
     pub ls_input_path: Option<PathBuf>,
     /// `LS_OUTPUT_PATH`: required when the sink is `local`.

@@ -235,6 +235,19 @@ impl Daemon {
     fn ensure_models(&mut self) -> Result<()> {
         let config = self.config.clone();
         let hosts = pipeline::host_pairs(&config, &mut self.stores()?.source)?;
+        if self.stores()?.source.is_stream() {
+            // A stream's instance scores the hosts of its partitions: a rebalance moved the
+            // others to another instance, which loads their models from MODEL_BASE_DIR.
+            let given: std::collections::HashSet<&(String, String)> = hosts.iter().collect();
+            let dropped = self.models.retain(|k| given.contains(k));
+            if dropped > 0 {
+                info!(
+                    models = dropped,
+                    "models of hosts now scored elsewhere dropped"
+                );
+                self.state.set_models(&self.models.snapshot());
+            }
+        }
         let wanted: Vec<(String, String)> = hosts
             .into_iter()
             .filter(|k| !self.models.contains(k))

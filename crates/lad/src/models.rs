@@ -272,6 +272,19 @@ impl ModelRepo {
         (keys, missing)
     }
 
+    /// Keeps only the models `keep` accepts (a stream source's instance drops the hosts a
+    /// rebalance gave to another instance); returns how many were dropped.
+    pub fn retain(&self, keep: impl Fn(&HostKey) -> bool) -> usize {
+        match self.models.write() {
+            Ok(mut m) => {
+                let before = m.len();
+                m.retain(|k, _| keep(k));
+                before - m.len()
+            }
+            Err(_) => 0,
+        }
+    }
+
     /// Puts models into use, replacing those of the same (source, host).
     pub fn put(&self, models: Models) {
         if let Ok(mut m) = self.models.write() {

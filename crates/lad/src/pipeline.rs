@@ -28,7 +28,8 @@ pub const MIN_TRAINING_LINES: usize = 10;
 
 /// The (source, hosts) pairs to model: LOG_SOURCES, or every source and host in the store
 /// when it is empty (sqlite and local only); a source listed without hosts means all of its
-/// hosts.
+/// hosts. A stream source (Kafka) always names its hosts itself: those of the partitions this
+/// instance is given, within LOG_SOURCES `HOSTNAMES`.
 pub fn targets(config: &Config, store: &mut Store) -> Result<Vec<(String, Vec<String>)>> {
     let sources: Vec<(String, Vec<String>)> = if config.log_sources.is_empty() {
         store
@@ -45,7 +46,7 @@ pub fn targets(config: &Config, store: &mut Store) -> Result<Vec<(String, Vec<St
     };
     let mut out = Vec::new();
     for (source, hosts) in sources {
-        let hosts = if hosts.is_empty() {
+        let hosts = if hosts.is_empty() || store.is_stream() {
             store.hosts(&source)?
         } else {
             hosts

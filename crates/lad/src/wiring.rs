@@ -9,7 +9,7 @@
 //! [`crate::pipeline`] and the commands receive built objects. It does no scoring and keeps no
 //! state.
 
-#[cfg(feature = "mysql")]
+#[cfg(any(feature = "mysql", feature = "kafka"))]
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -31,7 +31,7 @@ use crate::error::UsageError;
 /// settings and model parameters can be built, the source and sink go together, and names that
 /// reach SQL are plain identifiers. Nothing is opened or connected to.
 pub fn check(config: &Config) -> Result<(), UsageError> {
-    let source = backend_for_source(config)?;
+    let source = backend_for_source(config, Consumes::Records)?;
     sink_backend(config)?;
     detector_params(config)?;
     alerter_settings(config)?;
@@ -140,7 +140,18 @@ pub fn field_names(config: &Config) -> FieldNames {
     }
 }
 
-fn backend_for_source(config: &Config) -> Result<BackendConfig, UsageError> {
+/// Whether an opened store consumes records. Only a scoring worker does: for a stream source
+/// (Kafka) that is what joins the consumer group, so training, the HTTP side and import open
+/// it without (they must not take partitions from the workers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Consumes {
+    Records,
+    Nothing,
+}
+
+fn backend_for_source(config: &Config, consumes: Consumes) -> Result<BackendConfig, UsageError> {
+    #[cfg(not(feature = "kafka"))]
+    let _ = consumes;
     Ok(match config.storage_datasource {
         SourceKind::Sqlite => BackendConfig::Sqlite(SqliteConfig {
             path: config.sqlite_path.clone(),
@@ -173,6 +184,13 @@ fn backend_for_source(config: &Config) -> Result<BackendConfig, UsageError> {
         SourceKind::Es => BackendConfig::Es(Box::new(es_config(config)?)),
         #[cfg(not(feature = "es"))]
         SourceKind::Es => return Err(not_built("es", "es")),
+        #[cfg(feature = "kafka")]
+        SourceKind::Kafka => BackendConfig::Kafka(Box::new(kafka_config(
+            config,
+            consumes == Consumes::Records,
+        ))),
+        #[cfg(not(feature = "kafka"))]
+        SourceKind::Kafka => return Err(not_built_kafka()),
     })
 }
 
@@ -227,6 +245,70 @@ fn es_config(config: &Config) -> Result<lad_store::EsConfig, UsageError> {
         fields: field_names(config),
         ..lad_store::EsConfig::default()
     })
+}
+
+/// The error for `kafka` in a build without the feature (off by default: see README).
+#[cfg(not(feature = "kafka"))]
+fn not_built_kafka() -> UsageError {
+    UsageError(
+        "STORAGE_DATASOURCE/STORAGE_DATASINK kafka: this lad was built without the kafka backend \
+         (build with `cargo build --release --features kafka`, which needs libssl-dev)"
+            .into(),
+    )
+}
+
+/// The Kafka settings from the KF_* keys; `reads` when the store consumes LOG_SOURCES (the
+/// source), not when it only publishes (a sink beside another source).
+#[cfg(feature = "kafka")]
+fn kafka_config(config: &Config, reads: bool) -> lad_store::KafkaConfig {
+    use crate::config::{KafkaProtocol, KafkaVerdicts};
+    let kf = &config.kafka;
+    let protocol = match kf.security_protocol {
+        KafkaProtocol::Plaintext => "plaintext",
+        KafkaProtocol::Ssl => "ssl",
+        KafkaProtocol::SaslPlaintext => "sasl_plaintext",
+        KafkaProtocol::SaslSsl => "sasl_ssl",
+    };
+    let (sources, hosts) = if reads {
+        (
+            config.log_sources.keys().cloned().collect(),
+            config
+                .log_sources
+                .iter()
+                .map(|(s, l)| (s.clone(), l.hostnames.clone()))
+                .collect(),
+        )
+    } else {
+        (Vec::new(), BTreeMap::new())
+    };
+    // The daemon reads between sleeps of INFER_TIME_SPAN; the group must not drop it meanwhile.
+    let max_poll_interval_ms = (config.infer_time_span.as_millis() as u64)
+        .saturating_mul(2)
+        .saturating_add(300_000);
+    lad_store::KafkaConfig {
+        brokers: kf.bootstrap_server.clone(),
+        security: lad_store::KafkaSecurity {
+            protocol: protocol.into(),
+            ca_cert: kf.ca_cert.clone(),
+            sasl_mechanism: kf.sasl_mechanism.clone(),
+            sasl_username: kf.sasl_username.clone(),
+            sasl_password: kf.sasl_password.as_ref().map(|p| p.expose().to_string()),
+        },
+        group_id: kf.group_id.clone(),
+        sources,
+        hosts,
+        verdict_topic: kf.topic.clone(),
+        verdicts: match kf.verdicts {
+            KafkaVerdicts::Anomalies => lad_store::VerdictSelection::Anomalies,
+            KafkaVerdicts::All => lad_store::VerdictSelection::All,
+        },
+        aggregates_topic: kf.aggregates_topic.clone(),
+        dead_letter_topic: kf.dead_letter_topic.clone(),
+        fields: field_names(config),
+        librdkafka_options: kf.librdkafka_options.clone(),
+        max_poll_interval_ms,
+        ..lad_store::KafkaConfig::default()
+    }
 }
 
 /// The MongoDB store settings from the MG_* keys: detection works in MG_DB, aggregation in
@@ -304,9 +386,26 @@ fn sink_backend(config: &Config) -> Result<Option<BackendConfig>, UsageError> {
         | (SourceKind::Mongo, SinkKind::Mongo)
         | (SourceKind::Mysql, SinkKind::Mysql)
         | (SourceKind::Es, SinkKind::Es) => None,
+        (SourceKind::Kafka, SinkKind::Kafka) => None,
         (_, SinkKind::Stdout) => Some(BackendConfig::Stdout(StdoutConfig {
             fields: field_names(config),
         })),
+        #[cfg(feature = "kafka")]
+        (src, SinkKind::Kafka) if src != SourceKind::Kafka => {
+            Some(BackendConfig::Kafka(Box::new(kafka_config(config, false))))
+        }
+        #[cfg(not(feature = "kafka"))]
+        (_, SinkKind::Kafka) => return Err(not_built_kafka()),
+        // Kafka ids (partition:offset) mean nothing to a database: verdicts of a topic go to
+        // a topic or to standard output.
+        (SourceKind::Kafka, sink) => {
+            return Err(UsageError(format!(
+                "STORAGE_DATASINK {} with STORAGE_DATASOURCE kafka is not supported: verdicts of \
+                 Kafka records are published to KF_TOPIC (STORAGE_DATASINK kafka) or printed \
+                 (stdout)",
+                sink.as_str()
+            )))
+        }
         (_, SinkKind::Sqlite) => Some(BackendConfig::Sqlite(SqliteConfig {
             path: config.sqlite_path.clone(),
         })),
@@ -323,9 +422,9 @@ fn sink_backend(config: &Config) -> Result<Option<BackendConfig>, UsageError> {
 
 /// Opens the configured source and, when it differs, the sink. Callers name what they open it
 /// for through [`open_for_scoring`], [`open_for_training`] and [`open_for_state`].
-fn open_stores(config: &Config) -> Result<Stores> {
-    let source =
-        Store::open(&backend_for_source(config)?).context("cannot open the record store")?;
+fn open_stores(config: &Config, consumes: Consumes) -> Result<Stores> {
+    let source = Store::open(&backend_for_source(config, consumes)?)
+        .context("cannot open the record store")?;
     let sink = match sink_backend(config)? {
         Some(b) => Some(Store::open(&b).context("cannot open the verdict sink")?),
         None => None,
@@ -337,8 +436,8 @@ fn open_stores(config: &Config) -> Result<Stores> {
 
 /// Opens the store that holds the records, alone (what `lad import` writes to).
 pub fn open_record_store(config: &Config) -> Result<Store> {
-    let mut store =
-        Store::open(&backend_for_source(config)?).context("cannot open the record store")?;
+    let mut store = Store::open(&backend_for_source(config, Consumes::Nothing)?)
+        .context("cannot open the record store")?;
     for n in store.take_notices() {
         tracing::info!("{n}");
     }
@@ -348,19 +447,19 @@ pub fn open_record_store(config: &Config) -> Result<Store> {
 /// Opens what a scoring worker needs: the record source it polls and acknowledges, and the
 /// verdict sink it writes to. For a stream source this is the one place a consumer is created.
 pub fn open_for_scoring(config: &Config) -> Result<Stores> {
-    open_stores(config)
+    open_stores(config, Consumes::Records)
 }
 
 /// Opens what training needs: the training reader (the records of a window) and the feedback
 /// marks kept beside the records. Retraining opens its own, so scoring goes on meanwhile.
 pub fn open_for_training(config: &Config) -> Result<Stores> {
-    open_stores(config)
+    open_stores(config, Consumes::Nothing)
 }
 
 /// Opens lad's state as the HTTP side, aggregation and export read it: verdicts and anomalies,
 /// aggregates, feedback. It never consumes records, so it may be opened beside any worker.
 pub fn open_for_state(config: &Config) -> Result<Stores> {
-    open_stores(config)
+    open_stores(config, Consumes::Nothing)
 }
 
 /// Logs what the stores have to tell the operator (see [`Store::take_notices`]); called after

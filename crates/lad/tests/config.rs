@@ -326,7 +326,7 @@ fn invalid_values_are_rejected_with_what_is_accepted() {
     let err = expect_err("t.yaml", "STORAGE_DATASOURCE: postgres\n", &no_env());
     assert_eq!(
         err.to_string(),
-        "config error in t.yaml line 1: STORAGE_DATASOURCE expects one of \"sqlite\", \"local\", \"mg\", \"mysql\", \"es\", found \"postgres\""
+        "config error in t.yaml line 1: STORAGE_DATASOURCE expects one of \"sqlite\", \"local\", \"mg\", \"mysql\", \"es\", \"kafka\", found \"postgres\""
     );
     let err = expect_err("t.yaml", "MG_PORT: 70000\n", &no_env());
     assert!(
@@ -813,4 +813,74 @@ fn old_elasticsearch_keys_load_and_credentials_never_show() {
     assert!(err.to_string().contains("LOG_SOURCES"), "{err}");
     let err = expect_err("es.yaml", "STORAGE_DATASINK: es\n", &no_env());
     assert!(err.to_string().contains("STORAGE_DATASOURCE"), "{err}");
+}
+
+#[test]
+fn old_kafka_sink_keys_work_and_new_ones_are_typed() {
+    // The old sink's keys are read (no "no effect" warning) and the sink defaults to a topic.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, "-----BEGIN CERTIFICATE-----\n").expect("write CA");
+    let text = format!(
+        "STORAGE_DATASINK: kafka\nKF_BOOTSTRAP_SERVER: k1:9093,k2:9093\nKF_TOPIC: anomalies\n\
+         KF_CACERT: '{}'\nKF_SASL_PASSWORD: hunter2\nKF_LIBRDKAFKA_OPTIONS: {{linger.ms: 10}}\n",
+        ca.display()
+    );
+    let (c, warnings) = load_text("kf.yaml", &text, &no_env()).expect("loads");
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(c.storage_datasink, SinkKind::Kafka);
+    assert_eq!(c.kafka.bootstrap_server, "k1:9093,k2:9093");
+    assert_eq!(c.kafka.topic, "anomalies");
+    assert_eq!(
+        c.kafka.security_protocol,
+        config::KafkaProtocol::Ssl,
+        "TLS with a CA"
+    );
+    assert_eq!(c.kafka.group_id, "lad");
+    assert_eq!(c.kafka.verdicts, config::KafkaVerdicts::Anomalies);
+    assert_eq!(c.kafka.librdkafka_options["linger.ms"], "10");
+    assert!(
+        !c.describe().contains("hunter2"),
+        "the SASL password is redacted"
+    );
+
+    // A Kafka source needs its topics, sends verdicts to Kafka by default, and aggregates nothing.
+    let err = expect_err("kf.yaml", "STORAGE_DATASOURCE: kafka\n", &no_env());
+    assert!(
+        matches!(err, ConfigError::MissingKey { ref key, .. } if key == "LOG_SOURCES"),
+        "{err}"
+    );
+    let (c, _) = load_text(
+        "kf.yaml",
+        "STORAGE_DATASOURCE: kafka\nLOG_SOURCES:\n  syslog:\nKF_VERDICTS: all\n",
+        &no_env(),
+    )
+    .expect("loads");
+    assert_eq!(c.storage_datasource, SourceKind::Kafka);
+    assert_eq!(c.storage_datasink, SinkKind::Kafka);
+    assert_eq!(c.kafka.verdicts, config::KafkaVerdicts::All);
+    assert!(c.detection_enabled() && !c.aggregation_enabled());
+
+    let err = expect_err("kf.yaml", "KF_VERDICTS: some\n", &no_env());
+    assert!(
+        err.to_string().contains("KF_VERDICTS expects one of"),
+        "{err}"
+    );
+    let err = expect_err("kf.yaml", "KF_SASL_MECHANISM: GSSAPI\n", &no_env());
+    assert!(err.to_string().contains("SCRAM-SHA-512"), "{err}");
+    let err = expect_err(
+        "kf.yaml",
+        "STORAGE_DATASINK: kafka\nKF_CACERT: /nonexistent/ca\n",
+        &no_env(),
+    );
+    assert!(
+        matches!(
+            err,
+            ConfigError::UnreadableFile {
+                key: "KF_CACERT",
+                ..
+            }
+        ),
+        "{err}"
+    );
 }

@@ -17,8 +17,9 @@ use super::diagnostics::{ConfigError, ConfigSource, ConfigWarning, Origin};
 use super::keys;
 use super::raw::{describe_value, RawConfig};
 use super::values::{
-    AggrMethod, AggregationTarget, DetectorKind, EsSettings, LofMetric, LogSource, MongoSettings,
-    MysqlEndpoint, Secret, SinkKind, SourceKind, Timezone, TokenizerKind,
+    AggrMethod, AggregationTarget, DetectorKind, EsSettings, KafkaProtocol, KafkaSettings,
+    KafkaVerdicts, LofMetric, LogSource, MongoSettings, MysqlEndpoint, Secret, SinkKind,
+    SourceKind, Timezone, TokenizerKind,
 };
 use super::{Config, DescribedKey};
 
@@ -289,6 +290,34 @@ impl<'a> Builder<'a> {
         })
     }
 
+    /// A mapping of names to scalar values (`KF_LIBRDKAFKA_OPTIONS: {linger.ms: 10}`).
+    fn string_map(&mut self, key: &'static str) -> Result<BTreeMap<String, String>> {
+        let mut out = BTreeMap::new();
+        if let Some((value, at)) = self.entry(key) {
+            match value {
+                Value::Null => {}
+                Value::Mapping(map) => {
+                    for (k, v) in map {
+                        let k = Self::scalar_text(key, at.clone(), k)?;
+                        let v = Self::scalar_text(&format!("{key}.{k}"), at.clone(), v)?;
+                        out.insert(k, v);
+                    }
+                }
+                other => {
+                    return Err(Self::wrong_type(
+                        key,
+                        at,
+                        "a mapping of librdkafka property to value",
+                        other,
+                    ))
+                }
+            }
+        }
+        let shown: Vec<String> = out.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+        self.record(key, format!("{{{}}}", shown.join(", ")));
+        Ok(out)
+    }
+
     fn log_sources(&mut self) -> Result<BTreeMap<String, LogSource>> {
         const KEY: &str = "LOG_SOURCES";
         let mut sources = BTreeMap::new();
@@ -547,6 +576,7 @@ pub(crate) fn build(raw: &RawConfig, warnings: &mut Vec<ConfigWarning>) -> Resul
         SourceKind::Mongo => "mg",
         SourceKind::Mysql => "mysql",
         SourceKind::Es => "es",
+        SourceKind::Kafka => "kafka",
     };
     let storage_datasink: SinkKind = b.named("STORAGE_DATASINK", default_sink, SinkKind::NAMES)?;
     let sqlite_path = b.path_or("SQLITE_PATH", "./lad.db")?;
@@ -611,6 +641,7 @@ pub(crate) fn build(raw: &RawConfig, warnings: &mut Vec<ConfigWarning>) -> Resul
     let es = es_settings(&mut b)?;
     let ls_input_path = b.path("LS_INPUT_PATH")?;
     let ls_output_path = b.path("LS_OUTPUT_PATH")?;
+    let kafka = kafka_settings(&mut b)?;
 
     let aggr_time_span = b.seconds("AGGR_TIME_SPAN", 86_400)?;
     let aggr_max_entries = b.usize("AGGR_MAX_ENTRIES", 315_448, 1)?;
@@ -806,6 +837,16 @@ pub(crate) fn build(raw: &RawConfig, warnings: &mut Vec<ConfigWarning>) -> Resul
                 .collect();
             detection_enabled = true;
             aggregation_enabled = true;
+        SourceKind::Kafka => {
+            if log_sources.is_empty() {
+                return Err(b.missing(
+                    "LOG_SOURCES",
+                    "STORAGE_DATASOURCE is kafka: LOG_SOURCES names the input topics",
+                ));
+            }
+            // A topic keeps no anomalies to group: aggregation needs a database source.
+            detection_enabled = true;
+            aggregation_enabled = false;
         }
     }
     match storage_datasink {
@@ -854,6 +895,17 @@ pub(crate) fn build(raw: &RawConfig, warnings: &mut Vec<ConfigWarning>) -> Resul
     if storage_datasource == SourceKind::Es {
         check_es_files(&mut b, &es)?;
     }
+    let uses_kafka = storage_datasource == SourceKind::Kafka || storage_datasink == SinkKind::Kafka;
+    if uses_kafka {
+        if let Some(path) = &kafka.ca_cert {
+            readable_file(path).map_err(|reason| ConfigError::UnreadableFile {
+                key: "KF_CACERT",
+                at: b.origin("KF_CACERT"),
+                path: path.clone(),
+                reason,
+            })?;
+        }
+    }
     if !http_addr.ip().is_loopback() && http_token.is_none() {
         return Err(ConfigError::OpenHttpWithoutToken {
             at: b.origin("HTTP_ADDR"),
@@ -888,6 +940,7 @@ pub(crate) fn build(raw: &RawConfig, warnings: &mut Vec<ConfigWarning>) -> Resul
         es,
         mysql_input,
         mysql_target,
+        kafka,
         ls_input_path,
         ls_output_path,
         aggr_time_span,
@@ -913,6 +966,50 @@ pub(crate) fn build(raw: &RawConfig, warnings: &mut Vec<ConfigWarning>) -> Resul
         detection_enabled,
         aggregation_enabled,
         described: b.rows,
+    })
+}
+
+/// The `KF_*` keys. The security protocol defaults to `ssl` when `KF_CACERT` is set, as the
+/// old sink did.
+fn kafka_settings(b: &mut Builder<'_>) -> Result<KafkaSettings> {
+    let bootstrap_server = b.text_or("KF_BOOTSTRAP_SERVER", "localhost:9092")?;
+    let topic = b.text_or("KF_TOPIC", "lad-verdicts")?;
+    let ca_cert = b.path("KF_CACERT")?;
+    let default_protocol = if ca_cert.is_some() {
+        "ssl"
+    } else {
+        "plaintext"
+    };
+    let security_protocol: KafkaProtocol = b.named(
+        "KF_SECURITY_PROTOCOL",
+        default_protocol,
+        KafkaProtocol::NAMES,
+    )?;
+    let sasl_mechanism = b.text("KF_SASL_MECHANISM")?;
+    if let Some(m) = &sasl_mechanism {
+        let known = ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"];
+        if !known.contains(&m.as_str()) {
+            return Err(ConfigError::InvalidValue {
+                key: "KF_SASL_MECHANISM".into(),
+                at: b.origin("KF_SASL_MECHANISM"),
+                expected: one_of(&known),
+                found: format!("\"{m}\""),
+            });
+        }
+    }
+    Ok(KafkaSettings {
+        bootstrap_server,
+        topic,
+        ca_cert,
+        security_protocol,
+        sasl_mechanism,
+        sasl_username: b.text("KF_SASL_USERNAME")?,
+        sasl_password: b.secret("KF_SASL_PASSWORD")?,
+        group_id: b.text_or("KF_GROUP_ID", "lad")?,
+        verdicts: b.named("KF_VERDICTS", "anomalies", KafkaVerdicts::NAMES)?,
+        dead_letter_topic: b.text_or("KF_DEAD_LETTER_TOPIC", "lad-dead-letter")?,
+        aggregates_topic: b.text_or("KF_AGGREGATES_TOPIC", "lad-aggregates")?,
+        librdkafka_options: b.string_map("KF_LIBRDKAFKA_OPTIONS")?,
     })
 }
 

@@ -99,6 +99,18 @@ pub(crate) const KNOWN_KEYS: &[(&str, EnvForm)] = &[
     ("ES_CONNECT_TIMEOUT", Yaml),
     ("ES_STATE_INDEX", Verbatim),
     ("ES_AGGREGATE_INDEX", Verbatim),
+    ("KF_BOOTSTRAP_SERVER", Verbatim),
+    ("KF_TOPIC", Verbatim),
+    ("KF_CACERT", Verbatim),
+    ("KF_SECURITY_PROTOCOL", Verbatim),
+    ("KF_SASL_MECHANISM", Verbatim),
+    ("KF_SASL_USERNAME", Verbatim),
+    ("KF_SASL_PASSWORD", Verbatim),
+    ("KF_GROUP_ID", Verbatim),
+    ("KF_VERDICTS", Verbatim),
+    ("KF_DEAD_LETTER_TOPIC", Verbatim),
+    ("KF_AGGREGATES_TOPIC", Verbatim),
+    ("KF_LIBRDKAFKA_OPTIONS", Yaml),
 ];
 
 /// Keys whose values are secrets: never printed, never in `Debug`.
@@ -111,6 +123,7 @@ pub(crate) const SECRET_KEYS: &[&str] = &[
     "ALERT_WEBHOOK_URL",
     "ES_PASSWORD",
     "ES_API_KEY",
+    "KF_SASL_PASSWORD",
 ];
 
 /// Keys of the old system that are accepted and ignored, with what to do instead.
@@ -176,7 +189,6 @@ const NO_EFFECT_PREFIXES: &[(&str, &str)] = &[
     ("S3_", "models are stored under MODEL_BASE_DIR"),
     ("MODEL_STORE", "models are stored under MODEL_BASE_DIR"),
     ("SOMPY_", "the SOM model was replaced long ago"),
-    ("KF_", "Kafka is not a lad backend"),
 ];
 
 /// Keys allowed inside one `LOG_SOURCES` entry.

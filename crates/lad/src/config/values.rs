@@ -2,6 +2,7 @@
 //! choices as enums, connection settings, secrets that never print, the time zone. These types
 //! only hold checked data; they do no I/O and open no connection.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -91,6 +92,8 @@ named_enum! {
         Mysql = "mysql",
         /// Elasticsearch or OpenSearch.
         Es = "es",
+        /// Kafka topics (feature `kafka`): LOG_SOURCES names the input topics.
+        Kafka = "kafka",
     }
 }
 
@@ -109,6 +112,32 @@ named_enum! {
         Es = "es",
         /// Standard output, JSON Lines.
         Stdout = "stdout",
+        /// A Kafka topic (`KF_TOPIC`), one JSON message per verdict (feature `kafka`).
+        Kafka = "kafka",
+    }
+}
+
+named_enum! {
+    /// Which verdicts the Kafka sink publishes (`KF_VERDICTS`).
+    KafkaVerdicts {
+        /// Only anomalies (the default).
+        Anomalies = "anomalies",
+        /// Every verdict.
+        All = "all",
+    }
+}
+
+named_enum! {
+    /// How Kafka clients reach the brokers (`KF_SECURITY_PROTOCOL`).
+    KafkaProtocol {
+        /// No TLS, no SASL.
+        Plaintext = "plaintext",
+        /// TLS (with `KF_CACERT`).
+        Ssl = "ssl",
+        /// SASL without TLS.
+        SaslPlaintext = "sasl_plaintext",
+        /// SASL over TLS.
+        SaslSsl = "sasl_ssl",
     }
 }
 
@@ -293,6 +322,35 @@ pub struct EsSettings {
     pub state_index: String,
     /// `ES_AGGREGATE_INDEX`: where aggregates of every source go.
     pub aggregate_index: String,
+}
+
+/// Kafka settings (`KF_*`), for the `kafka` source and sink.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KafkaSettings {
+    /// `KF_BOOTSTRAP_SERVER`: `host:port[,host:port...]` (default `localhost:9092`).
+    pub bootstrap_server: String,
+    /// `KF_TOPIC`: the verdict topic (default `lad-verdicts`).
+    pub topic: String,
+    /// `KF_CACERT`: CA file to verify the brokers (checked readable at load time).
+    pub ca_cert: Option<PathBuf>,
+    /// `KF_SECURITY_PROTOCOL` (default `ssl` when `KF_CACERT` is set, else `plaintext`).
+    pub security_protocol: KafkaProtocol,
+    /// `KF_SASL_MECHANISM` (`PLAIN`, `SCRAM-SHA-256`, `SCRAM-SHA-512`).
+    pub sasl_mechanism: Option<String>,
+    /// `KF_SASL_USERNAME`.
+    pub sasl_username: Option<String>,
+    /// `KF_SASL_PASSWORD`.
+    pub sasl_password: Option<Secret>,
+    /// `KF_GROUP_ID`: the consumer group of the scoring instances (default `lad`).
+    pub group_id: String,
+    /// `KF_VERDICTS`: `anomalies` (default) or `all`.
+    pub verdicts: KafkaVerdicts,
+    /// `KF_DEAD_LETTER_TOPIC`: where malformed input records go (default `lad-dead-letter`).
+    pub dead_letter_topic: String,
+    /// `KF_AGGREGATES_TOPIC`: where aggregates go (default `lad-aggregates`).
+    pub aggregates_topic: String,
+    /// `KF_LIBRDKAFKA_OPTIONS`: librdkafka properties for every client, applied last.
+    pub librdkafka_options: BTreeMap<String, String>,
 }
 
 /// One MySQL endpoint (`MYSQL_INPUT_*` or `MYSQL_TARGET_*`).
