@@ -113,6 +113,7 @@ fn bad_identifiers_in_the_config_are_refused() {
         fields: FieldNames::default(),
         anomaly_tables: [("logs".to_owned(), "logs; DROP TABLE x".to_owned())].into(),
         sources: vec!["logs".into()],
+        aggregation_inputs: Vec::new(),
     };
     let err = Store::open(&BackendConfig::Mysql(Box::new(config.clone())))
         .expect_err("a bad table name is refused");
@@ -156,6 +157,7 @@ fn an_unreachable_server_is_a_transient_error_naming_it() {
         fields: FieldNames::default(),
         anomaly_tables: Default::default(),
         sources: Vec::new(),
+        aggregation_inputs: Vec::new(),
     };
     let err = Store::open(&BackendConfig::Mysql(Box::new(config))).expect_err("no server");
     assert!(err.is_transient(), "{err:?}");
@@ -237,7 +239,7 @@ fn old_layout_is_read_and_the_input_table_is_not_altered() {
     let anomalies = h
         .mysql()
         .query_raw(
-            "SELECT CAST(logid AS CHAR), message, CAST(time AS CHAR), host, \
+            "SELECT CAST(logid AS CHAR), Message, CAST(ReceivedAt AS CHAR), FromHost, \
              CAST(anomaly_score AS CHAR), CAST(aggr_msg_id AS CHAR) FROM Anomalies",
             true,
         )
@@ -379,4 +381,37 @@ fn killed_connections_are_replaced() {
         .next_unscored("src", &[], 10)
         .expect("works after reconnecting");
     assert_eq!(batch.records.len(), 1);
+}
+
+/// A MYSQL_TARGET_TABLE that exists but is no anomaly table is refused when the store opens,
+/// naming the table, the key and the columns expected; the table is left as it was.
+#[test]
+fn a_target_table_that_is_not_an_anomaly_table_is_refused() {
+    let Some(mut h) = harness() else { return };
+    h.mysql()
+        .execute_raw("CREATE TABLE notes (id INT PRIMARY KEY, body TEXT)", true)
+        .expect("create");
+    let mut config = h.config.clone();
+    config.sources = vec!["src".into()];
+    config.anomaly_tables = [("src".to_owned(), "notes".to_owned())].into();
+    let err = Store::open(&BackendConfig::Mysql(Box::new(config))).expect_err("refused");
+    let text = err.to_string();
+    assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+    assert!(text.contains("table notes of"), "{text}");
+    assert!(
+        text.contains("MYSQL_TARGET_TABLE of source \"src\" names this table, which has no anomaly_score column"),
+        "{text}"
+    );
+    let columns = h
+        .mysql()
+        .query_raw(
+            "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() \
+             AND TABLE_NAME = 'notes' ORDER BY COLUMN_NAME",
+            true,
+        )
+        .expect("columns");
+    assert_eq!(
+        columns,
+        [[Some("body".to_owned())], [Some("id".to_owned())]]
+    );
 }
