@@ -415,3 +415,60 @@ fn a_target_table_that_is_not_an_anomaly_table_is_refused() {
         [[Some("body".to_owned())], [Some("id".to_owned())]]
     );
 }
+
+/// Stores opened at the same moment (a daemon's workers, another lad) over an anomaly table in
+/// lad's earlier layout all open: one migrates it, the others find it migrated.
+#[test]
+fn stores_opened_together_migrate_an_earlier_table_once() {
+    let Some(mut h) = harness() else { return };
+    h.mysql()
+        .execute_raw(
+            "CREATE TABLE src_anomalies (logid BIGINT NOT NULL PRIMARY KEY, \
+             message LONGTEXT NOT NULL, time DATETIME(3) NOT NULL, host VARCHAR(255) NOT NULL, \
+             anomaly_score DOUBLE NOT NULL, aggr_msg_id BIGINT NULL, KEY lad_time (time))",
+            true,
+        )
+        .expect("create");
+    h.mysql()
+        .execute_raw(
+            "INSERT INTO src_anomalies VALUES (7, 'm', '2024-01-05 12:00:00', 'r1', 2.5, NULL)",
+            true,
+        )
+        .expect("insert");
+    let mut config = h.config.clone();
+    config.sources = vec!["src".into()];
+    let handles: Vec<_> = (0..4)
+        .map(|_| {
+            let config = config.clone();
+            std::thread::spawn(move || {
+                Store::open(&BackendConfig::Mysql(Box::new(config))).map(|mut s| s.take_notices())
+            })
+        })
+        .collect();
+    let mut notices = Vec::new();
+    for handle in handles {
+        notices.extend(handle.join().expect("no panic").expect("every store opens"));
+    }
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    assert!(
+        notices[0].contains("renamed columns time -> received_at, host -> hostname"),
+        "{notices:?}"
+    );
+    let rows = h
+        .mysql()
+        .query_raw(
+            "SELECT CAST(logid AS CHAR), message, CAST(received_at AS CHAR), hostname \
+             FROM src_anomalies",
+            true,
+        )
+        .expect("migrated");
+    assert_eq!(
+        rows,
+        [[
+            Some("7".to_owned()),
+            Some("m".to_owned()),
+            Some("2024-01-05 12:00:00.000".to_owned()),
+            Some("r1".to_owned())
+        ]]
+    );
+}

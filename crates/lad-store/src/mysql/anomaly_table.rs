@@ -168,13 +168,24 @@ impl Ctx {
     }
 
     /// Looks at `table` (in the target or input database) and brings an anomaly table into the
-    /// layout lad writes (see the module docs); creates it when missing and `create`.
+    /// layout lad writes (see the module docs); creates it when missing and `create`. Another
+    /// process (or another store of this one) may change the table at the same moment: a
+    /// statement the server refuses is followed by one more look, which finds their work done.
     pub(super) async fn inspect_anomaly_table(
         &mut self,
         table: &str,
         on_target: bool,
         create: bool,
     ) -> Res<Found> {
+        match self.inspect_once(table, on_target, create).await {
+            Err(Fail::Input(sqlx::Error::Database(_)) | Fail::Target(sqlx::Error::Database(_))) => {
+                self.inspect_once(table, on_target, create).await
+            }
+            other => other,
+        }
+    }
+
+    async fn inspect_once(&mut self, table: &str, on_target: bool, create: bool) -> Res<Found> {
         if let Some(l) = self
             .anomaly_layouts
             .get(&(on_target, table.to_owned()))
