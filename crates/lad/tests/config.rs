@@ -1037,3 +1037,36 @@ fn secret_file_mistakes_are_errors_with_key_and_line() {
         "{warnings:?}"
     );
 }
+
+/// The binary fills `${VAR}` from its own environment (any variable, not only LAD_*) and says
+/// where an unset one is, exiting 2 like every configuration error.
+#[test]
+fn the_binary_fills_variables_from_its_environment() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("v.yaml");
+    std::fs::write(&path, "SQLITE_PATH: ${LADTEST_DIR}/x.db\n").expect("write");
+    let run = |vars: &[(&str, &str)]| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_lad"));
+        cmd.args(["check-config", "--config"]).arg(&path);
+        cmd.env_remove("LADTEST_DIR");
+        for (k, v) in vars {
+            cmd.env(k, v);
+        }
+        cmd.output().expect("lad runs")
+    };
+    let out = run(&[("LADTEST_DIR", "/srv/lad")]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("/srv/lad/x.db"), "{stdout}");
+    let out = run(&[]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("v.yaml line 1: SQLITE_PATH: ${LADTEST_DIR} names the environment variable LADTEST_DIR, which is not set"),
+        "{stderr}"
+    );
+}
