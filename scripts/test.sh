@@ -3,6 +3,9 @@
 #   ./scripts/test.sh
 # Provisions what the tests need (services are started only when a test needs them), then runs
 # format and lint checks, every test of the workspace, and the docs build.
+# What it may install, each only when missing (the scripts it calls say so when they do):
+# Debian's mariadb-server-core, mariadb-client-core, cmake, chromium and chromium-driver
+# (apt-get), and secantus-mdb (cargo install, a MongoDB wire-protocol test server).
 # CARGO_TARGET_DIR defaults to a folder outside the clone so that runs reuse one build.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
