@@ -472,3 +472,85 @@ fn stores_opened_together_migrate_an_earlier_table_once() {
         ]]
     );
 }
+
+/// A table only read for aggregation (an old aggregator.yaml's MYSQL_INPUT_TABLES) is read
+/// directly, gets `aggr_msg_id` when it lacks one and no key column, and its rows are linked
+/// by its own primary key.
+#[test]
+fn an_anomaly_table_read_for_aggregation_gets_only_aggr_msg_id() {
+    let Some(mut h) = harness() else { return };
+    h.mysql()
+        .execute_raw(
+            "CREATE TABLE anoms (logid INT NOT NULL AUTO_INCREMENT PRIMARY KEY, message TEXT, \
+             received_at DATETIME, hostname VARCHAR(64), anomaly_score FLOAT)",
+            false,
+        )
+        .expect("create");
+    h.mysql()
+        .execute_raw(
+            "INSERT INTO anoms (message, received_at, hostname, anomaly_score) VALUES \
+             ('a 1', '2024-01-05 12:00:01', 'r1', 3.5), ('a 2', '2024-01-05 12:00:02', 'r2', 4.5)",
+            false,
+        )
+        .expect("insert");
+    let mut config = h.config.clone();
+    config.aggregation_inputs = vec!["anoms".into()];
+    h.store = Some(Store::open(&BackendConfig::Mysql(Box::new(config))).expect("open"));
+    let store = h.store.as_mut().expect("open");
+    let notices = store.take_notices();
+    assert!(
+        matches!(&notices[..], [n] if n.contains("added column aggr_msg_id") && !n.contains("logid")),
+        "{notices:?}"
+    );
+    let anomalies = store.anomalies("anoms", 0, i64::MAX, 10).expect("read");
+    let got: Vec<(String, &str, f64)> = anomalies
+        .iter()
+        .map(|a| (a.record.id.to_string(), a.record.host.as_str(), a.score))
+        .collect();
+    assert_eq!(
+        got,
+        [("1".to_owned(), "r1", 3.5), ("2".to_owned(), "r2", 4.5)]
+    );
+    let made = store
+        .write_aggregates(
+            "anoms",
+            "anoms_aggregated",
+            &[AggregateDraft {
+                message: "a ***".into(),
+                total_logs: 2,
+                average_time_ms: T0 + 1500,
+                average_anomaly_score: 4.0,
+                most_frequent_hostname: "r1".into(),
+                was_added_at_ms: T0 + 5000,
+                member_ids: anomalies.iter().map(|a| a.record.id.clone()).collect(),
+            }],
+        )
+        .expect("aggregate");
+    let Some(RecordId::Int(aggr)) = made[0].clone() else {
+        panic!("expected an aggregate, got {made:?}")
+    };
+    let linked = h
+        .mysql()
+        .query_raw(
+            "SELECT CAST(logid AS CHAR), CAST(aggr_msg_id AS CHAR) FROM anoms ORDER BY logid",
+            false,
+        )
+        .expect("linked");
+    let want = Some(aggr.to_string());
+    assert_eq!(
+        linked,
+        [
+            [Some("1".to_owned()), want.clone()],
+            [Some("2".to_owned()), want]
+        ]
+    );
+    let columns = h
+        .mysql()
+        .query_raw(
+            "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() \
+             AND TABLE_NAME = 'anoms' AND COLUMN_NAME LIKE '%logid'",
+            false,
+        )
+        .expect("columns");
+    assert_eq!(columns, [[Some("logid".to_owned())]], "no lad_logid added");
+}

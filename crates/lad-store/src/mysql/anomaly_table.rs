@@ -18,8 +18,9 @@
 //!
 //! Every change is reported as a notice for the operator. When `MYSQL_INPUT_TABLES` names an
 //! anomaly table instead of a source, aggregation reads that table directly, as the old aggregator
-//! did: its rows are identified by the table's integer primary key (or, lacking one, by the key
-//! column; rows where that is NULL cannot be linked and are left out).
+//! did: its rows are identified by the table's integer primary key (or, lacking one, by `logid`;
+//! rows where that is NULL cannot be linked and are left out). A table lad only reads this way
+//! gets no key column; only `aggr_msg_id` is added when it lacks one.
 
 use super::*;
 
@@ -32,10 +33,25 @@ pub(super) struct AnomalyLayout {
     /// The column holding the input row's key: `logid`, or `lad_logid` (see the module docs).
     pub key: String,
     /// The column that identifies a row when the table is read as aggregation input: its integer
-    /// primary key, else `key`.
-    pub row_id: String,
+    /// primary key, else `key` when the table has it; `None` when rows cannot be told apart.
+    pub row_id: Option<String>,
     /// Whether the table is in the target database (else the input database).
     pub on_target: bool,
+    /// Whether `key` exists with a unique key, so lad can write into the table.
+    pub key_ready: bool,
+}
+
+impl AnomalyLayout {
+    /// The row id column, or why rows of this table cannot be linked to aggregates.
+    pub fn row_id(&self) -> Result<&str, StoreError> {
+        self.row_id.as_deref().ok_or_else(|| StoreError::Corrupt {
+            backend: BACKEND,
+            location: format!("table {}", self.table),
+            reason: "an anomaly table read for aggregation needs an integer primary key or a \
+                     logid column to link its rows to aggregates; it has neither"
+                .into(),
+        })
+    }
 }
 
 /// What an inspection found.
@@ -97,7 +113,7 @@ impl Ctx {
     /// layout lad writes, created when missing.
     pub(super) async fn anomaly_layout(&mut self, source: &str) -> Res<AnomalyLayout> {
         let table = self.anomaly_table(source)?;
-        match self.inspect_anomaly_table(&table, true, true).await? {
+        match self.inspect_anomaly_table(&table, true, true, true).await? {
             Found::Anomalies(layout) => Ok(layout),
             Found::Missing | Found::NotAnomalies => Err(Fail::Store(self.not_anomalies(
                 &table,
@@ -123,7 +139,10 @@ impl Ctx {
         }
         let on_target =
             self.is_configured_anomaly_table(table) || self.config.target == self.config.input;
-        match self.inspect_anomaly_table(table, on_target, false).await? {
+        match self
+            .inspect_anomaly_table(table, on_target, false, false)
+            .await?
+        {
             Found::Anomalies(layout) => Ok(Some(layout)),
             Found::Missing | Found::NotAnomalies => Ok(None),
         }
@@ -135,7 +154,10 @@ impl Ctx {
         let sources = self.config.sources.clone();
         for source in &sources {
             let table = self.anomaly_table(source)?;
-            if let Found::NotAnomalies = self.inspect_anomaly_table(&table, true, false).await? {
+            if let Found::NotAnomalies = self
+                .inspect_anomaly_table(&table, true, false, true)
+                .await?
+            {
                 return Err(Fail::Store(self.not_anomalies(
                     &table,
                     true,
@@ -168,7 +190,9 @@ impl Ctx {
     }
 
     /// Looks at `table` (in the target or input database) and brings an anomaly table into the
-    /// layout lad writes (see the module docs); creates it when missing and `create`. Another
+    /// layout lad writes (see the module docs); creates it when missing and `create`, and makes
+    /// sure lad can write into it when `writes` (a table only read for aggregation gets no key
+    /// column, only `aggr_msg_id` when it lacks one). Another
     /// process (or another store of this one) may change the table at the same moment: a
     /// statement the server refuses is followed by one more look, which finds their work done.
     pub(super) async fn inspect_anomaly_table(
@@ -176,19 +200,27 @@ impl Ctx {
         table: &str,
         on_target: bool,
         create: bool,
+        writes: bool,
     ) -> Res<Found> {
-        match self.inspect_once(table, on_target, create).await {
+        match self.inspect_once(table, on_target, create, writes).await {
             Err(Fail::Input(sqlx::Error::Database(_)) | Fail::Target(sqlx::Error::Database(_))) => {
-                self.inspect_once(table, on_target, create).await
+                self.inspect_once(table, on_target, create, writes).await
             }
             other => other,
         }
     }
 
-    async fn inspect_once(&mut self, table: &str, on_target: bool, create: bool) -> Res<Found> {
+    async fn inspect_once(
+        &mut self,
+        table: &str,
+        on_target: bool,
+        create: bool,
+        writes: bool,
+    ) -> Res<Found> {
         if let Some(l) = self
             .anomaly_layouts
             .get(&(on_target, table.to_owned()))
+            .filter(|l| l.key_ready || !writes)
             .cloned()
         {
             return Ok(Found::Anomalies(l));
@@ -312,7 +344,10 @@ impl Ctx {
             Some(c) if c.auto_increment => "lad_logid",
             _ => "logid",
         };
-        match cols.iter().find(|c| c.name == key) {
+        let existing = cols.iter().find(|c| c.name == key);
+        let key_ready = existing.is_some_and(|c| c.key == "PRI" || c.key == "UNI");
+        match existing {
+            _ if !writes => {}
             None => {
                 changes.push(format!("ADD COLUMN {} BIGINT NULL", quote(key)));
                 changes.push(format!("ADD UNIQUE KEY lad_key ({})", quote(key)));
@@ -347,14 +382,16 @@ impl Ctx {
         }
         let pk: Vec<&Column> = cols.iter().filter(|c| c.key == "PRI").collect();
         let row_id = match pk.as_slice() {
-            [one] if one.data_type.ends_with("int") => one.name.clone(),
-            _ => key.to_owned(),
+            [one] if one.data_type.ends_with("int") => Some(one.name.clone()),
+            _ if writes || existing.is_some() => Some(key.to_owned()),
+            _ => None,
         };
         let layout = AnomalyLayout {
             table: table.to_owned(),
             key: key.to_owned(),
             row_id,
             on_target,
+            key_ready: writes || key_ready,
         };
         self.anomaly_layouts
             .insert((on_target, table.to_owned()), layout.clone());
@@ -376,7 +413,7 @@ impl Ctx {
              CAST(t.aggr_msg_id AS SIGNED) FROM {table} t \
              WHERE t.{id} IS NOT NULL AND t.{time} >= {FROM_MICROS} AND t.{time} < {FROM_MICROS} \
              ORDER BY t.{time} DESC, t.{id} DESC LIMIT ?",
-            id = quote(&layout.row_id),
+            id = quote(layout.row_id().map_err(Fail::Store)?),
             host = quote(&f.host),
             time_ms = time_ms_sql(&format!("t.{}", quote(&f.time))),
             msg = quote(&f.message),

@@ -224,7 +224,7 @@ impl Ctx {
                         "SELECT CAST(a.{id} AS SIGNED), CAST(a.aggr_msg_id AS SIGNED) FROM {} a \
                          JOIN JSON_TABLE(?, '$[*]' COLUMNS (k BIGINT PATH '$')) j ON a.{id} = j.k",
                         quote(&t.table),
-                        id = quote(&t.row_id)
+                        id = quote(t.row_id().map_err(Fail::Store)?)
                     );
                     if t.on_target {
                         q(format!("{sql} FOR UPDATE"))
@@ -320,7 +320,7 @@ impl Ctx {
             match &layout {
                 Linking::Table(t) if !t.on_target => later.push((id, free)),
                 Linking::Table(t) => {
-                    q(link_sql(t, &t.row_id))
+                    q(link_sql(t, t.row_id().map_err(Fail::Store)?))
                         .bind(ids_json(&free))
                         .bind(id)
                         .execute(&mut *tx)
@@ -341,7 +341,7 @@ impl Ctx {
         tx.commit().await.map_err(Fail::Target)?;
         if let Linking::Table(t) = &layout {
             for (id, free) in later {
-                q(link_sql(t, &t.row_id))
+                q(link_sql(t, t.row_id().map_err(Fail::Store)?))
                     .bind(ids_json(&free))
                     .bind(id)
                     .execute(&self.input)
