@@ -4,7 +4,8 @@
 # with `lad import`, models trained with `lad train`, then `lad detect` timed from start to exit
 # (reading, scoring, writing every verdict back). Prints records/s.
 #   scripts/bench-mongo.sh [N]
-# Server: LAD_TEST_MONGO_URI=mongodb://host:port when set, else scripts/mongo-test-server.sh.
+# Server: LAD_TEST_MONGO_URI=mongodb://host:port when set, else scripts/mongo-test-server.sh
+# (which installs its server when missing; see its header).
 # Binary: $LAD when set, else a release build in $CARGO_TARGET_DIR.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

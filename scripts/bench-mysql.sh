@@ -5,18 +5,19 @@
 #
 #   LAD_BIN=target/release/lad ROWS=200000 scripts/bench-mysql.sh
 #
-# Needs the `mariadb` client and a server at 127.0.0.1:3306, root, no password
-# (scripts/mysql-test-server.sh). Rows come from MariaDB's sequence engine (seq_1_to_N), so
-# loading is fast and the data is the same on every run.
+# Needs the `mariadb` client and a server at 127.0.0.1:$LAD_TEST_MYSQL_PORT (default 3306), root,
+# no password (`LAD_TEST_MYSQL_PORT=$(scripts/mysql-test-server.sh)` gives one). Rows come from
+# MariaDB's sequence engine (seq_1_to_N), so loading is fast and the data is the same on every run.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 LAD_BIN="${LAD_BIN:-$ROOT/target/release/lad}"
 ROWS="${ROWS:-200000}"
 TRAIN_PER_HOST=2000
 DB="lad_bench_$$"
-sql() { mariadb -h127.0.0.1 -P3306 -uroot -N -B "$@"; }
+PORT="${LAD_TEST_MYSQL_PORT:-3306}"
+sql() { mariadb -h127.0.0.1 -P"$PORT" -uroot -N -B "$@"; }
 if ! sql -e 'SELECT 1' >/dev/null 2>&1; then
-  echo "bench-mysql: no MariaDB at 127.0.0.1:3306 (run scripts/mysql-test-server.sh)" >&2; exit 1
+  echo "bench-mysql: no MariaDB at 127.0.0.1:$PORT (run scripts/mysql-test-server.sh)" >&2; exit 1
 fi
 if [ ! -x "$LAD_BIN" ]; then echo "bench-mysql: $LAD_BIN is missing (cargo build --release -p lad)" >&2; exit 1; fi
 WORK="$(mktemp -d)"
@@ -58,9 +59,11 @@ cat > "$WORK/lad.yaml" <<YAML
 STORAGE_DATASOURCE: mysql
 STORAGE_DATASINK: mysql
 MYSQL_INPUT_HOST: '127.0.0.1'
+MYSQL_INPUT_PORT: $PORT
 MYSQL_INPUT_DB: $DB
 MYSQL_INPUT_USER: root
 MYSQL_TARGET_HOST: '127.0.0.1'
+MYSQL_TARGET_PORT: $PORT
 MYSQL_TARGET_DB: $DB
 MYSQL_TARGET_USER: root
 MYSQL_TARGET_TABLE: syslog_anomalies

@@ -14,6 +14,9 @@
 #
 # Data: LogHub (https://github.com/logpai/loghub), read from ../shared/data/loghub.
 # Results: $OUT (default target/bench) gets every output and a summary.md.
+# What it installs, once: pyref's Python venv at $PYREF_VENV (default /tmp/pyref-venv) with the
+# pinned packages of ../shared/pyref/requirements.txt (numpy, scipy, gensim, scikit-learn,
+# drain3, tensorflow; pip), through ../shared/pyref/setup.sh. Nothing system-wide.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SHARED="${SHARED:-$ROOT/../shared}"

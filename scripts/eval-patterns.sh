@@ -13,6 +13,7 @@
 #          one after the other in this run, and the ratio.
 # Env: DATA (groups folder), EVAL (eval.py), OUT_DIR, DRAIN3_PYTHON (a python with drain3
 # 0.9.11; default the pyref venv's), PYREF_DIR, CARGO_TARGET_DIR.
+# Installs nothing: the speed part needs the pyref venv (scripts/bench.sh sets it up).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what=${1:-all}

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Starts a secantusd-rs server (a MongoDB-compatible test server, GPL-2.0: a test tool only, never
 # a dependency of lad) for the lad-store MongoDB tests, installing it first when missing.
+# What it installs, only when missing: secantus-mdb with `cargo install` (into ~/.cargo/bin,
+# built in its own folder) and, for that build, Debian's cmake (apt-get, needs root).
 # Idempotent: when the instance recorded in $STATE_DIR still answers, it is reused.
 # Prints the port on stdout; use it as LAD_TEST_MONGO_URI=mongodb://127.0.0.1:PORT.
 #   scripts/mongo-test-server.sh          start (or reuse) and print the port
@@ -31,6 +33,7 @@ if alive; then cat "$STATE_DIR/port"; exit 0; fi
 if ! BIN=$(find_bin); then
     echo "installing secantusd-rs $VERSION (several minutes)..." >&2
     if ! command -v cmake >/dev/null 2>&1; then
+        echo "mongo-test-server: installing cmake (Debian package, apt-get) to build it" >&2
         apt-get update -qq >&2
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq cmake >&2
     fi

@@ -3,6 +3,9 @@
 #   ./scripts/test.sh
 # Provisions what the tests need (services are started only when a test needs them), then runs
 # format and lint checks, every test of the workspace, and the docs build.
+# What it may install, each only when missing (the scripts it calls say so when they do):
+# Debian's mariadb-server-core, mariadb-client-core, cmake, chromium and chromium-driver
+# (apt-get), and secantus-mdb (cargo install, a MongoDB wire-protocol test server).
 # CARGO_TARGET_DIR defaults to a folder outside the clone so that runs reuse one build.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -14,13 +17,16 @@ step() { printf '\n== %s\n' "$*"; }
 step "test services"
 # MariaDB for the mysql backend, a MongoDB wire-protocol server for the mg backend, an
 # OpenSearch-compatible server (osmem-server) for the es backend, Chromium and chromedriver for
-# the browser test: each script installs what is missing and starts it.
-./scripts/mysql-test-server.sh
+# the browser test: each script says what it installs, installs what is missing and starts it.
+# The MariaDB script uses a passwordless server on 3306 as it is, or starts its own on another
+# port; it never changes a server it did not start.
+mysql_port=$(./scripts/mysql-test-server.sh)
+export LAD_TEST_MYSQL_PORT="$mysql_port"
 mongo_port=$(./scripts/mongo-test-server.sh)
 export LAD_TEST_MONGO_URI="mongodb://127.0.0.1:$mongo_port"
 es_port=$(./scripts/es-test-server.sh)
 export LAD_TEST_ES_URL="http://127.0.0.1:$es_port"
-trap './scripts/mongo-test-server.sh stop; ./scripts/es-test-server.sh stop' EXIT
+trap './scripts/mongo-test-server.sh stop; ./scripts/es-test-server.sh stop; ./scripts/mysql-test-server.sh stop' EXIT
 ./scripts/browser-test-deps.sh
 # Alertmanager (Debian's prometheus-alertmanager) for the alert tests, which start their own
 # instances through this script, and promtool (Debian's prometheus) for the rule tests; each is

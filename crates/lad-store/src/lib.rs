@@ -233,6 +233,8 @@ impl Store {
             Store::Mongo(s) => s.take_notices(),
             #[cfg(feature = "es")]
             Store::Es(s) => s.take_notices(),
+            #[cfg(feature = "mysql")]
+            Store::Mysql(s) => s.take_notices(),
             _ => Vec::new(),
         }
     }

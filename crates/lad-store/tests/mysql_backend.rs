@@ -113,6 +113,7 @@ fn bad_identifiers_in_the_config_are_refused() {
         fields: FieldNames::default(),
         anomaly_tables: [("logs".to_owned(), "logs; DROP TABLE x".to_owned())].into(),
         sources: vec!["logs".into()],
+        aggregation_inputs: Vec::new(),
     };
     let err = Store::open(&BackendConfig::Mysql(Box::new(config.clone())))
         .expect_err("a bad table name is refused");
@@ -156,6 +157,7 @@ fn an_unreachable_server_is_a_transient_error_naming_it() {
         fields: FieldNames::default(),
         anomaly_tables: Default::default(),
         sources: Vec::new(),
+        aggregation_inputs: Vec::new(),
     };
     let err = Store::open(&BackendConfig::Mysql(Box::new(config))).expect_err("no server");
     assert!(err.is_transient(), "{err:?}");
@@ -237,7 +239,7 @@ fn old_layout_is_read_and_the_input_table_is_not_altered() {
     let anomalies = h
         .mysql()
         .query_raw(
-            "SELECT CAST(logid AS CHAR), message, CAST(time AS CHAR), host, \
+            "SELECT CAST(logid AS CHAR), Message, CAST(ReceivedAt AS CHAR), FromHost, \
              CAST(anomaly_score AS CHAR), CAST(aggr_msg_id AS CHAR) FROM Anomalies",
             true,
         )
@@ -379,4 +381,176 @@ fn killed_connections_are_replaced() {
         .next_unscored("src", &[], 10)
         .expect("works after reconnecting");
     assert_eq!(batch.records.len(), 1);
+}
+
+/// A MYSQL_TARGET_TABLE that exists but is no anomaly table is refused when the store opens,
+/// naming the table, the key and the columns expected; the table is left as it was.
+#[test]
+fn a_target_table_that_is_not_an_anomaly_table_is_refused() {
+    let Some(mut h) = harness() else { return };
+    h.mysql()
+        .execute_raw("CREATE TABLE notes (id INT PRIMARY KEY, body TEXT)", true)
+        .expect("create");
+    let mut config = h.config.clone();
+    config.sources = vec!["src".into()];
+    config.anomaly_tables = [("src".to_owned(), "notes".to_owned())].into();
+    let err = Store::open(&BackendConfig::Mysql(Box::new(config))).expect_err("refused");
+    let text = err.to_string();
+    assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+    assert!(text.contains("table notes of"), "{text}");
+    assert!(
+        text.contains("MYSQL_TARGET_TABLE of source \"src\" names this table, which has no anomaly_score column"),
+        "{text}"
+    );
+    let columns = h
+        .mysql()
+        .query_raw(
+            "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() \
+             AND TABLE_NAME = 'notes' ORDER BY COLUMN_NAME",
+            true,
+        )
+        .expect("columns");
+    assert_eq!(
+        columns,
+        [[Some("body".to_owned())], [Some("id".to_owned())]]
+    );
+}
+
+/// Stores opened at the same moment (a daemon's workers, another lad) over an anomaly table in
+/// lad's earlier layout all open: one migrates it, the others find it migrated.
+#[test]
+fn stores_opened_together_migrate_an_earlier_table_once() {
+    let Some(mut h) = harness() else { return };
+    h.mysql()
+        .execute_raw(
+            "CREATE TABLE src_anomalies (logid BIGINT NOT NULL PRIMARY KEY, \
+             message LONGTEXT NOT NULL, time DATETIME(3) NOT NULL, host VARCHAR(255) NOT NULL, \
+             anomaly_score DOUBLE NOT NULL, aggr_msg_id BIGINT NULL, KEY lad_time (time))",
+            true,
+        )
+        .expect("create");
+    h.mysql()
+        .execute_raw(
+            "INSERT INTO src_anomalies VALUES (7, 'm', '2024-01-05 12:00:00', 'r1', 2.5, NULL)",
+            true,
+        )
+        .expect("insert");
+    let mut config = h.config.clone();
+    config.sources = vec!["src".into()];
+    let handles: Vec<_> = (0..4)
+        .map(|_| {
+            let config = config.clone();
+            std::thread::spawn(move || {
+                Store::open(&BackendConfig::Mysql(Box::new(config))).map(|mut s| s.take_notices())
+            })
+        })
+        .collect();
+    let mut notices = Vec::new();
+    for handle in handles {
+        notices.extend(handle.join().expect("no panic").expect("every store opens"));
+    }
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    assert!(
+        notices[0].contains("renamed columns time -> received_at, host -> hostname"),
+        "{notices:?}"
+    );
+    let rows = h
+        .mysql()
+        .query_raw(
+            "SELECT CAST(logid AS CHAR), message, CAST(received_at AS CHAR), hostname \
+             FROM src_anomalies",
+            true,
+        )
+        .expect("migrated");
+    assert_eq!(
+        rows,
+        [[
+            Some("7".to_owned()),
+            Some("m".to_owned()),
+            Some("2024-01-05 12:00:00.000".to_owned()),
+            Some("r1".to_owned())
+        ]]
+    );
+}
+
+/// A table only read for aggregation (an old aggregator.yaml's MYSQL_INPUT_TABLES) is read
+/// directly, gets `aggr_msg_id` when it lacks one and no key column, and its rows are linked
+/// by its own primary key.
+#[test]
+fn an_anomaly_table_read_for_aggregation_gets_only_aggr_msg_id() {
+    let Some(mut h) = harness() else { return };
+    h.mysql()
+        .execute_raw(
+            "CREATE TABLE anoms (logid INT NOT NULL AUTO_INCREMENT PRIMARY KEY, message TEXT, \
+             received_at DATETIME, hostname VARCHAR(64), anomaly_score FLOAT)",
+            false,
+        )
+        .expect("create");
+    h.mysql()
+        .execute_raw(
+            "INSERT INTO anoms (message, received_at, hostname, anomaly_score) VALUES \
+             ('a 1', '2024-01-05 12:00:01', 'r1', 3.5), ('a 2', '2024-01-05 12:00:02', 'r2', 4.5)",
+            false,
+        )
+        .expect("insert");
+    let mut config = h.config.clone();
+    config.aggregation_inputs = vec!["anoms".into()];
+    h.store = Some(Store::open(&BackendConfig::Mysql(Box::new(config))).expect("open"));
+    let store = h.store.as_mut().expect("open");
+    let notices = store.take_notices();
+    assert!(
+        matches!(&notices[..], [n] if n.contains("added column aggr_msg_id") && !n.contains("logid")),
+        "{notices:?}"
+    );
+    let anomalies = store.anomalies("anoms", 0, i64::MAX, 10).expect("read");
+    let got: Vec<(String, &str, f64)> = anomalies
+        .iter()
+        .map(|a| (a.record.id.to_string(), a.record.host.as_str(), a.score))
+        .collect();
+    assert_eq!(
+        got,
+        [("1".to_owned(), "r1", 3.5), ("2".to_owned(), "r2", 4.5)]
+    );
+    let made = store
+        .write_aggregates(
+            "anoms",
+            "anoms_aggregated",
+            &[AggregateDraft {
+                message: "a ***".into(),
+                total_logs: 2,
+                average_time_ms: T0 + 1500,
+                average_anomaly_score: 4.0,
+                most_frequent_hostname: "r1".into(),
+                was_added_at_ms: T0 + 5000,
+                member_ids: anomalies.iter().map(|a| a.record.id.clone()).collect(),
+            }],
+        )
+        .expect("aggregate");
+    let Some(RecordId::Int(aggr)) = made[0].clone() else {
+        panic!("expected an aggregate, got {made:?}")
+    };
+    let linked = h
+        .mysql()
+        .query_raw(
+            "SELECT CAST(logid AS CHAR), CAST(aggr_msg_id AS CHAR) FROM anoms ORDER BY logid",
+            false,
+        )
+        .expect("linked");
+    let want = Some(aggr.to_string());
+    assert_eq!(
+        linked,
+        [
+            [Some("1".to_owned()), want.clone()],
+            [Some("2".to_owned()), want]
+        ]
+    );
+    let columns = h
+        .mysql()
+        .query_raw(
+            "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() \
+             AND TABLE_NAME = 'anoms' AND COLUMN_NAME LIKE '%logid'",
+            false,
+        )
+        .expect("columns");
+    assert_eq!(columns, [[Some("logid".to_owned())]], "no lad_logid added");
 }

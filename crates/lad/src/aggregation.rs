@@ -88,7 +88,8 @@ pub fn aggregate(
             .collect();
         let grouping = match params.method {
             GroupingMethod::Templates => {
-                by_host_patterns(&config.model_base_dir, &input, &anomalies, &params)?
+                let patterns_of = source_of_anomaly_table(config, &input).unwrap_or(&input);
+                by_host_patterns(&config.model_base_dir, patterns_of, &anomalies, &params)?
             }
             GroupingMethod::Dbscan => group(&messages, &params).context("grouping anomalies")?,
         };
@@ -117,6 +118,27 @@ pub fn aggregate(
         });
     }
     Ok(outcomes)
+}
+
+/// The source whose anomalies go to MySQL table `table` (`MYSQL_TARGET_TABLE`, default
+/// `<source>_anomalies`), when an old `aggregator.yaml` names that table in
+/// `MYSQL_INPUT_TABLES`: its hosts' saved patterns then group the anomalies.
+fn source_of_anomaly_table<'a>(config: &'a Config, table: &str) -> Option<&'a str> {
+    if config.log_sources.contains_key(table) {
+        return None;
+    }
+    config
+        .log_sources
+        .iter()
+        .find(|(source, s)| {
+            let target = s
+                .mysql_target_table
+                .clone()
+                .or_else(|| config.mysql_target.table.clone())
+                .unwrap_or_else(|| format!("{source}_anomalies"));
+            target == table
+        })
+        .map(|(source, _)| source.as_str())
 }
 
 /// The aggregate of the anomalies `members` (indices into `anomalies`) with text `template`:

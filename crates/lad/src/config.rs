@@ -6,6 +6,21 @@
 //! cannot be half-configured. Errors ([`ConfigError`]) and warnings ([`ConfigWarning`]) name the
 //! key and where it was set (file and line, or variable).
 //!
+//! Two conventions on top of the old format (a file without them reads as before):
+//!
+//! - `${VAR}` in a value of the file is replaced by the environment variable `VAR`, and
+//!   `${VAR:-default}` by `default` when `VAR` is unset or empty. An unset variable without a
+//!   default is an error naming the key, file and line (never a silent empty string). `$${` is a
+//!   literal `${`; any other `$` stays as written. Only values are filled in, after the YAML is
+//!   parsed, so a variable cannot add keys; a whole value like `${PORT}` of a number key is read
+//!   as a `LAD_<KEY>` value would be. Values of `LAD_<KEY>` variables are not filled in.
+//! - A secret key (`MG_PASSWORD`, `MYSQL_INPUT_PASSWORD`, `MYSQL_TARGET_PASSWORD`,
+//!   `HTTP_TOKEN`) can be read from a file named by `<KEY>_FILE` (in the file) or
+//!   `LAD_<KEY>_FILE` (in the environment), without one trailing line break; for systemd
+//!   credentials, `MYSQL_INPUT_PASSWORD_FILE: ${CREDENTIALS_DIRECTORY}/mysql`. The config file
+//!   still wins over the environment, whichever form each uses; setting both `<KEY>` and
+//!   `<KEY>_FILE` in the same place is an error.
+//!
 //! This module knows nothing of storage, models or HTTP handlers: it only says what to connect
 //! to and with which settings. It never reads the process environment except in
 //! [`load_with_process_env`]; [`load`] takes the environment as a parameter so tests are pure.
@@ -324,9 +339,9 @@ pub fn known_keys() -> impl Iterator<Item = &'static str> {
 pub fn load_with_process_env(
     path: Option<&Path>,
 ) -> Result<(Config, Vec<ConfigWarning>), ConfigError> {
+    // Every variable, not only LAD_*: `${VAR}` in the file may name any of them.
     let env: HashMap<String, String> = std::env::vars_os()
         .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-        .filter(|(k, _)| k.starts_with("LAD_"))
         .collect();
     load(path, &env)
 }

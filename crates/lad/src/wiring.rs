@@ -374,6 +374,11 @@ fn mysql_config(config: &Config) -> lad_store::MysqlConfig {
         fields: field_names(config),
         anomaly_tables,
         sources,
+        aggregation_inputs: config
+            .aggregation_targets
+            .iter()
+            .map(|t| t.input.clone())
+            .collect(),
     }
 }
 

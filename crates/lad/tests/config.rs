@@ -884,3 +884,259 @@ fn old_kafka_sink_keys_work_and_new_ones_are_typed() {
         "{err}"
     );
 }
+
+#[test]
+fn variables_are_filled_in_from_the_environment() {
+    let text = "STORAGE_DATASOURCE: mysql\nMYSQL_TARGET_DB: t\nMYSQL_INPUT_HOST: ${DB_HOST}\n\
+                MYSQL_INPUT_PORT: ${DB_PORT}\nMYSQL_INPUT_DB: logs_${SITE}\n\
+                MYSQL_INPUT_USER: ${DB_USER:-lad}\nMYSQL_INPUT_PASSWORD: pa$$w${PW}$\n\
+                MODEL_BASE_DIR: ${UNSET_DIR:-/var/lib/lad/models}\n\
+                LOG_SOURCES:\n  syslog:\n    HOSTNAMES: [\"${ROUTER}\", fw]\n\
+                MYSQL_TARGET_TABLE: literal_$${not_a_var}\n";
+    let vars = env(&[
+        ("DB_HOST", "db.example"),
+        ("DB_PORT", "3307"),
+        ("SITE", "east"),
+        ("PW", "0rd"),
+        ("ROUTER", "r1"),
+    ]);
+    let (cfg, warnings) = load_text("v.yaml", text, &vars).expect("loads");
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(cfg.mysql_input.host, "db.example");
+    assert_eq!(
+        cfg.mysql_input.port, 3307,
+        "a whole ${{VAR}} of a number key is a number"
+    );
+    assert_eq!(cfg.mysql_input.db.as_deref(), Some("logs_east"));
+    assert_eq!(cfg.mysql_input.user.as_deref(), Some("lad"), "the default");
+    assert_eq!(
+        cfg.mysql_input.password.as_ref().map(|p| p.expose()),
+        Some("pa$$w0rd$"),
+        "a $ not followed by {{ stays as written"
+    );
+    assert_eq!(cfg.model_base_dir, Path::new("/var/lib/lad/models"));
+    assert_eq!(cfg.log_sources["syslog"].hostnames, ["r1", "fw"]);
+    assert_eq!(
+        cfg.mysql_target.table.as_deref(),
+        Some("literal_${not_a_var}"),
+        "$${{ is a literal ${{"
+    );
+    // An empty variable is a value; with :- it gives the default.
+    let (cfg, _) = load_text(
+        "e.yaml",
+        "MODEL_BASE_DIR: ${DIR:-models}\nSQLITE_PATH: x${EMPTY}.db\n",
+        &env(&[("DIR", ""), ("EMPTY", "")]),
+    )
+    .expect("loads");
+    assert_eq!(cfg.model_base_dir, Path::new("models"));
+    assert_eq!(cfg.sqlite_path, Path::new("x.db"));
+}
+
+#[test]
+fn an_unset_variable_is_an_error_naming_key_file_and_line() {
+    let text = "STORAGE_DATASOURCE: sqlite\nTRAIN_WINDOW: 5\nSQLITE_PATH: ${LAD_DATA}/lad.db\n";
+    let err = expect_err("u.yaml", text, &no_env());
+    assert_eq!(
+        err.to_string(),
+        "config error in u.yaml line 3: SQLITE_PATH: ${LAD_DATA} names the environment variable \
+         LAD_DATA, which is not set (write ${LAD_DATA:-default} for a default, or $${ for a \
+         literal ${)"
+    );
+    // Nested values point at their own line.
+    let text = "LOG_SOURCES:\n  web:\n    HOSTNAMES:\n      - a\n      - ${NOPE}\n";
+    let err = expect_err("n.yaml", text, &no_env());
+    assert!(
+        err.to_string()
+            .starts_with("config error in n.yaml line 5: LOG_SOURCES: ${NOPE} names"),
+        "{err}"
+    );
+    let err = expect_err("b.yaml", "SQLITE_PATH: ${OOPS\n", &no_env());
+    assert!(
+        err.to_string()
+            .starts_with("config error in b.yaml line 1: SQLITE_PATH: \"${\" without a closing"),
+        "{err}"
+    );
+    let err = expect_err("c.yaml", "SQLITE_PATH: ${1X}\n", &no_env());
+    assert!(
+        err.to_string()
+            .contains("${1X} does not name an environment variable"),
+        "{err}"
+    );
+    // A wrongly typed value that came from a variable still names the key and line.
+    let err = expect_err("t.yaml", "\nTRAIN_WINDOW: ${W}\n", &env(&[("W", "five")]));
+    assert_eq!(
+        err.to_string(),
+        "config error in t.yaml line 2: TRAIN_WINDOW expects an integer, found \"five\""
+    );
+    // Values of LAD_<KEY> variables are taken as they are.
+    let (cfg, _) = config::load(None, &env(&[("LAD_SQLITE_PATH", "${X}.db")])).expect("loads");
+    assert_eq!(cfg.sqlite_path, Path::new("${X}.db"));
+}
+
+#[test]
+fn secrets_come_from_key_file_in_the_file_or_the_environment() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let write = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).expect("write secret");
+        p.display().to_string()
+    };
+    let in_pw = write("in", "in-secret\n");
+    write("out", "out-secret");
+    let token = write("token", "tok-secret\r\n");
+    let base =
+        "STORAGE_DATASOURCE: mysql\nMYSQL_INPUT_DB: d\nMYSQL_TARGET_DB: d\nLOG_SOURCES: {t: {}}\n";
+    let text = format!(
+        "{base}MYSQL_INPUT_PASSWORD_FILE: {in_pw}\nMYSQL_TARGET_PASSWORD_FILE: ${{CREDENTIALS_DIRECTORY}}/out\n"
+    );
+    let credentials = dir.path().display().to_string();
+    let vars = env(&[
+        ("CREDENTIALS_DIRECTORY", credentials.as_str()),
+        ("LAD_HTTP_TOKEN_FILE", token.as_str()),
+        // The file wins over the environment, in either form.
+        ("LAD_MYSQL_INPUT_PASSWORD", "env-loses"),
+    ]);
+    let (cfg, warnings) = load_text("f.yaml", &text, &vars).expect("loads");
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(
+        cfg.mysql_input.password.as_ref().map(|p| p.expose()),
+        Some("in-secret"),
+        "one trailing line break is dropped; the file wins over LAD_MYSQL_INPUT_PASSWORD"
+    );
+    assert_eq!(
+        cfg.mysql_target.password.as_ref().map(|p| p.expose()),
+        Some("out-secret")
+    );
+    assert_eq!(
+        cfg.http_token.as_ref().map(|p| p.expose()),
+        Some("tok-secret")
+    );
+    let described = cfg.describe();
+    assert!(!described.contains("secret"), "{described}");
+    let origin = |key: &str| {
+        cfg.described_keys()
+            .iter()
+            .find(|d| d.key == key)
+            .map(|d| d.origin.clone())
+            .expect("described")
+    };
+    assert_eq!(
+        origin("MYSQL_INPUT_PASSWORD"),
+        Origin::File {
+            path: "f.yaml".into(),
+            line: Some(5)
+        }
+    );
+    assert_eq!(
+        origin("HTTP_TOKEN"),
+        Origin::Env {
+            var: "LAD_HTTP_TOKEN_FILE".into()
+        }
+    );
+
+    // A plain MYSQL_INPUT_PASSWORD in the file wins over LAD_MYSQL_INPUT_PASSWORD_FILE.
+    let text = format!("{base}MYSQL_INPUT_PASSWORD: file-wins\n");
+    let vars = env(&[("LAD_MYSQL_INPUT_PASSWORD_FILE", in_pw.as_str())]);
+    let (cfg, _) = load_text("g.yaml", &text, &vars).expect("loads");
+    assert_eq!(
+        cfg.mysql_input.password.as_ref().map(|p| p.expose()),
+        Some("file-wins")
+    );
+}
+
+#[test]
+fn secret_file_mistakes_are_errors_with_key_and_line() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pw = dir.path().join("pw");
+    std::fs::write(&pw, "x\n").expect("write");
+    let missing = dir.path().join("missing");
+    let empty = dir.path().join("empty");
+    std::fs::write(&empty, "\n").expect("write");
+    let err = expect_err(
+        "m.yaml",
+        &format!("\nMG_PASSWORD_FILE: {}\n", missing.display()),
+        &no_env(),
+    );
+    let text = err.to_string();
+    assert!(
+        text.starts_with(&format!(
+            "config error in m.yaml line 2: MG_PASSWORD_FILE names {}, which cannot be read:",
+            missing.display()
+        )),
+        "{text}"
+    );
+    let err = expect_err(
+        "e.yaml",
+        &format!("HTTP_TOKEN_FILE: {}\n", empty.display()),
+        &no_env(),
+    );
+    assert!(
+        err.to_string()
+            .ends_with("which cannot be read: it is empty"),
+        "{err}"
+    );
+    let err = expect_err(
+        "t.yaml",
+        &format!("MG_PASSWORD: a\nMG_PASSWORD_FILE: {}\n", pw.display()),
+        &no_env(),
+    );
+    assert_eq!(
+        err.to_string(),
+        "config error in t.yaml line 2: MG_PASSWORD and MG_PASSWORD_FILE are both set in the \
+         config file; set one of them (MG_PASSWORD_FILE reads the value from a file)"
+    );
+    let pw_path = pw.display().to_string();
+    let err = config::load(
+        None,
+        &env(&[
+            ("LAD_MG_PASSWORD", "a"),
+            ("LAD_MG_PASSWORD_FILE", pw_path.as_str()),
+        ]),
+    )
+    .expect_err("both in the environment");
+    assert!(
+        err.to_string().starts_with(
+            "config error in environment variable LAD_MG_PASSWORD_FILE: MG_PASSWORD and"
+        ),
+        "{err}"
+    );
+    // _FILE is only for secrets: anything else is an unknown key.
+    let (_, warnings) = load_text("w.yaml", "SQLITE_PATH_FILE: /x\n", &no_env()).expect("loads");
+    assert!(
+        matches!(&warnings[..], [ConfigWarning::UnknownKey { key, .. }] if key == "SQLITE_PATH_FILE"),
+        "{warnings:?}"
+    );
+}
+
+/// The binary fills `${VAR}` from its own environment (any variable, not only LAD_*) and says
+/// where an unset one is, exiting 2 like every configuration error.
+#[test]
+fn the_binary_fills_variables_from_its_environment() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("v.yaml");
+    std::fs::write(&path, "SQLITE_PATH: ${LADTEST_DIR}/x.db\n").expect("write");
+    let run = |vars: &[(&str, &str)]| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_lad"));
+        cmd.args(["check-config", "--config"]).arg(&path);
+        cmd.env_remove("LADTEST_DIR");
+        for (k, v) in vars {
+            cmd.env(k, v);
+        }
+        cmd.output().expect("lad runs")
+    };
+    let out = run(&[("LADTEST_DIR", "/srv/lad")]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("/srv/lad/x.db"), "{stdout}");
+    let out = run(&[]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("v.yaml line 1: SQLITE_PATH: ${LADTEST_DIR} names the environment variable LADTEST_DIR, which is not set"),
+        "{stderr}"
+    );
+}

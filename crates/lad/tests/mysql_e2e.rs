@@ -227,8 +227,8 @@ fn anomalies(db: &str) -> Vec<Vec<String>> {
     rows(
         db,
         &format!(
-            "SELECT logid, message, time, host, anomaly_score, aggr_msg_id FROM `{ANOMALIES}` \
-             ORDER BY logid"
+            "SELECT logid, message, received_at, hostname, anomaly_score, aggr_msg_id \
+             FROM `{ANOMALIES}` ORDER BY logid"
         ),
     )
 }
@@ -272,7 +272,8 @@ fn check_anomalies(db: &str, total: i64) {
             "SELECT count(*) FROM `{ANOMALIES}` a
              JOIN `{TABLE}` i ON i.id = a.logid
              JOIN lad_records r ON r.source = 'syslog' AND r.logid = a.logid AND r.state = 4
-             WHERE a.message = i.message AND a.time = i.received_at AND a.host = i.hostname
+             WHERE a.message = i.message AND a.received_at = i.received_at
+               AND a.hostname = i.hostname
                AND a.anomaly_score = r.anomaly_score"
         ),
     );
@@ -306,8 +307,8 @@ fn check_links(db: &str) {
     for r in rows(
         db,
         &format!(
-            "SELECT aggr_msg_id, host, count(*) FROM `{ANOMALIES}` \
-             WHERE aggr_msg_id IS NOT NULL GROUP BY aggr_msg_id, host"
+            "SELECT aggr_msg_id, hostname, count(*) FROM `{ANOMALIES}` \
+             WHERE aggr_msg_id IS NOT NULL GROUP BY aggr_msg_id, hostname"
         ),
     ) {
         let id: i64 = r[0].parse().expect("an integer id");
@@ -356,6 +357,18 @@ fn old_style_tables_train_detect_aggregate_and_late_rows() {
         input_snapshot(db),
         before,
         "detect leaves the input table alone"
+    );
+    // The anomaly table lad creates has the old system's columns, named by the *_INDEX keys.
+    assert_eq!(
+        column_names(db, ANOMALIES),
+        [
+            "aggr_msg_id",
+            "anomaly_score",
+            "hostname",
+            "logid",
+            "message",
+            "received_at"
+        ]
     );
 
     // The aggregation table has the old columns.
@@ -540,4 +553,257 @@ fn killed_daemon_ends_with_the_verdicts_of_an_uninterrupted_detect() {
         &differ[..differ.len().min(5)]
     );
     assert_eq!(anomalies(a), anomalies(b), "the same anomaly rows");
+}
+
+/// The column names of a table, sorted.
+fn column_names(db: &str, table: &str) -> Vec<String> {
+    rows(
+        db,
+        &format!(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = '{db}' \
+             AND table_name = '{table}' ORDER BY column_name"
+        ),
+    )
+    .into_iter()
+    .map(|r| r[0].clone())
+    .collect()
+}
+
+/// The old system's `aggregator.yaml` for MySQL, unchanged but for the server: it reads the
+/// anomaly table the detector wrote and writes groups into `old_aggregated`.
+fn old_aggregator_config(dir: &Path, db: &str) -> PathBuf {
+    let path = dir.join(format!("{db}-aggregator.yaml"));
+    let text = format!(
+        "STORAGE_DATASOURCE: mysql\nSTORAGE_DATASINK: mysql\n\
+         MYSQL_INPUT_HOST: '{h}'\nMYSQL_INPUT_PORT: {p}\nMYSQL_INPUT_USER: root\n\
+         MYSQL_INPUT_DB: {db}\n\
+         MYSQL_TARGET_HOST: '{h}'\nMYSQL_TARGET_PORT: {p}\nMYSQL_TARGET_USER: root\n\
+         MYSQL_TARGET_DB: {db}\n\
+         MYSQL_INPUT_TABLES:\n  - {ANOMALIES}\nMYSQL_TARGET_TABLES:\n  - old_aggregated\n\
+         MESSAGE_INDEX: message\nDATETIME_INDEX: received_at\nHOSTNAME_INDEX: hostname\n\
+         AGGR_TIME_SPAN: 86400\nAGGR_EPS: 0.01\nAGGR_MIN_SAMPLES: 2\n\
+         AGGR_VECTOR_LENGTH: 25\nAGGR_WINDOW: 5\n",
+        h = host(),
+        p = port(),
+    );
+    std::fs::write(&path, text).expect("write config");
+    path
+}
+
+/// `lad CMD --config CONFIG` at the default log level; returns stderr (the log).
+fn lad_logged(cmd: &str, config: &Path) -> String {
+    let out = lad_expect(&[cmd, "--config", s(config)], None, 0);
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Rows the table held before lad came, found by their `old` marker in the message.
+fn old_rows(db: &str) -> Vec<Vec<String>> {
+    rows(
+        db,
+        &format!(
+            "SELECT message, anomaly_score FROM `{ANOMALIES}` WHERE message LIKE 'old %' \
+             ORDER BY message"
+        ),
+    )
+}
+
+/// Old anomalies from an hour ago: two groups of lines a person would read as one each.
+fn old_values() -> String {
+    let t = datetime(&common::rfc3339(now_ms() - 3_600_000));
+    (0..6)
+        .map(|i| {
+            let (host, text) = if i % 2 == 0 {
+                ("r1", format!("old kernel: link down after {i}00 ms"))
+            } else {
+                ("fw", format!("old sshd: refused connect from 10.0.0.{i}"))
+            };
+            format!("('{text}', '{t}', '{host}', {}.5)", 10 + i)
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Detection with a new-style config writes into an anomaly table that existed before lad (made
+/// by `ddl`, holding old rows); then the old system's `aggregator.yaml` groups old and new rows
+/// alike, twice without duplicates. `notice` is what the first lad command must log about the
+/// table.
+fn old_table_scenario(db: &str, ddl: &str, insert_old: &str, notice: &str, key: &str) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cfg = config(dir.path(), db, &dir.path().join("models"), 10_000);
+    create_input(db);
+    let now = now_ms();
+    insert(db, &docs(11, &HOSTS, 250, 0, now - 7_200_000));
+    insert(db, &docs(12, &HOSTS, 250, 40, now - 600_000));
+    sql(db, ddl);
+    sql(db, insert_old);
+    let before = old_rows(db);
+    assert_eq!(before.len(), 6);
+
+    let log = lad_logged("train", &cfg);
+    assert!(
+        log.contains(notice),
+        "expected {notice:?} in the log:\n{log}"
+    );
+    let log = lad_logged("detect", &cfg);
+    assert!(
+        !log.contains("anomaly table"),
+        "the table is changed once, not again:\n{log}"
+    );
+    assert_eq!(old_rows(db), before, "rows already there are unchanged");
+    let flagged = count(
+        db,
+        "SELECT count(*) FROM lad_records WHERE source = 'syslog' AND state = 4",
+    );
+    assert!(flagged > 0, "detection flagged something; its log:\n{log}");
+    let matching = count(
+        db,
+        &format!(
+            "SELECT count(*) FROM `{ANOMALIES}` a JOIN `{TABLE}` i ON i.id = a.`{key}`
+             JOIN lad_records r ON r.source = 'syslog' AND r.logid = a.`{key}` AND r.state = 4
+             WHERE a.message = i.message AND a.received_at = i.received_at
+               AND a.hostname = i.hostname"
+        ),
+    );
+    assert_eq!(
+        matching, flagged,
+        "each anomaly written once, keyed by {key}"
+    );
+
+    let agg = old_aggregator_config(dir.path(), db);
+    lad_ok("aggregate", &agg);
+    let unlinked = count(
+        db,
+        &format!("SELECT count(*) FROM `{ANOMALIES}` WHERE aggr_msg_id IS NULL"),
+    );
+    assert_eq!(
+        unlinked, 0,
+        "every anomaly of the window, old or new, is grouped"
+    );
+    let totals = rows(
+        db,
+        &format!(
+            "SELECT g.aggr_msg_id, g.total_logs, count(a.aggr_msg_id) FROM old_aggregated g \
+             LEFT JOIN `{ANOMALIES}` a ON a.aggr_msg_id = g.aggr_msg_id \
+             GROUP BY g.aggr_msg_id, g.total_logs"
+        ),
+    );
+    assert!(!totals.is_empty());
+    for t in &totals {
+        assert_eq!(
+            t[1], t[2],
+            "total_logs of aggregate {} counts its rows",
+            t[0]
+        );
+    }
+    let old_groups = count(
+        db,
+        &format!(
+            "SELECT count(DISTINCT aggr_msg_id) FROM `{ANOMALIES}` WHERE message LIKE 'old %'"
+        ),
+    );
+    assert_eq!(old_groups, 2, "the old rows form their two groups");
+    let snapshot = (
+        rows(db, "SELECT * FROM old_aggregated ORDER BY aggr_msg_id"),
+        rows(db, &format!("SELECT * FROM `{ANOMALIES}` ORDER BY message")),
+    );
+    lad_ok("aggregate", &agg);
+    assert_eq!(
+        (
+            rows(db, "SELECT * FROM old_aggregated ORDER BY aggr_msg_id"),
+            rows(db, &format!("SELECT * FROM `{ANOMALIES}` ORDER BY message")),
+        ),
+        snapshot,
+        "a second aggregation changes nothing"
+    );
+}
+
+#[test]
+fn old_aggregator_config_reads_a_table_the_old_system_created() {
+    let Some(dbs) = Databases::create(2) else {
+        return;
+    };
+    // The old detector's table: its own key, the *_INDEX columns, a score; no logid.
+    old_table_scenario(
+        &dbs.0[0],
+        &format!(
+            "CREATE TABLE `{ANOMALIES}` (id INT NOT NULL AUTO_INCREMENT PRIMARY KEY, \
+             message TEXT, received_at DATETIME, hostname VARCHAR(64), anomaly_score FLOAT)"
+        ),
+        &format!(
+            "INSERT INTO `{ANOMALIES}` (message, received_at, hostname, anomaly_score) VALUES {}",
+            old_values()
+        ),
+        &format!(
+            "extended anomaly table {ANOMALIES} of {}:{}/{} (made by the old system): added \
+             column logid",
+            host(),
+            port(),
+            dbs.0[0]
+        ),
+        "logid",
+    );
+    // The table the old aggregator read: logid is its own counter, aggr_msg_id is there.
+    old_table_scenario(
+        &dbs.0[1],
+        &format!(
+            "CREATE TABLE `{ANOMALIES}` (logid INT NOT NULL AUTO_INCREMENT PRIMARY KEY, \
+             message TEXT, received_at DATETIME, hostname VARCHAR(64), anomaly_score FLOAT, \
+             aggr_msg_id INT NULL)"
+        ),
+        &format!(
+            "INSERT INTO `{ANOMALIES}` (message, received_at, hostname, anomaly_score) VALUES {}",
+            old_values()
+        ),
+        "added column lad_logid",
+        "lad_logid",
+    );
+}
+
+#[test]
+fn old_aggregator_config_reads_a_table_lad_made_in_its_earlier_layout() {
+    let Some(dbs) = Databases::create(1) else {
+        return;
+    };
+    let db = dbs.0[0].as_str();
+    // lad's earlier anomaly layout, with rows it wrote then (keys beyond the input's).
+    let values: String = old_values()
+        .split("), (")
+        .enumerate()
+        .map(|(i, v)| {
+            let v = v.trim_start_matches('(').trim_end_matches(')');
+            format!("({}, {v})", 1_000_000 + i)
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    old_table_scenario(
+        db,
+        &format!(
+            "CREATE TABLE `{ANOMALIES}` (logid BIGINT NOT NULL PRIMARY KEY, \
+             message LONGTEXT NOT NULL, time DATETIME(3) NOT NULL, host VARCHAR(255) NOT NULL, \
+             anomaly_score DOUBLE NOT NULL, aggr_msg_id BIGINT NULL, KEY lad_time (time), \
+             KEY lad_aggr (aggr_msg_id)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 \
+             COLLATE=utf8mb4_bin"
+        ),
+        &format!(
+            "INSERT INTO `{ANOMALIES}` (logid, message, time, host, anomaly_score) VALUES {values}"
+        ),
+        &format!(
+            "migrated anomaly table {ANOMALIES} of {}:{}/{db} from lad's earlier layout: renamed \
+             columns time -> received_at, host -> hostname",
+            host(),
+            port()
+        ),
+        "logid",
+    );
+    assert_eq!(
+        column_names(db, ANOMALIES),
+        [
+            "aggr_msg_id",
+            "anomaly_score",
+            "hostname",
+            "logid",
+            "message",
+            "received_at"
+        ]
+    );
 }

@@ -99,6 +99,9 @@ pub struct MysqlConfig {
     pub anomaly_tables: BTreeMap<String, String>,
     /// The configured sources (input tables), listed by `list_sources` even before any row is read.
     pub sources: Vec<String>,
+    /// Aggregation inputs (`MYSQL_INPUT_TABLES`): sources, or anomaly tables as an old
+    /// `aggregator.yaml` names them; anomaly tables among them are migrated or extended on open.
+    pub aggregation_inputs: Vec<String>,
 }
 
 /// Checks that a configured table or column name is a plain identifier

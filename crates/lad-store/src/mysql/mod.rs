@@ -15,8 +15,10 @@
 //!   training windows need; lad does not add that index to a user's table.
 //! - Target (`MYSQL_TARGET_*`, possibly another server): per source an anomaly table
 //!   (`MYSQL_TARGET_TABLE`, default `<source>_anomalies`: `logid` primary key = the input key,
-//!   `message`, `time`, `host`, `anomaly_score`, `aggr_msg_id`) where each anomaly is inserted
-//!   once; aggregation target tables (`aggr_msg_id`, `message`, `total_logs`, `average_datetime`,
+//!   the message, time and host columns named by the `*_INDEX` keys as the old system wrote them,
+//!   `anomaly_score`, `aggr_msg_id`) where each anomaly is inserted once; tables found in lad's
+//!   earlier layout or made by the old system are migrated or extended on open
+//!   (`anomaly_table`); aggregation target tables (`aggr_msg_id`, `message`, `total_logs`, `average_datetime`,
 //!   `hostname`, `average_anomaly_score`, `was_added_at`); and lad's bookkeeping, all `lad_*`:
 //!   `lad_records` (one row per input row seen: time, host, state = unscored / normal / anomaly /
 //!   malformed / deleted, score, malformed reason; one secondary index `(source, state, time, key)`
@@ -54,7 +56,9 @@
 //! Files: this one holds the store, its runtime, the bookkeeping schema and the shared SQL
 //! helpers; `config` the settings and identifier checks, `error` the error mapping, `read` the
 //! [`RecordSource`](crate::RecordSource) and [`TrainingReader`](crate::TrainingReader) roles and
-//! the key mirror, `write` the [`VerdictSink`](crate::VerdictSink), `state` the
+//! the key mirror, `anomaly_table` the anomaly tables' layout (create, migrate, extend, and
+//! reading one directly when an old `aggregator.yaml` names it in `MYSQL_INPUT_TABLES`), `write`
+//! the [`VerdictSink`](crate::VerdictSink), `state` the
 //! [`StateStore`](crate::StateStore), `archive` the [`RecordArchive`](crate::RecordArchive), and
 //! `testing` the test hooks (feature `test-support`).
 
@@ -210,8 +214,12 @@ struct Ctx {
     tables: HashMap<String, TableInfo>,
     /// Sources whose whole key range was checked in this process.
     reconciled: HashSet<String>,
-    /// Anomaly and aggregate tables known to exist.
+    /// Aggregate tables known to exist.
     created: HashSet<String>,
+    /// Anomaly tables in the layout lad writes, by (in the target database, name).
+    anomaly_layouts: HashMap<(bool, String), anomaly_table::AnomalyLayout>,
+    /// What the operator should hear about (tables migrated or extended), until taken.
+    notices: Vec<String>,
 }
 
 /// An open MySQL/MariaDB store.
@@ -257,6 +265,7 @@ macro_rules! run {
     }};
 }
 
+mod anomaly_table;
 mod archive;
 mod config;
 mod error;
@@ -331,6 +340,9 @@ impl MysqlStore {
         for (s, t) in &config.anomaly_tables {
             validate_identifier(t, &format!("MYSQL_TARGET_TABLE of source {s:?}"))?;
         }
+        for t in &config.aggregation_inputs {
+            validate_identifier(t, "MYSQL_INPUT_TABLES")?;
+        }
         let rt = runtime(&config.target)?;
         let pool_options = || {
             MySqlPoolOptions::new()
@@ -354,6 +366,8 @@ impl MysqlStore {
                 tables: HashMap::new(),
                 reconciled: HashSet::new(),
                 created: HashSet::new(),
+                anomaly_layouts: HashMap::new(),
+                notices: Vec::new(),
             },
             rt,
         };
@@ -362,9 +376,15 @@ impl MysqlStore {
             for ddl in BOOKKEEPING {
                 ctx.target.execute(ddl).await.map_err(Fail::Target)?;
             }
-            Ok::<(), Fail>(())
+            ctx.prepare_anomaly_tables().await
         })?;
         Ok(store)
+    }
+
+    /// Things the operator should hear about (an anomaly table migrated from lad's earlier
+    /// layout, or an old table extended), taken once.
+    pub fn take_notices(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.ctx.notices)
     }
 }
 

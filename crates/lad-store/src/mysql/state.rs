@@ -88,6 +88,9 @@ impl Ctx {
         to_ms: i64,
         max: usize,
     ) -> Res<Vec<Anomaly>> {
+        if let Some(layout) = self.aggregation_input(source).await? {
+            return self.anomalies_of_table(&layout, from_ms, to_ms, max).await;
+        }
         let Some(info) = self.table(source).await? else {
             return Ok(Vec::new());
         };

@@ -44,31 +44,6 @@ impl VerdictSink for MysqlStore {
 }
 
 impl Ctx {
-    pub(super) async fn ensure_anomaly_table(&mut self, table: &str) -> Res<()> {
-        if self.created.contains(table) {
-            return Ok(());
-        }
-        let ddl = format!(
-            "CREATE TABLE IF NOT EXISTS {} (
-                logid BIGINT NOT NULL PRIMARY KEY,
-                message LONGTEXT NOT NULL,
-                time DATETIME(3) NOT NULL,
-                host VARCHAR(255) NOT NULL,
-                anomaly_score DOUBLE NOT NULL,
-                aggr_msg_id BIGINT NULL,
-                KEY lad_time (time),
-                KEY lad_aggr (aggr_msg_id)
-            ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
-            quote(table)
-        );
-        self.target
-            .execute(AssertSqlSafe(ddl))
-            .await
-            .map_err(Fail::Target)?;
-        self.created.insert(table.to_owned());
-        Ok(())
-    }
-
     pub(super) async fn write_verdicts(
         &mut self,
         source: &str,
@@ -79,7 +54,6 @@ impl Ctx {
         }
         // Records returned by next_unscored are mirrored already; this catches any that were not.
         let info = self.sync(source, false).await?;
-        let anomaly_table = self.anomaly_table(source)?;
         let anomalous: Vec<i64> = verdicts
             .iter()
             .filter(|v| v.is_anomaly)
@@ -91,9 +65,10 @@ impl Ctx {
         // Rows to copy into the anomaly table, read before the target transaction (the input
         // may be another server).
         let mut rows = HashMap::new();
+        let mut layout = None;
         if let (Some(info), false) = (&info, anomalous.is_empty()) {
             rows = self.fetch(source, info, &anomalous).await?;
-            self.ensure_anomaly_table(&anomaly_table).await?;
+            layout = Some(self.anomaly_layout(source).await?);
         }
         let all: Vec<Value> = verdicts
             .iter()
@@ -149,11 +124,19 @@ impl Ctx {
                 }
             }
         }
-        for chunk in inserts.chunks(INSERT_CHUNK) {
+        let f = &self.config.fields;
+        for (chunk, layout) in inserts
+            .chunks(INSERT_CHUNK)
+            .filter_map(|c| Some((c, layout.as_ref()?)))
+        {
             let row_sql = format!("(?, ?, {FROM_MICROS}, ?, ?)");
             let sql = format!(
-                "INSERT IGNORE INTO {} (logid, message, time, host, anomaly_score) VALUES {}",
-                quote(&anomaly_table),
+                "INSERT IGNORE INTO {} ({}, {}, {}, {}, anomaly_score) VALUES {}",
+                quote(&layout.table),
+                quote(&layout.key),
+                quote(&f.message),
+                quote(&f.time),
+                quote(&f.host),
                 vec![row_sql.as_str(); chunk.len()].join(", ")
             );
             let mut query = q(sql);
@@ -199,6 +182,12 @@ impl Ctx {
         Ok(())
     }
 
+    /// Writes aggregates of `input_source`, a source lad scores (members are input keys, looked
+    /// up in `lad_records`) or an anomaly table named by an old `aggregator.yaml` (members are
+    /// the table's row ids). Links are made in the same target transaction as the aggregate,
+    /// except on an anomaly table in the input database on another server, which is updated
+    /// right after that commit (a kill in between leaves an aggregate whose members are grouped
+    /// again by the next pass).
     pub(super) async fn write_aggregates(
         &mut self,
         input_source: &str,
@@ -207,30 +196,55 @@ impl Ctx {
         members: &[Vec<i64>],
     ) -> Res<Vec<Option<RecordId>>> {
         self.ensure_aggregate_table(target).await?;
-        let anomaly_table = self.anomaly_table(input_source)?;
-        self.ensure_anomaly_table(&anomaly_table).await?;
+        let layout = match self.aggregation_input(input_source).await? {
+            Some(table) => Linking::Table(table),
+            None => Linking::Source(self.anomaly_layout(input_source).await?),
+        };
         let mut tx = self.target.begin().await.map_err(Fail::Target)?;
         q("INSERT IGNORE INTO lad_counters (name, value) VALUES ('aggr_msg_id', 0)".into())
             .execute(&mut *tx)
             .await
             .map_err(Fail::Target)?;
         let mut out = Vec::with_capacity(drafts.len());
+        let mut later: Vec<(i64, Vec<i64>)> = Vec::new();
         for (draft, ids) in drafts.iter().zip(members) {
-            let current: HashMap<i64, Option<i64>> =
-                q("SELECT r.logid, l.aggr_msg_id FROM lad_records r \
-                  JOIN JSON_TABLE(?, '$[*]' COLUMNS (k BIGINT PATH '$')) j ON r.logid = j.k \
-                  LEFT JOIN lad_links l ON l.source = r.source AND l.logid = r.logid \
-                  WHERE r.source = ? FOR UPDATE"
+            let current: HashMap<i64, Option<i64>> = match &layout {
+                Linking::Source(_) => q("SELECT r.logid, l.aggr_msg_id FROM lad_records r \
+                      JOIN JSON_TABLE(?, '$[*]' COLUMNS (k BIGINT PATH '$')) j ON r.logid = j.k \
+                      LEFT JOIN lad_links l ON l.source = r.source AND l.logid = r.logid \
+                      WHERE r.source = ? FOR UPDATE"
                     .into())
                 .bind(ids_json(ids))
                 .bind(input_source)
                 .fetch_all(&mut *tx)
                 .await
-                .map_err(Fail::Target)?
-                .iter()
-                .map(|r| Ok((r.try_get::<i64, _>(0)?, r.try_get::<Option<i64>, _>(1)?)))
-                .collect::<Result<_, sqlx::Error>>()
-                .map_err(Fail::Target)?;
+                .map_err(Fail::Target)?,
+                Linking::Table(t) => {
+                    let sql = format!(
+                        "SELECT CAST(a.{id} AS SIGNED), CAST(a.aggr_msg_id AS SIGNED) FROM {} a \
+                         JOIN JSON_TABLE(?, '$[*]' COLUMNS (k BIGINT PATH '$')) j ON a.{id} = j.k",
+                        quote(&t.table),
+                        id = quote(t.row_id().map_err(Fail::Store)?)
+                    );
+                    if t.on_target {
+                        q(format!("{sql} FOR UPDATE"))
+                            .bind(ids_json(ids))
+                            .fetch_all(&mut *tx)
+                            .await
+                            .map_err(Fail::Target)?
+                    } else {
+                        q(sql)
+                            .bind(ids_json(ids))
+                            .fetch_all(&self.input)
+                            .await
+                            .map_err(Fail::Input)?
+                    }
+                }
+            }
+            .iter()
+            .map(|r| Ok((r.try_get::<i64, _>(0)?, r.try_get::<Option<i64>, _>(1)?)))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(Fail::Target)?;
             let mut free = Vec::new();
             for (id, rid) in ids.iter().zip(&draft.member_ids) {
                 match current.get(id) {
@@ -255,12 +269,14 @@ impl Ctx {
                     .await
                     .and_then(|r| r.try_get(0))
                     .map_err(Fail::Target)?;
-            let table_max: Option<i64> =
-                q(format!("SELECT MAX(aggr_msg_id) FROM {}", quote(target)))
-                    .fetch_one(&mut *tx)
-                    .await
-                    .and_then(|r| r.try_get(0))
-                    .map_err(Fail::Target)?;
+            let table_max: Option<i64> = q(format!(
+                "SELECT CAST(MAX(aggr_msg_id) AS SIGNED) FROM {}",
+                quote(target)
+            ))
+            .fetch_one(&mut *tx)
+            .await
+            .and_then(|r| r.try_get(0))
+            .map_err(Fail::Target)?;
             let id = counter.max(table_max.unwrap_or(0)) + 1;
             q("UPDATE lad_counters SET value = ? WHERE name = 'aggr_msg_id'".into())
                 .bind(id)
@@ -301,19 +317,58 @@ impl Ctx {
             .execute(&mut *tx)
             .await
             .map_err(Fail::Target)?;
-            q(format!(
-                "UPDATE {} a JOIN JSON_TABLE(?, '$[*]' COLUMNS (k BIGINT PATH '$')) j \
-                 ON a.logid = j.k SET a.aggr_msg_id = ? WHERE a.aggr_msg_id IS NULL",
-                quote(&anomaly_table)
-            ))
-            .bind(ids_json(&free))
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(Fail::Target)?;
+            match &layout {
+                Linking::Table(t) if !t.on_target => later.push((id, free)),
+                Linking::Table(t) => {
+                    q(link_sql(t, t.row_id().map_err(Fail::Store)?))
+                        .bind(ids_json(&free))
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(Fail::Target)?;
+                }
+                Linking::Source(t) => {
+                    q(link_sql(t, &t.key))
+                        .bind(ids_json(&free))
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(Fail::Target)?;
+                }
+            }
             out.push(Some(RecordId::Int(id)));
         }
         tx.commit().await.map_err(Fail::Target)?;
+        if let Linking::Table(t) = &layout {
+            for (id, free) in later {
+                q(link_sql(t, t.row_id().map_err(Fail::Store)?))
+                    .bind(ids_json(&free))
+                    .bind(id)
+                    .execute(&self.input)
+                    .await
+                    .map_err(Fail::Input)?;
+            }
+        }
         Ok(out)
     }
+}
+
+/// How the members of an aggregate are found and marked.
+enum Linking {
+    /// Members are input keys of a source lad scores; its anomaly table is marked by key.
+    Source(anomaly_table::AnomalyLayout),
+    /// Members are row ids of an anomaly table read directly (an old `aggregator.yaml`).
+    Table(anomaly_table::AnomalyLayout),
+}
+
+/// `UPDATE` setting `aggr_msg_id` (second parameter) on the not yet linked rows of `t` whose
+/// `column` is in the JSON array (first parameter): the input key for a source, the row id for a
+/// table read directly.
+fn link_sql(t: &anomaly_table::AnomalyLayout, column: &str) -> String {
+    format!(
+        "UPDATE {} a JOIN JSON_TABLE(?, '$[*]' COLUMNS (k BIGINT PATH '$')) j \
+         ON a.{} = j.k SET a.aggr_msg_id = ? WHERE a.aggr_msg_id IS NULL",
+        quote(&t.table),
+        quote(column)
+    )
 }

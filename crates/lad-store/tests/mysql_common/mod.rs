@@ -94,6 +94,7 @@ impl MysqlHarness {
             fields: FieldNames::default(),
             anomaly_tables: Default::default(),
             sources: Vec::new(),
+            aggregation_inputs: Vec::new(),
         };
         let store = match Store::open(&BackendConfig::Mysql(Box::new(config.clone()))) {
             Ok(s) => s,

@@ -143,6 +143,41 @@ pub enum ConfigError {
         /// Why it cannot be read.
         reason: String,
     },
+    /// A `${VAR}` in a value that cannot be filled in (unset variable, unclosed brace).
+    #[error("config error in {at}: {key}: {reason}")]
+    Interpolation {
+        /// The key whose value holds it.
+        key: String,
+        /// The line of the value.
+        at: Origin,
+        /// What is wrong and how to write a literal `${`.
+        reason: String,
+    },
+    /// A `<KEY>_FILE` secret file that cannot be read.
+    #[error("config error in {at}: {key} names {}, which cannot be read: {reason}", path.display())]
+    SecretFile {
+        /// The `_FILE` key (or `LAD_` variable) as written.
+        key: String,
+        /// Where it was set.
+        at: Origin,
+        /// The file it names.
+        path: PathBuf,
+        /// Why it cannot be read.
+        reason: String,
+    },
+    /// A secret given twice in the same place: as `<KEY>` and as `<KEY>_FILE`.
+    #[error(
+        "config error in {at}: {key} and {key}_FILE are both set in {place}; set one of them \
+         ({key}_FILE reads the value from a file)"
+    )]
+    SecretTwice {
+        /// The secret's key.
+        key: &'static str,
+        /// Where the second one was found.
+        at: Origin,
+        /// "the config file" or "the environment".
+        place: &'static str,
+    },
     /// An HTTP address reachable from other machines without a token.
     #[error(
         "config error in {at}: HTTP_ADDR {addr} is reachable from other machines, so HTTP_TOKEN \

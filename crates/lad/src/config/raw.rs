@@ -43,9 +43,9 @@ impl RawConfig {
             entries: BTreeMap::new(),
         };
         if let Some(path) = file {
-            raw.read_file(path, text, warnings)?;
+            raw.read_file(path, text, env, warnings)?;
         }
-        raw.read_env(env, warnings);
+        raw.read_env(env, warnings)?;
         Ok(raw)
     }
 
@@ -53,6 +53,7 @@ impl RawConfig {
         &mut self,
         path: &Path,
         text: &str,
+        env: &HashMap<String, String>,
         warnings: &mut Vec<ConfigWarning>,
     ) -> Result<(), ConfigError> {
         let document: Value =
@@ -81,12 +82,64 @@ impl RawConfig {
                     })
                 }
             };
-            let at = file_origin(path, top_level_line(text, &key));
-            if let Some((name, _)) = keys::known(&key) {
+            let line = top_level_line(text, &key);
+            let at = file_origin(path, line);
+            let templated = matches!(&value, Value::String(t) if t.contains("${"));
+            let value = interpolate_value(value, env).map_err(|(needle, reason)| {
+                ConfigError::Interpolation {
+                    key: key.clone(),
+                    at: file_origin(path, line_with(text, line, &needle).or(line)),
+                    reason,
+                }
+            })?;
+            if let Some((name, form)) = keys::known(&key) {
                 // A key written with no value (`MG_USER:`) means "not set".
                 if !value.is_null() {
+                    if self.entries.contains_key(name) {
+                        // Only a `<KEY>_FILE` line can have put it there.
+                        return Err(ConfigError::SecretTwice {
+                            key: name,
+                            at,
+                            place: "the config file",
+                        });
+                    }
+                    let value = match (form, value) {
+                        // A whole value from the environment is read as the environment's
+                        // `LAD_<KEY>` would be: `${PORT}` gives a number.
+                        (EnvForm::Yaml, Value::String(t)) if templated => {
+                            serde_yaml_ng::from_str(&t).unwrap_or(Value::String(t))
+                        }
+                        (_, v) => v,
+                    };
                     self.entries.insert(name, RawEntry { value, at });
                 }
+            } else if let Some(name) = secret_file_key(&key) {
+                if value.is_null() {
+                    continue;
+                }
+                if self.entries.contains_key(name) {
+                    return Err(ConfigError::SecretTwice {
+                        key: name,
+                        at,
+                        place: "the config file",
+                    });
+                }
+                let Value::String(file) = value else {
+                    return Err(ConfigError::WrongType {
+                        key,
+                        at,
+                        expected: "the path of a file holding the secret".to_string(),
+                        found: describe_value(&value),
+                    });
+                };
+                let secret = read_secret(&key, &at, Path::new(&file))?;
+                self.entries.insert(
+                    name,
+                    RawEntry {
+                        value: Value::String(secret),
+                        at,
+                    },
+                );
             } else if let Some(reason) = keys::no_effect_reason(&key) {
                 warnings.push(ConfigWarning::NoEffect { key, at, reason });
             } else {
@@ -101,7 +154,13 @@ impl RawConfig {
         Ok(())
     }
 
-    fn read_env(&mut self, env: &HashMap<String, String>, warnings: &mut Vec<ConfigWarning>) {
+    fn read_env(
+        &mut self,
+        env: &HashMap<String, String>,
+        warnings: &mut Vec<ConfigWarning>,
+    ) -> Result<(), ConfigError> {
+        // Entries the file set; the environment fills in only what the file lacks.
+        let from_file: Vec<&'static str> = self.entries.keys().copied().collect();
         let names = keys::known_names();
         // Sorted so warnings come out in a stable order.
         let mut vars: Vec<(&String, &String)> = env.iter().collect();
@@ -114,9 +173,33 @@ impl RawConfig {
                 continue;
             }
             let at = Origin::Env { var: var.clone() };
+            if let Some(name) = secret_file_key(key) {
+                if from_file.contains(&name) || text.trim().is_empty() {
+                    continue;
+                }
+                if env
+                    .get(&format!("LAD_{name}"))
+                    .is_some_and(|v| !v.trim().is_empty())
+                {
+                    return Err(ConfigError::SecretTwice {
+                        key: name,
+                        at,
+                        place: "the environment",
+                    });
+                }
+                let secret = read_secret(var, &at, Path::new(text))?;
+                self.entries.insert(
+                    name,
+                    RawEntry {
+                        value: Value::String(secret),
+                        at,
+                    },
+                );
+                continue;
+            }
             match keys::known(key) {
                 Some((name, form)) => {
-                    if self.entries.contains_key(name) || text.trim().is_empty() {
+                    if from_file.contains(&name) || text.trim().is_empty() {
                         continue;
                     }
                     let value = match form {
@@ -146,12 +229,156 @@ impl RawConfig {
                 }
             }
         }
+        Ok(())
     }
 
     /// The line of `key` nested under the line `parent` (1-based), for file values.
     pub fn nested_line(&self, parent: Option<usize>, key: &str) -> Option<usize> {
         nested_line(&self.text, parent?, key)
     }
+}
+
+/// The secret key `<KEY>` of a `<KEY>_FILE` name, when `<KEY>` is a secret.
+fn secret_file_key(key: &str) -> Option<&'static str> {
+    let stem = key.strip_suffix("_FILE")?;
+    keys::SECRET_KEYS.iter().copied().find(|k| *k == stem)
+}
+
+/// The most a secret file may hold; a larger one is surely the wrong file.
+const MAX_SECRET_BYTES: u64 = 64 * 1024;
+
+/// Reads a `<KEY>_FILE` secret: the file's text without one trailing line break (files written
+/// by `echo` or an editor end with one; systemd credentials often do not).
+fn read_secret(key: &str, at: &Origin, path: &Path) -> Result<String, ConfigError> {
+    let fail = |reason: String| ConfigError::SecretFile {
+        key: key.to_string(),
+        at: at.clone(),
+        path: path.to_path_buf(),
+        reason,
+    };
+    let len = std::fs::metadata(path)
+        .map_err(|e| fail(e.to_string()))?
+        .len();
+    if len > MAX_SECRET_BYTES {
+        return Err(fail(format!(
+            "it holds {len} bytes, more than a secret ({MAX_SECRET_BYTES} at most)"
+        )));
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
+    let text = text
+        .strip_suffix("\r\n")
+        .or_else(|| text.strip_suffix('\n'))
+        .unwrap_or(&text);
+    if text.is_empty() {
+        return Err(fail("it is empty".to_string()));
+    }
+    Ok(text.to_string())
+}
+
+/// Fills in `${VAR}` and `${VAR:-default}` in every string of a value (not in mapping keys).
+/// `Err` holds the text to find the line by and the reason.
+fn interpolate_value(
+    value: Value,
+    env: &HashMap<String, String>,
+) -> Result<Value, (String, String)> {
+    Ok(match value {
+        Value::String(t) if t.contains("${") => Value::String(interpolate(&t, env)?),
+        Value::Sequence(items) => Value::Sequence(
+            items
+                .into_iter()
+                .map(|v| interpolate_value(v, env))
+                .collect::<Result<_, _>>()?,
+        ),
+        Value::Mapping(m) => Value::Mapping(
+            m.into_iter()
+                .map(|(k, v)| Ok((k, interpolate_value(v, env)?)))
+                .collect::<Result<serde_yaml_ng::Mapping, (String, String)>>()?,
+        ),
+        Value::Tagged(mut t) => {
+            t.value = interpolate_value(t.value, env)?;
+            Value::Tagged(t)
+        }
+        other => other,
+    })
+}
+
+/// Replaces `${NAME}` with the variable's value and `${NAME:-default}` with the value, or with
+/// `default` when it is unset or empty; `$${` is a literal `${`, and any other `$` stays as
+/// written (so old passwords holding `$` keep working). An unset variable without a default is
+/// an error, never an empty string. `Err` holds the text to find the line by and the reason.
+pub(crate) fn interpolate(
+    text: &str,
+    env: &HashMap<String, String>,
+) -> Result<String, (String, String)> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        let tail = &rest[i..];
+        if let Some(after) = tail.strip_prefix("$${") {
+            out.push_str("${");
+            rest = after;
+        } else if let Some(after) = tail.strip_prefix("${") {
+            let Some(end) = after.find('}') else {
+                return Err((
+                    "${".to_string(),
+                    format!(
+                        "\"${{\" without a closing \"}}\" in {text:?}; write $${{ for a literal ${{"
+                    ),
+                ));
+            };
+            let inner = &after[..end];
+            let (name, default) = match inner.split_once(":-") {
+                Some((n, d)) => (n, Some(d)),
+                None => (inner, None),
+            };
+            let needle = format!("${{{inner}}}");
+            let valid = name
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !valid {
+                return Err((
+                    needle.clone(),
+                    format!(
+                        "{needle} does not name an environment variable (letters, digits and _, \
+                         not starting with a digit); write $${{ for a literal ${{"
+                    ),
+                ));
+            }
+            match (env.get(name), default) {
+                (Some(v), Some(d)) if v.is_empty() => out.push_str(d),
+                (Some(v), _) => out.push_str(v),
+                (None, Some(d)) => out.push_str(d),
+                (None, None) => {
+                    return Err((
+                        needle.clone(),
+                        format!(
+                            "{needle} names the environment variable {name}, which is not set \
+                             (write ${{{name}:-default}} for a default, or $${{ for a literal ${{)"
+                        ),
+                    ))
+                }
+            }
+            rest = &after[end + 1..];
+        } else {
+            out.push('$');
+            rest = &tail[1..];
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// The first line at or after `from` (1-based) that holds `needle`.
+fn line_with(text: &str, from: Option<usize>, needle: &str) -> Option<usize> {
+    let from = from?;
+    text.lines()
+        .enumerate()
+        .skip(from - 1)
+        .find(|(_, l)| l.contains(needle))
+        .map(|(i, _)| i + 1)
 }
 
 fn file_origin(path: &Path, line: Option<usize>) -> Origin {
