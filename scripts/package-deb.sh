@@ -2,6 +2,7 @@
 # Builds a Debian package of lad with dpkg-deb (no cargo-deb to install):
 #   ./scripts/package-deb.sh            # release build -> target/debian/lad_VERSION_ARCH.deb
 #   ./scripts/package-deb.sh --profile dev   # the debug binary (what the test suite packages)
+#   ./scripts/package-deb.sh --features kafka  # with the Kafka backend (needs libssl-dev)
 # Install with `dpkg -i lad_*.deb`, then `systemctl enable --now lad`. The package holds:
 #   /usr/bin/lad, /lib/systemd/system/lad.service, /etc/lad/lad.yaml (a conffile),
 #   /usr/share/man/man1/lad.1.gz, completions for bash, zsh and fish, and the copyright file.
@@ -12,19 +13,21 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/lad-target}"
 profile=release
+features=()
 out_dir="$CARGO_TARGET_DIR/debian"
 while [ $# -gt 0 ]; do
     case "$1" in
         --profile) profile="$2"; shift 2 ;;
+        --features) features=(--features "$2"); shift 2 ;;
         --out) out_dir="$2"; shift 2 ;;
         *) echo "package-deb.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
 case "$profile" in
-    release) cargo build --release -p lad --quiet; bin="$CARGO_TARGET_DIR/release/lad" ;;
+    release) cargo build --release -p lad "${features[@]}" --quiet; bin="$CARGO_TARGET_DIR/release/lad" ;;
     # The binary the test build made (`cargo test` builds it for the CLI tests, with the
     # workspace's features): up to date after the tests ran, so nothing is compiled twice.
-    dev) cargo test --workspace --no-run --quiet; bin="$CARGO_TARGET_DIR/debug/lad" ;;
+    dev) cargo test --workspace "${features[@]}" --no-run --quiet; bin="$CARGO_TARGET_DIR/debug/lad" ;;
     *) echo "package-deb.sh: --profile is release or dev" >&2; exit 2 ;;
 esac
 

@@ -9,7 +9,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 fail() { echo "test-package: $*" >&2; exit 1; }
 
-deb=$(./scripts/package-deb.sh --profile dev --out "${CARGO_TARGET_DIR:-/var/tmp/lad-target}/debian-test")
+# The features of the test build (scripts/test.sh), so the binary is the one already built.
+deb=$(./scripts/package-deb.sh --profile dev --features "${LAD_TEST_FEATURES:-lad/kafka}" --out "${CARGO_TARGET_DIR:-/var/tmp/lad-target}/debian-test")
 root=$(mktemp -d)
 trap 'rm -rf "$root"' EXIT
 mkdir -p "$root/var/lib/dpkg/info" "$root/var/lib/dpkg/updates"

@@ -72,9 +72,9 @@ pub mod stdout;
 pub mod timefmt;
 
 pub use error::StoreError;
-pub use incident::{IncidentLink, IncidentQuery, StoredIncident};
 #[cfg(feature = "es")]
 pub use es::{EsConfig, EsStore};
+pub use incident::{IncidentLink, IncidentQuery, StoredIncident};
 #[cfg(feature = "kafka")]
 pub use kafka::{KafkaConfig, KafkaSecurity, KafkaStore, VerdictSelection};
 pub use local::{LocalConfig, LocalStore};

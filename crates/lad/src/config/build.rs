@@ -837,6 +837,7 @@ pub(crate) fn build(raw: &RawConfig, warnings: &mut Vec<ConfigWarning>) -> Resul
                 .collect();
             detection_enabled = true;
             aggregation_enabled = true;
+        }
         SourceKind::Kafka => {
             if log_sources.is_empty() {
                 return Err(b.missing(
