@@ -51,7 +51,7 @@
 //!
 //! # Errors
 //!
-//! See [`error`]: transient failures (no connection, 429, 502-504) are retried with the backoff
+//! See `error.rs`: transient failures (no connection, 429, 502-504) are retried with the backoff
 //! of [`RetryPolicy`] (items of a `_bulk` refused with 429 are sent again, slower), then reported
 //! as transient so the daemon backs off too.
 //!
@@ -114,6 +114,11 @@ pub enum Flavor {
     OpenSearch(u32),
 }
 
+/// `(index, _id)` of a document.
+pub(super) type DocKey = (String, String);
+/// `(_seq_no, _primary_term)` of a document, for a conditional write.
+pub(super) type SeqNo = (u64, u64);
+
 /// One hit of a search or `_mget`.
 #[derive(Debug, Deserialize)]
 pub(super) struct Hit {
@@ -174,7 +179,7 @@ pub struct EsStore {
     /// Source → the field terms queries and aggregations use for the host.
     host_fields: HashMap<String, String>,
     /// `(seq_no, primary_term)` of the documents of the last unscored read.
-    seq_nos: HashMap<(String, String), (u64, u64)>,
+    seq_nos: HashMap<DocKey, SeqNo>,
     /// Indices this process made sure exist.
     ensured: HashSet<String>,
     /// Export cursors: number → (source position, search_after values).
