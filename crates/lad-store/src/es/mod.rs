@@ -9,7 +9,10 @@
 //! OpenSearch only) are both async on `reqwest` + `tokio`, so the blocking store contract would
 //! own a runtime as the MySQL backend does; neither speaks to both servers, and lad needs a
 //! dozen endpoints (`_search`, `_bulk`, `_mget`, `_count`, point in time, index creation,
-//! `_cat/indices`) whose bodies are small JSON. `ureq` added no crate to the lock file.
+//! `_cat/indices`) whose bodies are small JSON. `ureq` added no crate to the lock file; in a
+//! clean build, where rustls, ring and `http` are already built for the other drivers, it adds
+//! `ureq` (8.0 s) and `ureq-proto` (2.9 s) of compile time (dev profile, `cargo build --timings`,
+//! 2026-12-07, on a loaded 2-core machine).
 //!
 //! # Schema
 //!
