@@ -277,9 +277,9 @@ impl RecordSource for EsStore {
     /// See [`crate::Store::oldest_unscored_time`].
     fn oldest_unscored_time(&mut self, source: &str) -> Result<Option<i64>, StoreError> {
         let mut query = self.unscored_query(source, &[])?;
-        query["bool"]["filter"]
-            .as_array_mut()
-            .map(|f| f.push(json!({ "exists": { "field": &self.fields().time } })));
+        if let Some(filter) = query["bool"]["filter"].as_array_mut() {
+            filter.push(json!({ "exists": { "field": &self.fields().time } }));
+        }
         let body = json!({
             "size": 1,
             "_source": false,

@@ -234,7 +234,7 @@ impl StateStore for EsStore {
                 });
             }
         }
-        out.sort_by(|a, b| a.id.to_string().cmp(&b.id.to_string()));
+        out.sort_by_key(|a| a.id.to_string());
         debug_assert!(out
             .iter()
             .all(|a| a.id.to_string().starts_with(AGGREGATE_PREFIX)));
@@ -254,14 +254,15 @@ impl StateStore for EsStore {
                 "sort": [{ "feedback_id": "desc" }],
             }),
         )?;
-        let mut id = last
+        let first = last
             .first()
             .and_then(|h| h.source.as_ref())
             .and_then(|s| s.get("feedback_id"))
             .and_then(Value::as_i64)
             .unwrap_or(0)
             + 1;
-        for _ in 0..100 {
+        // Taken by another writer meanwhile: the next number.
+        for id in first..first + 100 {
             let results = self.bulk(
                 operation,
                 vec![BulkItem {
@@ -284,8 +285,6 @@ impl StateStore for EsStore {
             if results.first().is_some_and(|r| r.status < 300) {
                 return Ok(id);
             }
-            // Taken by another writer meanwhile: the next number.
-            id += 1;
         }
         Err(self.driver_error(
             operation,

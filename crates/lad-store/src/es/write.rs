@@ -22,7 +22,7 @@ impl EsStore {
         operation: &'static str,
         docs: &[(String, String)],
         field: &str,
-    ) -> Result<HashMap<(String, String), (u64, u64)>, StoreError> {
+    ) -> Result<HashMap<DocKey, SeqNo>, StoreError> {
         let mut out = HashMap::new();
         for hit in self.mget(operation, docs, &[field])? {
             let has = hit.source.as_ref().is_some_and(|s| s.contains_key(field));
@@ -41,7 +41,7 @@ impl EsStore {
     fn conditional_updates(
         &mut self,
         operation: &'static str,
-        mut todo: Vec<((String, String), (u64, u64), Value)>,
+        mut todo: Vec<(DocKey, SeqNo, Value)>,
         field: &str,
     ) -> Result<usize, StoreError> {
         let mut written = 0;
