@@ -48,6 +48,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaError;
 use rdkafka::message::DeliveryResult;
 use rdkafka::producer::{BaseProducer, Producer, ProducerContext};
+use rdkafka::types::RDKafkaErrorCode;
 
 pub use config::{KafkaConfig, KafkaSecurity, VerdictSelection};
 use error::classify;
@@ -161,9 +162,7 @@ impl KafkaStore {
         loop {
             match self.producer.send(record) {
                 Ok(()) => return Ok(()),
-                Err((KafkaError::MessageProduction(code), back))
-                    if code == rdkafka::types::RDKafkaErrorCode::QueueFull =>
-                {
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
                     record = back;
                     self.producer.poll(Duration::from_millis(10));
                 }
@@ -212,7 +211,31 @@ impl DeliveryLog {
     }
 }
 
-impl ClientContext for DeliveryLog {}
+/// librdkafka's error reports, logged as rdkafka does, except the end of a partition: the
+/// training scan asks for it, and it is no error.
+fn report(error: KafkaError, reason: &str) {
+    if matches!(error, KafkaError::PartitionEOF(_)) {
+        return;
+    }
+    log::error!(target: "librdkafka", "librdkafka: {error}: {reason}");
+}
+
+/// The training scan's context: quiet about partition ends.
+pub(super) struct ScanContext;
+
+impl ClientContext for ScanContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        report(error, reason);
+    }
+}
+
+impl ConsumerContext for ScanContext {}
+
+impl ClientContext for DeliveryLog {
+    fn error(&self, error: KafkaError, reason: &str) {
+        report(error, reason);
+    }
+}
 
 impl ProducerContext for DeliveryLog {
     type DeliveryOpaque = ();
@@ -234,7 +257,11 @@ struct GroupContext {
     revoked: Arc<Mutex<Vec<(String, i32)>>>,
 }
 
-impl ClientContext for GroupContext {}
+impl ClientContext for GroupContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        report(error, reason);
+    }
+}
 
 impl ConsumerContext for GroupContext {
     fn pre_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {

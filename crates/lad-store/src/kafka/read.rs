@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 
 use super::{
     classify, client_config, subscribe, ApplyOptions, GroupContext, KafkaConfig, KafkaStore,
-    BACKEND, FIRST_POLL,
+    ScanContext, BACKEND, FIRST_POLL,
 };
 use crate::record::{check_message, Batch, FieldNames, Malformed, Record, RecordId};
 use crate::{RecordSource, StoreError, TrainingReader};
@@ -541,12 +541,12 @@ impl TrainingScan {
         to_ms: i64,
         max: usize,
     ) -> Result<TrainingScan, StoreError> {
-        let consumer: BaseConsumer = client_config(config)
+        let consumer: BaseConsumer<ScanContext> = client_config(config)
             .set("group.id", format!("{}-training", config.group_id))
             .set("enable.auto.commit", "false")
             .set("enable.partition.eof", "true")
             .apply(&config.librdkafka_options)
-            .create()
+            .create_with_context(ScanContext)
             .map_err(|e| classify(e, config, "create the training reader"))?;
         let timeout = Duration::from_secs(30);
         let metadata = consumer
@@ -628,7 +628,7 @@ impl TrainingScan {
 
 /// Sorts by (time, partition, offset) and keeps the newest `max`.
 fn keep_newest(list: &mut Vec<(i64, i32, i64, Record)>, max: usize) {
-    list.sort_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
+    list.sort_by_key(|a| (a.0, a.1, a.2));
     if list.len() > max {
         list.drain(..list.len() - max);
     }
