@@ -44,7 +44,15 @@ fn every_injected_incident_is_found_and_routine_lines_are_rarely_flagged() {
         .as_ref()
         .expect("the demo store keeps incidents");
     for (name, n) in &summary.per_injected {
-        assert_eq!(*n, 1, "incident {name} became {n} incidents\n{}", report.text);
+        assert_eq!(
+            *n, 1,
+            "incident {name} became {n} incidents\n{}",
+            report.text
+        );
     }
-    assert_eq!(summary.routine, 0, "incidents of routine lines\n{}", report.text);
+    assert_eq!(
+        summary.routine, 0,
+        "incidents of routine lines\n{}",
+        report.text
+    );
 }
