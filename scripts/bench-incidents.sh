@@ -19,10 +19,10 @@ WORK=${2:-/var/tmp/lad-bench-incidents}
 LOGHUB=$ROOT/../shared/data/loghub
 [ -d "$LOGHUB" ] || LOGHUB=/work/shared/data/loghub
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
-LAD=$TARGET/release/lad
+LAD=${LAD:-$TARGET/release/lad}
 mkdir -p "$WORK"
 
-cargo build --release -p lad --bin lad --manifest-path "$ROOT/Cargo.toml" >&2
+[ -n "${SKIP_BUILD:-}" ] || cargo build --release -p lad --bin lad --manifest-path "$ROOT/Cargo.toml" >&2
 
 step_demo() {
   local D="$WORK/demo"

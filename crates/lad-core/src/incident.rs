@@ -3,27 +3,27 @@
 //! [`Transition`], [`IncidentParams`] checked into [`IncidentValidParams`], and the pure rules
 //! [`rate_jump`] and [`silence`] over a pattern's counts per time bucket.
 //!
-//! The rules (defaults in brackets, see [`IncidentParams`]):
+//! The rules (see [`IncidentParams`] for the defaults named here):
 //! - **Grouping.** Incidents are per source. A signal joins the open incident of the same source
 //!   that already holds its pattern (on any host: the same template on several hosts is one
 //!   incident that lists them); failing that, the open incident that holds its host and whose
-//!   last line is at most `together_ms` [120 s] before it (patterns that fire together on a
+//!   last line is at most `together_ms` (default 120 s) before it (patterns that fire together on a
 //!   host). Several candidates: the one seen last, then the smallest id. Otherwise a new
 //!   incident opens.
-//! - **Quiet gap.** An incident whose last line is more than `quiet_gap_ms` [600 s] older than
+//! - **Quiet gap.** An incident whose last line is more than `quiet_gap_ms` (default 600 s) older than
 //!   its source's clock is resolved and never joined again. The clock of a source is the newest
 //!   time seen of it (event time, not the wall clock: the caller may move it on with
 //!   [`Tracker::advance`] when it knows the source is caught up).
 //! - **Growth.** An incident's line count passing 10, 100, 1,000, ... (each power of ten) is
 //!   reported once per power.
 //! - **Rate** ([`rate_jump`]): a known pattern whose lines in the current bucket (an hour) reach
-//!   `rate_min_lines` [50] and `rate_factor` [10] times its usual lines per bucket (the mean over
+//!   `rate_min_lines` (default 50) and `rate_factor` (default 10) times its usual lines per bucket (the mean over
 //!   every bucket of its history before the current one, empty buckets included, at least 1) is
-//!   a signal, when that history spans `rate_min_history_ms` [24 h]. The lines are counted into
+//!   a signal, when that history spans `rate_min_history_ms` (default 24 h). The lines are counted into
 //!   the incident as the bucket grows (each line once).
-//! - **Silence** ([`silence`]): a pattern logged in at least `silence_coverage` [90 %] of the
-//!   buckets of a history of at least `silence_min_history_ms` [24 h] that has not been seen for
-//!   `silence_after_ms` [2 h] is a signal, once per silence.
+//! - **Silence** ([`silence`]): a pattern logged in at least `silence_coverage` (default 90 %) of the
+//!   buckets of a history of at least `silence_min_history_ms` (default 24 h) that has not been seen for
+//!   `silence_after_ms` (default 2 h) is a signal, once per silence.
 //!
 //! An incident's id is the 64-bit FNV-1a hash of its source, first host, first pattern and first
 //! time, as 16 hex digits: the same signals in the same order give the same ids in every run.

@@ -37,4 +37,22 @@ fn every_injected_incident_is_found_and_routine_lines_are_rarely_flagged() {
         report.routine_lines,
         report.text
     );
+    // Incidents: each injected incident's flagged lines form one incident, and routine lines
+    // form none.
+    let summary = report
+        .incident_summary
+        .as_ref()
+        .expect("the demo store keeps incidents");
+    for (name, n) in &summary.per_injected {
+        assert_eq!(
+            *n, 1,
+            "incident {name} became {n} incidents\n{}",
+            report.text
+        );
+    }
+    assert_eq!(
+        summary.routine, 0,
+        "incidents of routine lines\n{}",
+        report.text
+    );
 }

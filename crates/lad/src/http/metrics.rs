@@ -39,6 +39,7 @@ pub const METRIC_NAMES: &[&str] = &[
     "lad_aggregation_runs_total",
     "lad_scoring_lag_seconds",
     "lad_store_up",
+    "lad_incidents_open",
     "lad_models_loaded",
     "lad_model_loaded",
     "lad_training_duration_seconds",
