@@ -205,6 +205,7 @@ impl Daemon {
             // The backlog is scored: nothing older is coming, so quiet incidents resolve.
             book.tick(pipeline::now_ms());
         }
+        self.forward_notices();
         let now = OffsetDateTime::now_utc();
         if self.next_retrain.is_some_and(|t| now >= t) && self.retraining.is_none() {
             self.start_retrain();
@@ -229,6 +230,23 @@ impl Daemon {
         let lag = self.lag_seconds()?.unwrap_or(0.0);
         self.state.set_lag(lag);
         Ok(())
+    }
+
+    /// Hands the incident transitions of this pass to the alerter, oldest first. Without an
+    /// alerter they are dropped here (the book's queue is bounded either way).
+    fn forward_notices(&self) {
+        let Some(book) = &self.incidents else {
+            return;
+        };
+        let notices = book.take_notices();
+        let Some(alerter) = &self.alerter else {
+            return;
+        };
+        for notice in &notices {
+            if let Some(alert) = crate::incidents::alert_notice(notice) {
+                alerter.notify(alert);
+            }
+        }
     }
 
     /// Loads or trains a model for every configured host that has none.

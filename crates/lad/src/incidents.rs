@@ -98,6 +98,48 @@ impl Notice {
     }
 }
 
+/// The alert for an incident's transition, or `None` when nobody should be paged: the
+/// opening or growth of a muted incident (its resolution is still sent, so that an alert that
+/// fired before the mute ends). Severity: `critical` for fatal words, `warning` for error and
+/// warning words, rate jumps and silent heartbeats, `info` otherwise.
+pub fn alert_notice(n: &Notice) -> Option<crate::alerts::AlertNotice> {
+    use crate::alerts::{AlertNotice, PatternRef, Severity as AlertSeverity, Transition as Sent};
+    let transition = match n.transition {
+        Transition::Opened => Sent::Opened,
+        Transition::Grew { .. } => Sent::Grew,
+        Transition::Resolved => Sent::Resolved,
+    };
+    if n.state == IncidentState::Muted && transition != Sent::Resolved {
+        return None;
+    }
+    let severity = match n.severity {
+        Severity::Critical => AlertSeverity::Critical,
+        Severity::Error | Severity::Warning => AlertSeverity::Warning,
+        Severity::Info => AlertSeverity::Info,
+    };
+    Some(AlertNotice {
+        id: n.id.clone(),
+        transition,
+        state: n.state.as_str().to_string(),
+        severity,
+        source: n.source.clone(),
+        hosts: n.hosts.clone(),
+        patterns: n
+            .patterns
+            .iter()
+            .map(|(id, template)| PatternRef {
+                id: id.clone(),
+                template: template.clone(),
+            })
+            .collect(),
+        explanation: n.explanation.clone(),
+        first_seen_ms: n.first_seen_ms,
+        last_seen_ms: n.last_seen_ms,
+        count: n.count,
+        peak_score: n.peak_score,
+    })
+}
+
 /// The incident settings of a configuration (`INCIDENT_QUIET_GAP`; the other rules keep the
 /// defaults documented in [`lad_core::incident`]).
 pub fn params(config: &Config) -> IncidentValidParams {
@@ -599,4 +641,64 @@ pub fn shown_state(s: &StoredIncident, now_ms: i64) -> String {
         || s.state.clone(),
         |i| i.state_at(now_ms).as_str().to_string(),
     )
+}
+
+#[cfg(test)]
+mod alert_tests {
+    use super::*;
+    use crate::alerts::{Severity as AlertSeverity, Transition as Sent};
+
+    fn notice(transition: Transition, state: IncidentState, severity: Severity) -> Notice {
+        Notice {
+            id: "abc".into(),
+            transition,
+            state,
+            severity,
+            source: "syslog".into(),
+            hosts: vec!["web-1".into(), "web-2".into()],
+            patterns: vec![("00112233aabbccdd".into(), "Failed password for ***".into())],
+            explanation: "never seen on this host".into(),
+            first_seen_ms: 1_000,
+            last_seen_ms: 2_000,
+            count: 12,
+            peak_score: 0.9,
+        }
+    }
+
+    #[test]
+    fn transitions_become_alerts_with_their_fields() {
+        let a = alert_notice(&notice(
+            Transition::Grew { count: 10 },
+            IncidentState::Open,
+            Severity::Error,
+        ))
+        .expect("an open incident's growth is sent");
+        assert_eq!(a.transition, Sent::Grew);
+        assert_eq!(a.severity, AlertSeverity::Warning, "error words warn, not page");
+        assert_eq!(a.state, "open");
+        assert_eq!(a.hosts, ["web-1", "web-2"]);
+        assert_eq!(a.patterns[0].id, "00112233aabbccdd");
+        assert_eq!((a.count, a.first_seen_ms, a.last_seen_ms), (12, 1_000, 2_000));
+        let a = alert_notice(&notice(
+            Transition::Opened,
+            IncidentState::Open,
+            Severity::Critical,
+        ))
+        .expect("sent");
+        assert_eq!(a.severity, AlertSeverity::Critical);
+    }
+
+    #[test]
+    fn a_muted_incident_pages_nobody_but_its_alert_still_ends() {
+        for t in [Transition::Opened, Transition::Grew { count: 100 }] {
+            assert!(alert_notice(&notice(t, IncidentState::Muted, Severity::Critical)).is_none());
+        }
+        let a = alert_notice(&notice(
+            Transition::Resolved,
+            IncidentState::Muted,
+            Severity::Critical,
+        ))
+        .expect("the resolution is sent");
+        assert_eq!(a.transition, Sent::Resolved);
+    }
 }
