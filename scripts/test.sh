@@ -60,7 +60,7 @@ step "build without the optional store drivers (mongo, mysql, es)"
 cargo check -p lad --no-default-features --lib --bins --quiet
 
 step "tests"
-cargo test --workspace --features lad/kafka --quiet 2>&1 | tee "$CARGO_TARGET_DIR/test-output.log"
+cargo test --workspace --features lad/kafka --no-fail-fast --quiet 2>&1 | tee "$CARGO_TARGET_DIR/test-output.log"
 
 step "package (the .deb installed into a scratch root with dpkg -i, then removed)"
 ./scripts/test-package.sh
