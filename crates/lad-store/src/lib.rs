@@ -70,9 +70,9 @@ pub mod stdout;
 pub mod timefmt;
 
 pub use error::StoreError;
-pub use incident::{IncidentLink, IncidentQuery, StoredIncident};
 #[cfg(feature = "es")]
 pub use es::{EsConfig, EsStore};
+pub use incident::{IncidentLink, IncidentQuery, StoredIncident};
 pub use local::{LocalConfig, LocalStore};
 #[cfg(feature = "mongo")]
 pub use mongo::{MongoConfig, MongoStore};

@@ -520,15 +520,18 @@ fn with_json_logs_every_line_on_stderr_is_json_the_fatal_error_included() {
     let err = stderr(&out);
     assert!(!err.trim().is_empty(), "the failure is reported");
     for line in err.lines() {
-        let value: Value = serde_json::from_str(line)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        let value: Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
         if value["level"] == "ERROR" {
             let message = value["fields"]["message"].as_str().unwrap_or_default();
             assert!(message.contains("missing.jsonl"), "names the file: {line}");
             assert_eq!(value["fields"]["exit_code"], 1, "{line}");
         }
     }
-    assert!(err.contains("\"ERROR\""), "the fatal error is a JSON line: {err}");
+    assert!(
+        err.contains("\"ERROR\""),
+        "the fatal error is a JSON line: {err}"
+    );
 }
 
 #[test]
@@ -541,10 +544,16 @@ fn version_names_the_commit_and_completions_and_manpage_are_generated() {
     );
     let out = lad_expect(&["completions", "bash"], None, 0);
     let script = String::from_utf8_lossy(&out.stdout);
-    assert!(script.contains("check-config") && script.contains("complete"), "{script}");
+    assert!(
+        script.contains("check-config") && script.contains("complete"),
+        "{script}"
+    );
     let out = lad_expect(&["manpage"], None, 0);
     let page = String::from_utf8_lossy(&out.stdout);
-    assert!(page.starts_with(".ie") || page.contains(".TH lad 1"), "{page}");
+    assert!(
+        page.starts_with(".ie") || page.contains(".TH lad 1"),
+        "{page}"
+    );
     assert!(page.contains("check\\-config"), "lists the commands");
     lad_expect(&["completions", "tcsh"], None, 2);
 }
