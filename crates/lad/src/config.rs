@@ -14,9 +14,10 @@
 //!   literal `${`; any other `$` stays as written. Only values are filled in, after the YAML is
 //!   parsed, so a variable cannot add keys; a whole value like `${PORT}` of a number key is read
 //!   as a `LAD_<KEY>` value would be. Values of `LAD_<KEY>` variables are not filled in.
-//! - A secret key (`MG_PASSWORD`, `MYSQL_INPUT_PASSWORD`, `MYSQL_TARGET_PASSWORD`,
-//!   `HTTP_TOKEN`) can be read from a file named by `<KEY>_FILE` (in the file) or
-//!   `LAD_<KEY>_FILE` (in the environment), without one trailing line break; for systemd
+//! - A secret key (every key shown as `***`: `MG_PASSWORD`, the MySQL and Elasticsearch
+//!   passwords, `ES_API_KEY`, `HTTP_TOKEN`, `ALERT_WEBHOOK_URL`) can be read from a file named
+//!   by `<KEY>_FILE` (in the file) or `LAD_<KEY>_FILE` (in the environment), without one
+//!   trailing line break; for systemd
 //!   credentials, `MYSQL_INPUT_PASSWORD_FILE: ${CREDENTIALS_DIRECTORY}/mysql`. The config file
 //!   still wins over the environment, whichever form each uses; setting both `<KEY>` and
 //!   `<KEY>_FILE` in the same place is an error.
