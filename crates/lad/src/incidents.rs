@@ -674,11 +674,18 @@ mod alert_tests {
         ))
         .expect("an open incident's growth is sent");
         assert_eq!(a.transition, Sent::Grew);
-        assert_eq!(a.severity, AlertSeverity::Warning, "error words warn, not page");
+        assert_eq!(
+            a.severity,
+            AlertSeverity::Warning,
+            "error words warn, not page"
+        );
         assert_eq!(a.state, "open");
         assert_eq!(a.hosts, ["web-1", "web-2"]);
         assert_eq!(a.patterns[0].id, "00112233aabbccdd");
-        assert_eq!((a.count, a.first_seen_ms, a.last_seen_ms), (12, 1_000, 2_000));
+        assert_eq!(
+            (a.count, a.first_seen_ms, a.last_seen_ms),
+            (12, 1_000, 2_000)
+        );
         let a = alert_notice(&notice(
             Transition::Opened,
             IncidentState::Open,
