@@ -10,7 +10,7 @@
 # group join (about 3 s on Tansu) are inside the time. Pinned to CORES with taskset (the broker
 # too, so the figure is what 2 cores give for broker and lad together).
 #
-# Usage: scripts/bench-kafka.sh [WORK_DIR]   (env: RECORDS, HOSTS, RAW_DIR, CORES)
+# Usage: scripts/bench-kafka.sh [WORK_DIR]   (env: RECORDS, HOSTS, RAW_DIR, CORES, NO_BUILD)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -24,9 +24,10 @@ TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 
 # lad itself in release, without the database drivers (the Kafka path is the same code); the
 # generator and the producer are not timed, so the test profile (built by the tests) does.
-cargo build --release --no-default-features --features kafka -p lad --bin lad \
+# NO_BUILD=1 uses the binaries already built.
+[ "${NO_BUILD:-0}" = 1 ] || cargo build --release --no-default-features --features kafka -p lad --bin lad \
   --manifest-path "$ROOT/Cargo.toml" >&2
-cargo build --profile test --features kafka -p lad --example gen_logs --example kafka_produce \
+[ "${NO_BUILD:-0}" = 1 ] || cargo build --profile test --features kafka -p lad --example gen_logs --example kafka_produce \
   --manifest-path "$ROOT/Cargo.toml" >&2
 LAD=$TARGET/release/lad
 GEN=$TARGET/debug/examples/gen_logs
@@ -78,7 +79,7 @@ config train "train-$RUN" "train-$RUN" 19190 2
   -c "$WORK/train.yaml"
 
 scored() { # port -> lad_lines_scored_total
-  curl -sf "http://127.0.0.1:$1/metrics" 2>/dev/null \
+  { curl -sf "http://127.0.0.1:$1/metrics" 2>/dev/null || true; } \
     | awk '/^lad_lines_scored_total/ {print $2; f=1} END {if (!f) print 0}'
 }
 
@@ -90,8 +91,7 @@ bench() { # label instances
   start=$(date +%s.%N)
   for i in $(seq 1 "$n"); do
     config "$label-$i" "$group" "$topic" $((19190 + i)) "$par"
-    /usr/bin/time -o "$WORK/$label-$i.time" -f '%M' taskset -c "$CORES" "$LAD" run \
-      -c "$WORK/$label-$i.yaml" 2> "$WORK/$label-$i.log" &
+    taskset -c "$CORES" "$LAD" run -c "$WORK/$label-$i.yaml" 2> "$WORK/$label-$i.log" &
     pids+=($!); ports+=($((19190 + i)))
   done
   while :; do
@@ -102,12 +102,14 @@ bench() { # label instances
     sleep 0.2
   done
   end=$(date +%s.%N)
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  wait || true
-  local rss=0
-  for i in $(seq 1 "$n"); do
-    r=$(tail -1 "$WORK/$label-$i.time"); [ "$r" -gt "$rss" ] && rss=$r
+  # Peak resident memory (VmHWM) of each instance, read before it is stopped.
+  local rss=0 r
+  for p in "${pids[@]}"; do
+    r=$(awk '/^VmHWM/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0)
+    [ "${r:-0}" -gt "$rss" ] && rss=$r
+    kill -TERM "$p" 2>/dev/null || true
   done
+  wait || true
   awk -v n="$RECORDS" -v s="$(echo "$end - $start" | bc)" -v rss="$rss" -v l="$label" \
     -v f="$(echo "$end - $first" | bc)" -v fn="$first_n" \
     -v la="$(cut -d' ' -f1-3 /proc/loadavg)" 'BEGIN {

@@ -121,8 +121,18 @@ fn bad_records(tag: &str) -> Vec<(String, Vec<u8>)> {
 /// The verdicts on `topic`: per input (partition, offset) every copy's (is_anomaly, score
 /// bits); panics when two copies differ.
 fn verdicts(brokers: &str, topic: &str, input: &str) -> BTreeMap<(i64, i64), (i64, u64)> {
+    // The test's own reader retries: right after the broker was stopped and continued, a first
+    // metadata request can fail on a stale connection.
+    let mut read = read_topic(brokers, topic);
+    for _ in 0..10 {
+        if read.is_ok() {
+            break;
+        }
+        std::thread::sleep(Duration::from_secs(1));
+        read = read_topic(brokers, topic);
+    }
     let mut out: BTreeMap<(i64, i64), (i64, u64)> = BTreeMap::new();
-    for m in read_topic(brokers, topic).expect("read verdicts") {
+    for m in read.expect("read verdicts") {
         let v: Value = serde_json::from_slice(&m.payload).expect("a JSON verdict");
         assert_eq!(v["lad_topic"], json!(input), "{v}");
         let key = (
