@@ -232,11 +232,9 @@ pub async fn hosts(
         .collect();
     // Ties keep the name order (the rows come sorted by source and host).
     match sort.as_str() {
-        "anomalies" => rows.sort_by(|a, b| b.count.cmp(&a.count)),
-        "last" => rows.sort_by(|a, b| b.last.cmp(&a.last)),
-        "model_age" => {
-            rows.sort_by(|a, b| a.made.unwrap_or(i64::MAX).cmp(&b.made.unwrap_or(i64::MAX)))
-        }
+        "anomalies" => rows.sort_by_key(|r| std::cmp::Reverse(r.count)),
+        "last" => rows.sort_by_key(|r| std::cmp::Reverse(r.last)),
+        "model_age" => rows.sort_by_key(|r| r.made.unwrap_or(i64::MAX)),
         _ => {}
     }
     let total = rows.len();
