@@ -148,6 +148,9 @@ pub struct Config {
     pub http_addr: SocketAddr,
     /// `HTTP_TOKEN`: required when `HTTP_ADDR` is not a loopback address.
     pub http_token: Option<Secret>,
+    /// `HTTP_TOKENS`: a token per person (name -> token); a write made with one is recorded
+    /// under that name. Either this or `HTTP_TOKEN` protects a non-loopback address.
+    pub http_tokens: std::collections::BTreeMap<String, Secret>,
     /// `ALERTMANAGER_URL`: the Alertmanager that incident alerts are posted to (its base
     /// address; `/api/v2/alerts` is appended). Not set: no Alertmanager alerts.
     pub alertmanager_url: Option<String>,

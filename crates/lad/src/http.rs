@@ -6,7 +6,8 @@
 //! The daemon loop owns its own store connection; this module opens its own (sqlite allows
 //! several; the file is in WAL mode) and uses it from blocking tasks behind a mutex, reopening
 //! it after an error. Write endpoints check `HTTP_TOKEN` when it is set, and [`spawn`] refuses a
-//! non-loopback address without one. This module never scores, trains or aggregates: feedback
+//! non-loopback address without one. `HTTP_TOKENS` gives a token per person; writes made
+//! with one record that person's name. This module never scores, trains or aggregates: feedback
 //! it stores takes effect in the daemon's next scoring pass ([`crate::feedback`]).
 
 mod api;
@@ -81,14 +82,17 @@ impl AppState {
         .map_err(|e| ApiError::internal(format!("a store task failed: {e}")))?
     }
 
-    /// Fails unless the request carries the configured token (when there is one). Without a
-    /// token (a loopback address), a write must come from this machine's own pages: a `Host`
-    /// or `Origin` naming another host is refused, so a web page that rebinds its own name to
-    /// 127.0.0.1 (DNS rebinding) cannot post feedback.
-    fn authorize(&self, headers: &HeaderMap) -> Result<(), ApiError> {
-        let Some(token) = &self.config.http_token else {
-            return local_request(headers);
-        };
+    /// Fails unless the request carries a configured token (when there is one): `HTTP_TOKEN`,
+    /// or one of `HTTP_TOKENS`, whose name it answers (the name writes are recorded under).
+    /// Every token is compared, in constant time, so timing says neither which matched nor how
+    /// much of one. Without any token (a loopback address), a write must come from this
+    /// machine's own pages: a `Host` or `Origin` naming another host is refused, so a web page
+    /// that rebinds its own name to 127.0.0.1 (DNS rebinding) cannot post feedback.
+    fn authorize(&self, headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+        let config = &self.config;
+        if config.http_token.is_none() && config.http_tokens.is_empty() {
+            return local_request(headers).map(|()| None);
+        }
         let given = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
@@ -99,15 +103,29 @@ impl AppState {
                     .map(|(_, token)| token.trim())
             })
             .or_else(|| headers.get("x-lad-token").and_then(|v| v.to_str().ok()));
-        match given {
-            Some(g) if constant_time_eq(g.as_bytes(), token.expose().as_bytes()) => Ok(()),
-            Some(_) => Err(ApiError::new(
+        let Some(given) = given else {
+            return Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
-                "the token does not match HTTP_TOKEN",
-            )),
-            None => Err(ApiError::new(
+                "write endpoints need a token (HTTP_TOKEN or one of HTTP_TOKENS): send \
+                 `Authorization: Bearer <token>`",
+            ));
+        };
+        let mut shared = false;
+        if let Some(token) = &config.http_token {
+            shared |= constant_time_eq(given.as_bytes(), token.expose().as_bytes());
+        }
+        let mut named = None;
+        for (name, token) in &config.http_tokens {
+            if constant_time_eq(given.as_bytes(), token.expose().as_bytes()) {
+                named = Some(name.clone());
+            }
+        }
+        match (named, shared) {
+            (Some(name), _) => Ok(Some(name)),
+            (None, true) => Ok(None),
+            (None, false) => Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
-                "write endpoints need HTTP_TOKEN: send `Authorization: Bearer <token>`",
+                "the token matches neither HTTP_TOKEN nor any of HTTP_TOKENS",
             )),
         }
     }
@@ -312,10 +330,11 @@ async fn metrics_handler(axum::extract::State(app): axum::extract::State<AppStat
 
 /// Fails when `addr` is reachable from other machines and no token protects the writes.
 pub fn check_exposure(addr: SocketAddr, config: &Config) -> Result<()> {
-    if !addr.ip().is_loopback() && config.http_token.is_none() {
+    if !addr.ip().is_loopback() && config.http_token.is_none() && config.http_tokens.is_empty() {
         bail!(
-            "refusing to listen on {addr}: it is reachable from other machines and HTTP_TOKEN is \
-             not set (set HTTP_TOKEN, or use a loopback HTTP_ADDR such as 127.0.0.1:9184)"
+            "refusing to listen on {addr}: it is reachable from other machines and neither \
+             HTTP_TOKEN nor HTTP_TOKENS is set (set one, or use a loopback HTTP_ADDR such as \
+             127.0.0.1:9184)"
         );
     }
     Ok(())

@@ -564,6 +564,35 @@ fn open_http_address_needs_a_token() {
 }
 
 #[test]
+fn http_tokens_name_people_and_protect_an_open_address() {
+    let text = "HTTP_ADDR: 0.0.0.0:9184\nHTTP_TOKENS: {alice: tok-A7, bob: \"0123\"}\n";
+    let (cfg, warnings) = load_text("t.yaml", text, &no_env()).expect("loads");
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert!(cfg.http_token.is_none());
+    let names: Vec<(&str, &str)> = cfg
+        .http_tokens
+        .iter()
+        .map(|(n, t)| (n.as_str(), t.expose()))
+        .collect();
+    assert_eq!(names, [("alice", "tok-A7"), ("bob", "0123")]);
+    assert!(!format!("{cfg:?}").contains("tok-A7"));
+    assert!(!cfg.describe().contains("tok-A7"));
+    let (cfg, _) = config::load(
+        None,
+        &env(&[
+            ("LAD_HTTP_ADDR", "0.0.0.0:9184"),
+            ("LAD_HTTP_TOKENS", "{carol: \"s3cret\"}"),
+        ]),
+    )
+    .expect("loads from the environment");
+    assert_eq!(cfg.http_tokens.len(), 1);
+    let err = expect_err("t.yaml", "HTTP_TOKENS: {alice: \"\"}\n", &no_env());
+    assert!(err.to_string().contains("HTTP_TOKENS.alice"), "{err}");
+    let err = expect_err("t.yaml", "HTTP_TOKENS: [alice]\n", &no_env());
+    assert!(err.to_string().contains("HTTP_TOKENS"), "{err}");
+}
+
+#[test]
 fn verify_cert_false_is_allowed_with_a_notice() {
     let text =
         "STORAGE_DATASOURCE: mg\nMG_DB: logs\nLOG_SOURCES: {web: {}}\nMG_VERIFY_CERT: false\n";

@@ -291,7 +291,11 @@ impl<'a> Builder<'a> {
     }
 
     /// A mapping of names to scalar values (`KF_LIBRDKAFKA_OPTIONS: {linger.ms: 10}`).
-    fn string_map(&mut self, key: &'static str) -> Result<BTreeMap<String, String>> {
+    fn string_map(
+        &mut self,
+        key: &'static str,
+        expected: &str,
+    ) -> Result<BTreeMap<String, String>> {
         let mut out = BTreeMap::new();
         if let Some((value, at)) = self.entry(key) {
             match value {
@@ -303,14 +307,7 @@ impl<'a> Builder<'a> {
                         out.insert(k, v);
                     }
                 }
-                other => {
-                    return Err(Self::wrong_type(
-                        key,
-                        at,
-                        "a mapping of librdkafka property to value",
-                        other,
-                    ))
-                }
+                other => return Err(Self::wrong_type(key, at, expected, other)),
             }
         }
         let shown: Vec<String> = out.iter().map(|(k, v)| format!("{k}: {v}")).collect();
@@ -666,6 +663,19 @@ pub(crate) fn build(raw: &RawConfig, warnings: &mut Vec<ConfigWarning>) -> Resul
     )?;
     let http_addr = b.parsed("HTTP_ADDR", "127.0.0.1:9184", "a socket address", http_addr)?;
     let http_token = b.secret("HTTP_TOKEN")?;
+    let http_tokens: BTreeMap<String, Secret> = b
+        .string_map("HTTP_TOKENS", "a mapping of person's name to token")?
+        .into_iter()
+        .map(|(name, token)| (name, Secret::new(token)))
+        .collect();
+    if let Some((name, _)) = http_tokens.iter().find(|(_, t)| t.expose().is_empty()) {
+        return Err(ConfigError::InvalidValue {
+            key: format!("HTTP_TOKENS.{name}"),
+            at: b.origin("HTTP_TOKENS"),
+            expected: "a token that is not empty".to_string(),
+            found: "an empty value".to_string(),
+        });
+    }
     let alertmanager_url = b.text("ALERTMANAGER_URL")?;
     b.check_url("ALERTMANAGER_URL", alertmanager_url.as_deref(), false)?;
     let alert_webhook_url = b.secret("ALERT_WEBHOOK_URL")?;
@@ -907,7 +917,7 @@ pub(crate) fn build(raw: &RawConfig, warnings: &mut Vec<ConfigWarning>) -> Resul
             })?;
         }
     }
-    if !http_addr.ip().is_loopback() && http_token.is_none() {
+    if !http_addr.ip().is_loopback() && http_token.is_none() && http_tokens.is_empty() {
         return Err(ConfigError::OpenHttpWithoutToken {
             at: b.origin("HTTP_ADDR"),
             addr: http_addr,
@@ -959,6 +969,7 @@ pub(crate) fn build(raw: &RawConfig, warnings: &mut Vec<ConfigWarning>) -> Resul
         timezone,
         http_addr,
         http_token,
+        http_tokens,
         alertmanager_url,
         alert_webhook_url,
         alert_page_url,
@@ -1010,7 +1021,10 @@ fn kafka_settings(b: &mut Builder<'_>) -> Result<KafkaSettings> {
         verdicts: b.named("KF_VERDICTS", "anomalies", KafkaVerdicts::NAMES)?,
         dead_letter_topic: b.text_or("KF_DEAD_LETTER_TOPIC", "lad-dead-letter")?,
         aggregates_topic: b.text_or("KF_AGGREGATES_TOPIC", "lad-aggregates")?,
-        librdkafka_options: b.string_map("KF_LIBRDKAFKA_OPTIONS")?,
+        librdkafka_options: b.string_map(
+            "KF_LIBRDKAFKA_OPTIONS",
+            "a mapping of librdkafka property to value",
+        )?,
     })
 }
 

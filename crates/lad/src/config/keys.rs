@@ -78,6 +78,7 @@ pub(crate) const KNOWN_KEYS: &[(&str, EnvForm)] = &[
     ("TIMEZONE", Verbatim),
     ("HTTP_ADDR", Verbatim),
     ("HTTP_TOKEN", Verbatim),
+    ("HTTP_TOKENS", Yaml),
     ("ALERTMANAGER_URL", Verbatim),
     ("ALERT_WEBHOOK_URL", Verbatim),
     ("ALERT_PAGE_URL", Verbatim),
@@ -119,6 +120,7 @@ pub(crate) const SECRET_KEYS: &[&str] = &[
     "MYSQL_INPUT_PASSWORD",
     "MYSQL_TARGET_PASSWORD",
     "HTTP_TOKEN",
+    "HTTP_TOKENS",
     // A chat webhook's address is its credential (Slack, Mattermost).
     "ALERT_WEBHOOK_URL",
     "ES_PASSWORD",

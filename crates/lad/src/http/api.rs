@@ -95,19 +95,118 @@ fn read_anomalies(
     Ok((out, truncated))
 }
 
-/// `GET /api/hosts`.
-pub async fn hosts(State(app): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let pairs = app
-        .with_stores(|config, s| {
-            pipeline::host_pairs(config, &mut s.source).map_err(ApiError::store)
+/// Query of `GET /api/hosts`: all optional; without them every host comes, sorted by name.
+#[derive(Debug, Default, Deserialize)]
+pub struct HostQuery {
+    source: Option<String>,
+    /// Case-insensitive part of the host (or source) name.
+    q: Option<String>,
+    /// `host` (default), `anomalies` (most first), `last` (latest anomaly first) or
+    /// `model_age` (oldest model first).
+    sort: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    /// Sparkline buckets per host (default 24, at most 100).
+    buckets: Option<usize>,
+    limit: Option<usize>,
+    offset: Option<usize>,
+}
+
+/// Most sparkline buckets per host.
+const MAX_SPARK_BUCKETS: usize = 100;
+const DEFAULT_SPARK_BUCKETS: usize = 24;
+
+/// `GET /api/hosts`: hosts with their model state and, over `[from, to)` (default the last
+/// 24 h), their anomaly count, latest anomaly and a sparkline; searched, sorted and paged here
+/// so that a fleet of thousands of hosts comes a page at a time.
+pub async fn hosts(
+    State(app): State<AppState>,
+    Query(q): Query<HostQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let to = opt_time("to", &q.to)?.unwrap_or_else(pipeline::now_ms);
+    let from = opt_time("from", &q.from)?.unwrap_or(to - DEFAULT_SPAN_MS);
+    if from >= to {
+        return Err(ApiError::bad_request(format!(
+            "expected from before to, found from={from} to={to}"
+        )));
+    }
+    let sort = q.sort.clone().filter(|s| !s.is_empty());
+    let sort = sort.as_deref().unwrap_or("host").to_string();
+    if !["host", "anomalies", "last", "model_age"].contains(&sort.as_str()) {
+        return Err(ApiError::bad_request(format!(
+            "parameter sort: expected host, anomalies, last or model_age, found {sort:?}"
+        )));
+    }
+    let n = q
+        .buckets
+        .unwrap_or(DEFAULT_SPARK_BUCKETS)
+        .clamp(1, MAX_SPARK_BUCKETS);
+    let width = ((to - from) as f64 / n as f64).ceil().max(1.0) as i64;
+    let source = q.source.clone();
+    let (pairs, counts, truncated) = app
+        .with_stores(move |config, s| {
+            let mut pairs = pipeline::host_pairs(config, &mut s.source).map_err(ApiError::store)?;
+            let srcs = sources(s, &source)?;
+            pairs.retain(|(src, _)| source.is_none() || srcs.contains(src));
+            // Per (source, host): count, latest anomaly, buckets.
+            let mut counts: BTreeMap<(String, String), (u64, i64, Vec<u64>)> = BTreeMap::new();
+            let mut truncated = false;
+            for src in &srcs {
+                let found = s
+                    .sink()
+                    .anomalies(src, from, to, SCAN_LIMIT)
+                    .map_err(ApiError::store)?;
+                truncated |= found.len() >= SCAN_LIMIT;
+                for a in found {
+                    let e = counts
+                        .entry((src.clone(), a.record.host.clone()))
+                        .or_insert_with(|| (0, i64::MIN, vec![0; n]));
+                    e.0 += 1;
+                    e.1 = e.1.max(a.record.time);
+                    let i = (((a.record.time - from) / width).max(0) as usize).min(n - 1);
+                    e.2[i] += 1;
+                }
+            }
+            Ok((pairs, counts, truncated))
         })
         .await?;
     let known = app.state.hosts();
     let mut all: BTreeSet<(String, String)> = pairs.into_iter().collect();
-    all.extend(known.keys().cloned());
+    all.extend(
+        known
+            .keys()
+            .filter(|(src, _)| {
+                q.source
+                    .as_deref()
+                    .is_none_or(|w| w.is_empty() || w == src.as_str())
+            })
+            .cloned(),
+    );
+    all.extend(counts.keys().cloned());
+    let all_hosts = all.len();
+    let modelled = all
+        .iter()
+        .filter(|k| known.get(*k).is_some_and(|h| h.has_model))
+        .count();
+    let needle = q.q.as_deref().unwrap_or("").trim().to_lowercase();
     let now = pipeline::now_ms();
-    let items: Vec<Value> = all
+    struct Row {
+        source: String,
+        host: String,
+        made: Option<i64>,
+        has_model: bool,
+        training_seconds: Option<f64>,
+        count: u64,
+        last: Option<i64>,
+        spark: Vec<u64>,
+    }
+    let mut rows: Vec<Row> = all
         .into_iter()
+        .filter(|(src, host)| {
+            needle.is_empty()
+                || host.to_lowercase().contains(&needle)
+                || src.to_lowercase().contains(&needle)
+        })
         .map(|(source, host)| {
             let h = known
                 .get(&(source.clone(), host.clone()))
@@ -115,17 +214,62 @@ pub async fn hosts(State(app): State<AppState>) -> Result<Json<Value>, ApiError>
                 .unwrap_or_default();
             let made =
                 super::metrics::model_time_ms(&h, &app.config.model_base_dir, &source, &host);
+            let (count, last, spark) = counts
+                .get(&(source.clone(), host.clone()))
+                .map(|(c, l, b)| (*c, Some(*l), b.clone()))
+                .unwrap_or_else(|| (0, None, vec![0; n]));
+            Row {
+                source,
+                host,
+                made,
+                has_model: h.has_model,
+                training_seconds: h.training_seconds,
+                count,
+                last,
+                spark,
+            }
+        })
+        .collect();
+    // Ties keep the name order (the rows come sorted by source and host).
+    match sort.as_str() {
+        "anomalies" => rows.sort_by_key(|r| std::cmp::Reverse(r.count)),
+        "last" => rows.sort_by_key(|r| std::cmp::Reverse(r.last)),
+        "model_age" => rows.sort_by_key(|r| r.made.unwrap_or(i64::MAX)),
+        _ => {}
+    }
+    let total = rows.len();
+    let offset = q.offset.unwrap_or(0);
+    let limit = q.limit.map_or(usize::MAX, |l| l.clamp(1, MAX_LIMIT));
+    let items: Vec<Value> = rows
+        .into_iter()
+        .skip(offset)
+        .take(limit)
+        .map(|r| {
             json!({
-                "source": source,
-                "host": host,
-                "has_model": h.has_model,
-                "model_time": made.map(format_rfc3339_millis),
-                "model_age_seconds": made.map(|t| (now - t).max(0) as f64 / 1000.0),
-                "training_seconds": h.training_seconds,
+                "source": r.source,
+                "host": r.host,
+                "has_model": r.has_model,
+                "model_time": r.made.map(format_rfc3339_millis),
+                "model_age_seconds": r.made.map(|t| (now - t).max(0) as f64 / 1000.0),
+                "training_seconds": r.training_seconds,
+                "anomalies": r.count,
+                "last_anomaly": r.last.map(format_rfc3339_millis),
+                "spark": r.spark,
             })
         })
         .collect();
-    Ok(Json(json!({ "hosts": items })))
+    Ok(Json(json!({
+        "total": total,
+        "all_hosts": all_hosts,
+        "modelled": modelled,
+        "offset": offset,
+        "limit": q.limit.map(|l| l.clamp(1, MAX_LIMIT)),
+        "from": format_rfc3339_millis(from),
+        "to": format_rfc3339_millis(to),
+        "bucket_seconds": width as f64 / 1000.0,
+        "truncated": truncated,
+        "hosts": items,
+    })))
 }
 
 /// Query of `GET /api/anomalies`.
@@ -137,8 +281,36 @@ pub struct AnomalyQuery {
     to: Option<String>,
     min_score: Option<f64>,
     max_score: Option<f64>,
+    /// Case-insensitive part of the message or host name.
+    q: Option<String>,
+    /// Only the lines of this incident.
+    incident: Option<String>,
     limit: Option<usize>,
     offset: Option<usize>,
+}
+
+/// The record ids of incident `id`'s lines, with its source and span; `404` when unknown.
+fn incident_lines(
+    s: &mut Stores,
+    id: &str,
+) -> Result<(String, i64, i64, BTreeSet<RecordId>), ApiError> {
+    let store = s.sink();
+    if !store.has_incidents() {
+        return Err(no_incidents(store.backend()));
+    }
+    let inc = store
+        .incident(id)
+        .map_err(ApiError::store)?
+        .ok_or_else(|| ApiError::not_found(format!("no incident with id {id}")))?;
+    let to = inc.last_seen_ms.saturating_add(1);
+    let ids = store
+        .incident_links(&inc.source, inc.first_seen_ms, to)
+        .map_err(ApiError::store)?
+        .into_iter()
+        .filter(|l| l.incident_id == id)
+        .map(|l| l.record_id)
+        .collect();
+    Ok((inc.source, inc.first_seen_ms, to, ids))
 }
 
 /// `GET /api/anomalies`: newest first, filtered, paged.
@@ -151,12 +323,30 @@ pub async fn anomalies(
     let limit = q.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
     let offset = q.offset.unwrap_or(0);
     app.with_stores(move |config, s| {
-        let srcs = sources(s, &q.source)?;
-        let (all, truncated) = read_anomalies(config, s, &srcs, from, to)?;
+        let incident = q.incident.as_deref().filter(|i| !i.is_empty());
+        let (srcs, from, to, members) = match incident {
+            Some(id) => {
+                let (src, first, last, ids) = incident_lines(s, id)?;
+                (vec![src], from.max(first), to.min(last), Some(ids))
+            }
+            None => (sources(s, &q.source)?, from, to, None),
+        };
+        let (all, truncated) = if from < to {
+            read_anomalies(config, s, &srcs, from, to)?
+        } else {
+            (Vec::new(), false)
+        };
         let host = q.host.as_deref().filter(|h| !h.is_empty());
+        let needle = q.q.as_deref().unwrap_or("").trim().to_lowercase();
         let matching: Vec<&(Anomaly, bool)> = all
             .iter()
+            .filter(|(a, _)| members.as_ref().is_none_or(|m| m.contains(&a.record.id)))
             .filter(|(a, _)| host.is_none_or(|h| a.record.host == h))
+            .filter(|(a, _)| {
+                needle.is_empty()
+                    || a.record.message.to_lowercase().contains(&needle)
+                    || a.record.host.to_lowercase().contains(&needle)
+            })
             .filter(|(a, _)| q.min_score.is_none_or(|m| a.score >= m))
             .filter(|(a, _)| q.max_score.is_none_or(|m| a.score <= m))
             .collect();
@@ -184,6 +374,10 @@ pub struct TimelineQuery {
     from: Option<String>,
     to: Option<String>,
     buckets: Option<usize>,
+    /// Only this host.
+    host: Option<String>,
+    /// Keep the `top` hosts with most anomalies; the others are summed into one series.
+    top: Option<usize>,
 }
 
 /// `GET /api/timeline`: anomaly counts per host in equal time buckets.
@@ -216,8 +410,31 @@ pub async fn timeline(
             let i = (((a.record.time - from) / width) as usize).min(n - 1);
             series.entry(a.record.host.clone()).or_insert_with(|| vec![0; n])[i] += 1;
         }
+        if let Some(h) = q.host.as_deref().filter(|h| !h.is_empty()) {
+            series.retain(|k, _| k == h);
+        }
+        let mut others = None;
+        if let Some(top) = q.top {
+            if series.len() > top {
+                let mut ranked: Vec<(u64, String)> = series
+                    .iter()
+                    .map(|(h, c)| (c.iter().sum::<u64>(), h.clone()))
+                    .collect();
+                ranked.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+                let mut rest = vec![0u64; n];
+                let mut count = 0usize;
+                for (_, h) in ranked.into_iter().skip(top) {
+                    if let Some(c) = series.remove(&h) {
+                        rest.iter_mut().zip(c).for_each(|(r, x)| *r += x);
+                        count += 1;
+                    }
+                }
+                others = Some(json!({"hosts": count, "counts": rest}));
+            }
+        }
         let starts: Vec<i64> = (0..n as i64).map(|i| from + i * width).collect();
         Ok(Json(json!({
+            "others": others,
             "from": format_rfc3339_millis(from),
             "to": format_rfc3339_millis(to),
             "from_ms": from,
@@ -235,6 +452,11 @@ pub async fn timeline(
 #[derive(Debug, Deserialize)]
 pub struct AggregateQuery {
     source: Option<String>,
+    /// The aggregate's mean member time is in `[from, to)`.
+    from: Option<String>,
+    to: Option<String>,
+    /// The host most of its members come from.
+    host: Option<String>,
     limit: Option<usize>,
     offset: Option<usize>,
 }
@@ -246,9 +468,16 @@ pub async fn aggregates(
 ) -> Result<Json<Value>, ApiError> {
     let limit = q.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
     let offset = q.offset.unwrap_or(0);
+    let from = opt_time("from", &q.from)?.unwrap_or(i64::MIN);
+    let to = opt_time("to", &q.to)?.unwrap_or(i64::MAX);
     app.with_stores(move |_, s| {
         let source = q.source.as_deref().filter(|s| !s.is_empty());
+        let host = q.host.as_deref().filter(|h| !h.is_empty());
         let mut all = s.sink().aggregates(source).map_err(ApiError::store)?;
+        all.retain(|a| {
+            (from..to).contains(&a.draft.average_time_ms)
+                && host.is_none_or(|h| a.draft.most_frequent_hostname == h)
+        });
         all.reverse();
         let items: Vec<Value> = all
             .iter()
@@ -371,7 +600,25 @@ pub struct FeedbackQuery {
     include_undone: Option<bool>,
 }
 
+/// A mark's `who` as stored: the name, then the reason on a line of its own when one was
+/// given (every backend keeps `who` as text, so the reason needs no new column).
+fn stored_who(name: &str, reason: Option<&str>) -> String {
+    let name: String = name
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(200)
+        .collect();
+    match reason.map(str::trim).filter(|r| !r.is_empty()) {
+        Some(r) => format!("{name}\n{}", r.chars().take(1000).collect::<String>()),
+        None => name,
+    }
+}
+
 fn feedback_json(f: &Feedback) -> Value {
+    let (who, reason) = match f.mark.who.split_once('\n') {
+        Some((w, r)) => (w, Some(r)),
+        None => (f.mark.who.as_str(), None),
+    };
     json!({
         "id": f.id,
         "source": f.mark.source,
@@ -379,7 +626,8 @@ fn feedback_json(f: &Feedback) -> Value {
         "record_id": f.mark.record_id.as_ref().map(ToString::to_string),
         "message": f.mark.message,
         "template": f.mark.template,
-        "who": f.mark.who,
+        "who": who,
+        "reason": reason,
         "at": format_rfc3339_millis(f.mark.at_ms),
         "undone_at": f.undone_at_ms.map(format_rfc3339_millis),
     })
@@ -412,6 +660,8 @@ pub struct FeedbackBody {
     record_id: Option<String>,
     aggregate_id: Option<String>,
     who: Option<String>,
+    /// Why the line is not an anomaly (optional, kept with the mark).
+    reason: Option<String>,
 }
 
 /// `POST /api/feedback`: marks a line or an aggregate "not an anomaly". Answers 201 with the
@@ -421,13 +671,14 @@ pub async fn add_feedback(
     headers: HeaderMap,
     Json(body): Json<FeedbackBody>,
 ) -> Result<impl IntoResponse, ApiError> {
-    app.authorize(&headers)?;
-    let who = body
-        .who
-        .clone()
-        .filter(|w| !w.trim().is_empty())
-        .unwrap_or_else(|| "web".to_string());
-    let who: String = who.chars().take(200).collect();
+    // A person's token names them; otherwise the body may, else "web".
+    let name = app.authorize(&headers)?.unwrap_or_else(|| {
+        body.who
+            .clone()
+            .filter(|w| !w.trim().is_empty())
+            .unwrap_or_else(|| "web".to_string())
+    });
+    let who = stored_who(&name, body.reason.as_deref());
     let created = app
         .with_stores(move |config, s| {
             let now = pipeline::now_ms();
@@ -708,16 +959,17 @@ pub async fn acknowledge_incident(
     Path(id): Path<String>,
     body: Option<Json<AcknowledgeBody>>,
 ) -> Result<Json<Value>, ApiError> {
-    app.authorize(&headers)?;
+    let name = app.authorize(&headers)?;
     let body = body.map(|b| b.0).unwrap_or_default();
     let who = if body.undo {
         None
     } else {
-        let who = body
-            .who
-            .filter(|w| !w.trim().is_empty())
-            .unwrap_or_else(|| "web".to_string());
-        Some(who.chars().take(200).collect())
+        let who = name.unwrap_or_else(|| {
+            body.who
+                .filter(|w| !w.trim().is_empty())
+                .unwrap_or_else(|| "web".to_string())
+        });
+        Some(stored_who(&who, None))
     };
     mark_incident(&app, id, IncidentMark::Acknowledge(who)).await
 }

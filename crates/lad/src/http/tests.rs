@@ -738,3 +738,236 @@ fn marks_go_through_the_daemons_incident_book_and_the_gauge_counts_open_incident
         lad_core::incident::Transition::Resolved
     );
 }
+
+#[test]
+fn hosts_are_searched_sorted_paged_and_counted_with_a_sparkline() {
+    let f = fixture(None);
+    let r = app(&f);
+    let to = T0 + 40 * 60_000;
+    let range = format!("from={T0}&to={to}");
+    let count = |host: &str| f.rows.iter().filter(|r| r.4 && r.1 == host).count();
+    // Without parameters: every host, sorted by name, none paged away.
+    let (status, body, _) = call(&r, "GET", &format!("/api/hosts?{range}"), None, None);
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let names: Vec<&str> = body["hosts"]
+        .as_array()
+        .expect("hosts")
+        .iter()
+        .filter_map(|h| h["host"].as_str())
+        .collect();
+    assert_eq!(names, ["db-1", "web-1"]);
+    assert_eq!(body["total"], json!(2));
+    assert_eq!(body["all_hosts"], json!(2));
+    for h in body["hosts"].as_array().expect("hosts") {
+        let host = h["host"].as_str().expect("a name");
+        assert_eq!(h["anomalies"], json!(count(host)), "{h}");
+        let spark: u64 = h["spark"]
+            .as_array()
+            .expect("a sparkline")
+            .iter()
+            .filter_map(Value::as_u64)
+            .sum();
+        assert_eq!(spark as usize, count(host), "{h}");
+        assert_eq!(h["spark"].as_array().map(Vec::len), Some(24));
+    }
+    // Sorted by anomalies, one a page.
+    let most = if count("web-1") > count("db-1") {
+        "web-1"
+    } else {
+        "db-1"
+    };
+    let (_, body, _) = call(
+        &r,
+        "GET",
+        &format!("/api/hosts?{range}&sort=anomalies&limit=1&buckets=4"),
+        None,
+        None,
+    );
+    assert_eq!(body["hosts"].as_array().map(Vec::len), Some(1), "{body}");
+    assert_eq!(body["hosts"][0]["host"], json!(most));
+    assert_eq!(body["hosts"][0]["spark"].as_array().map(Vec::len), Some(4));
+    assert_eq!(body["total"], json!(2));
+    let (_, body, _) = call(
+        &r,
+        "GET",
+        &format!("/api/hosts?{range}&sort=anomalies&limit=1&offset=1"),
+        None,
+        None,
+    );
+    assert_ne!(body["hosts"][0]["host"], json!(most));
+    // Search, case-insensitive.
+    let (_, body, _) = call(&r, "GET", &format!("/api/hosts?{range}&q=WEB"), None, None);
+    assert_eq!(body["total"], json!(1), "{body}");
+    assert_eq!(body["hosts"][0]["host"], json!("web-1"));
+    // A window without anomalies counts none.
+    let (_, body, _) = call(&r, "GET", &format!("/api/hosts?to={T0}"), None, None);
+    assert!(body["hosts"]
+        .as_array()
+        .expect("hosts")
+        .iter()
+        .all(|h| h["anomalies"] == json!(0)));
+    assert_eq!(
+        call(&r, "GET", "/api/hosts?sort=size", None, None).0,
+        StatusCode::BAD_REQUEST
+    );
+}
+
+#[test]
+fn anomalies_are_searched_and_drilled_down_from_an_incident() {
+    let f = fixture(None);
+    with_incidents(&f);
+    let r = app(&f);
+    // The search matches part of the message, in any case.
+    let want = f
+        .rows
+        .iter()
+        .filter(|r| r.4 && r.3.contains("/dev/sd3"))
+        .count();
+    assert!(want > 0);
+    let (_, body, _) = call(&r, "GET", "/api/anomalies?q=%2FDEV%2Fsd3", None, None);
+    assert_eq!(body["total"], json!(want), "{body}");
+    let (_, body, _) = call(&r, "GET", "/api/anomalies?q=web-1", None, None);
+    let on_web = f.rows.iter().filter(|r| r.4 && r.1 == "web-1").count();
+    assert_eq!(body["total"], json!(on_web), "{body}");
+    // The incident's lines are its anomalies.
+    let (_, list, _) = call(&r, "GET", "/api/incidents", None, None);
+    let id = list["items"][0]["id"]
+        .as_str()
+        .expect("an incident")
+        .to_string();
+    let (status, body, _) = call(
+        &r,
+        "GET",
+        &format!("/api/anomalies?incident={id}&limit=1000"),
+        None,
+        None,
+    );
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["total"], list["items"][0]["count"], "{body}");
+    let (_, body, _) = call(
+        &r,
+        "GET",
+        &format!("/api/anomalies?incident={id}&host=db-1"),
+        None,
+        None,
+    );
+    assert_eq!(
+        body["total"],
+        json!(f.rows.iter().filter(|r| r.4 && r.1 == "db-1").count())
+    );
+    assert_eq!(
+        call(&r, "GET", "/api/anomalies?incident=0000", None, None).0,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[test]
+fn timeline_keeps_the_top_hosts_and_sums_the_others_and_aggregates_follow_the_filters() {
+    let f = fixture(None);
+    let r = app(&f);
+    let to = T0 + 40 * 60_000;
+    let (_, body, _) = call(
+        &r,
+        "GET",
+        &format!("/api/timeline?from={T0}&to={to}&top=1"),
+        None,
+        None,
+    );
+    assert_eq!(body["series"].as_array().map(Vec::len), Some(1), "{body}");
+    assert_eq!(body["others"]["hosts"], json!(1), "{body}");
+    let total: u64 = body["series"][0]["counts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .chain(body["others"]["counts"].as_array().into_iter().flatten())
+        .filter_map(Value::as_u64)
+        .sum();
+    assert_eq!(total as usize, f.rows.iter().filter(|r| r.4).count());
+    let (_, body, _) = call(
+        &r,
+        "GET",
+        &format!("/api/timeline?from={T0}&to={to}&host=db-1"),
+        None,
+        None,
+    );
+    assert_eq!(body["series"].as_array().map(Vec::len), Some(1), "{body}");
+    assert_eq!(body["series"][0]["host"], json!("db-1"));
+    // The aggregate's mean time is T0 and its main host web-1.
+    let agg =
+        |q: &str| call(&r, "GET", &format!("/api/aggregates?{q}"), None, None).1["total"].clone();
+    assert_eq!(agg(&format!("from={T0}&to={to}")), json!(1));
+    assert_eq!(agg(&format!("from={}", T0 + 1)), json!(0));
+    assert_eq!(agg("host=web-1"), json!(1));
+    assert_eq!(agg("host=db-1"), json!(0));
+}
+
+#[test]
+fn a_persons_token_names_who_marked_with_the_reason() {
+    let mut f = fixture(Some("shared"));
+    f.config.http_tokens = [
+        ("alice".to_string(), Secret::new("a-token")),
+        ("bob".to_string(), Secret::new("b-token")),
+    ]
+    .into_iter()
+    .collect();
+    with_incidents(&f);
+    let r = app(&f);
+    let rid = f
+        .rows
+        .iter()
+        .find(|r| r.4)
+        .expect("an anomaly")
+        .0
+        .to_string();
+    let body = json!({"record_id": rid, "who": "mallory", "reason": "a nightly job"});
+    assert_eq!(
+        call(
+            &r,
+            "POST",
+            "/api/feedback",
+            Some(body.clone()),
+            Some("nope")
+        )
+        .0,
+        StatusCode::UNAUTHORIZED
+    );
+    let (status, made, _) = call(&r, "POST", "/api/feedback", Some(body), Some("b-token"));
+    assert_eq!(status, StatusCode::CREATED, "{made}");
+    let mark = &made["created"][0];
+    // The token's name wins over the body's.
+    assert_eq!(mark["who"], json!("bob"), "{mark}");
+    assert_eq!(mark["reason"], json!("a nightly job"));
+    let (_, listed, _) = call(&r, "GET", "/api/feedback", None, None);
+    assert_eq!(listed["items"][0]["who"], json!("bob"));
+    assert_eq!(listed["items"][0]["reason"], json!("a nightly job"));
+    // The shared token still works; the body names the person then.
+    let (_, list, _) = call(&r, "GET", "/api/incidents", None, None);
+    let id = list["items"][0]["id"]
+        .as_str()
+        .expect("an incident")
+        .to_string();
+    let ack = format!("/api/incidents/{id}/acknowledge");
+    let (status, acked, _) = call(
+        &r,
+        "POST",
+        &ack,
+        Some(json!({"who": "carol"})),
+        Some("shared"),
+    );
+    assert_eq!(status, StatusCode::OK, "{acked}");
+    assert_eq!(acked["acknowledged_by"], json!("carol"));
+    let (_, acked, _) = call(
+        &r,
+        "POST",
+        &ack,
+        Some(json!({"who": "carol"})),
+        Some("a-token"),
+    );
+    assert_eq!(acked["acknowledged_by"], json!("alice"));
+    // A non-loopback address is fine with named tokens alone.
+    let mut open = f.config.clone();
+    open.http_token = None;
+    assert!(check_exposure("0.0.0.0:9184".parse().expect("addr"), &open).is_ok());
+    open.http_tokens.clear();
+    assert!(check_exposure("0.0.0.0:9184".parse().expect("addr"), &open).is_err());
+}
