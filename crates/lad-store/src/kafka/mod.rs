@@ -5,8 +5,9 @@
 //!
 //! As a [`RecordSource`](crate::RecordSource) a store is one consumer in the group `group_id`,
 //! subscribed to the input topics (the LOG_SOURCES names). Records are JSON objects with the
-//! fields named by [`FieldNames`]; a record's id is `partition:offset` and its `extra` gains
-//! `lad_topic`, `lad_partition` and `lad_offset`, so a verdict names its input. Messages are
+//! fields named by [`FieldNames`](crate::record::FieldNames); a record's id is
+//! `partition:offset` and its `extra` gains `lad_topic`, `lad_partition` and `lad_offset`, so a
+//! verdict names its input. Messages are
 //! buffered per topic; a record stays buffered (and its partition's offset uncommitted) until
 //! [`acknowledge`](crate::RecordSource::acknowledge) says its verdict was written, so the
 //! committed offset of a partition is always the first record not yet done: a kill at any moment
