@@ -299,6 +299,13 @@ fn q(sql: String) -> sqlx::query::Query<'static, MySql, sqlx::mysql::MySqlArgume
     sqlx::query(AssertSqlSafe(sql))
 }
 
+/// [`q`] for a statement whose one column is a `logid` (or any `BIGINT`): rows come back as numbers.
+fn q_ids(
+    sql: String,
+) -> sqlx::query::QueryScalar<'static, MySql, i64, sqlx::mysql::MySqlArguments> {
+    sqlx::query_scalar(AssertSqlSafe(sql))
+}
+
 fn placeholders(n: usize) -> String {
     vec!["?"; n].join(", ")
 }

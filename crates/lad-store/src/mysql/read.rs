@@ -441,7 +441,7 @@ impl Ctx {
             else {
                 return Ok(());
             };
-            let known: HashSet<i64> = q(
+            let known: HashSet<i64> = q_ids(
                 "SELECT logid FROM lad_records WHERE source = ? AND logid >= ? AND logid <= ?"
                     .into(),
             )
@@ -451,10 +451,8 @@ impl Ctx {
             .fetch_all(&self.target)
             .await
             .map_err(Fail::Target)?
-            .iter()
-            .map(|r| r.try_get::<i64, _>(0))
-            .collect::<Result<_, _>>()
-            .map_err(Fail::Target)?;
+            .into_iter()
+            .collect();
             let missing: Vec<_> = rows
                 .iter()
                 .filter(|r| !known.contains(&r.0))
@@ -473,16 +471,16 @@ impl Ctx {
     }
 
     pub(super) async fn marked_malformed(&self, source: &str) -> Res<HashSet<i64>> {
-        q("SELECT logid FROM lad_records WHERE source = ? AND state = ?".into())
-            .bind(source)
-            .bind(STATE_MALFORMED)
-            .fetch_all(&self.target)
-            .await
-            .map_err(Fail::Target)?
-            .iter()
-            .map(|r| r.try_get::<i64, _>(0))
-            .collect::<Result<_, _>>()
-            .map_err(Fail::Target)
+        Ok(
+            q_ids("SELECT logid FROM lad_records WHERE source = ? AND state = ?".into())
+                .bind(source)
+                .bind(STATE_MALFORMED)
+                .fetch_all(&self.target)
+                .await
+                .map_err(Fail::Target)?
+                .into_iter()
+                .collect(),
+        )
     }
 
     pub(super) async fn training_window(
@@ -556,7 +554,7 @@ impl Ctx {
             "SELECT logid FROM lad_records WHERE source = ? AND state = ?{host_filter} \
              ORDER BY time_ms, logid LIMIT ?"
         );
-        let mut query = q(sql).bind(source).bind(STATE_UNSCORED);
+        let mut query = q_ids(sql).bind(source).bind(STATE_UNSCORED);
         for h in hosts {
             query = query.bind(h.clone());
         }
@@ -564,10 +562,6 @@ impl Ctx {
             .bind(i64::try_from(limit).unwrap_or(i64::MAX))
             .fetch_all(&self.target)
             .await
-            .map_err(Fail::Target)?
-            .iter()
-            .map(|r| r.try_get::<i64, _>(0))
-            .collect::<Result<_, _>>()
             .map_err(Fail::Target)?;
         let mut found = self.fetch(source, &info, &ids).await?;
         let mut batch = Batch::default();

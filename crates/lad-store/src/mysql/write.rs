@@ -85,20 +85,20 @@ impl Ctx {
                 _ => None,
             })
             .collect();
-        let fresh: HashSet<i64> = q("SELECT r.logid FROM lad_records r \
+        let fresh: HashSet<i64> = q_ids(
+            "SELECT r.logid FROM lad_records r \
               JOIN JSON_TABLE(?, '$[*]' COLUMNS (k BIGINT PATH '$')) j ON r.logid = j.k \
               WHERE r.source = ? AND r.state = ? FOR UPDATE"
-            .into())
+                .into(),
+        )
         .bind(ids_json(&ids))
         .bind(source)
         .bind(STATE_UNSCORED)
         .fetch_all(&mut *tx)
         .await
         .map_err(Fail::Target)?
-        .iter()
-        .map(|r| r.try_get::<i64, _>(0))
-        .collect::<Result<_, _>>()
-        .map_err(Fail::Target)?;
+        .into_iter()
+        .collect();
         let written = q("UPDATE lad_records r JOIN JSON_TABLE(?, '$[*]' COLUMNS \
               (k BIGINT PATH '$[0]', a TINYINT PATH '$[1]', s DOUBLE PATH '$[2]')) j ON r.logid = j.k \
               SET r.state = IF(j.a = 1, ?, ?), r.anomaly_score = j.s \

@@ -126,17 +126,7 @@ impl StateStore for SqliteStore {
             .map_err(&fail)?;
         let out = stmt
             .query_map(params![source, source, include_undone], |r| {
-                Ok(feedback::from_row((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                    r.get(7)?,
-                    r.get(8)?,
-                )))
+                Ok(feedback::from_row(r.try_into()?))
             })
             .map_err(&fail)?
             .collect::<Result<_, _>>()
@@ -221,17 +211,7 @@ impl IncidentStore for SqliteStore {
                     query.to_ms,
                     limit(query.max)
                 ],
-                |r| {
-                    Ok((
-                        r.get(0)?,
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                        r.get(5)?,
-                        r.get(6)?,
-                    ))
-                },
+                |r| incident::IncidentRow::try_from(r),
             )
             .map_err(&fail)?
             .collect::<Result<Vec<incident::IncidentRow>, _>>()
@@ -249,17 +229,7 @@ impl IncidentStore for SqliteStore {
                 "SELECT id, source, state, first_seen_ms, last_seen_ms, hosts, body \
                  FROM lad_incidents WHERE id = ?1",
                 params![id],
-                |r| {
-                    Ok((
-                        r.get(0)?,
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                        r.get(5)?,
-                        r.get(6)?,
-                    ))
-                },
+                |r| incident::IncidentRow::try_from(r),
             )
             .optional()
             .map_err(&fail)?;
