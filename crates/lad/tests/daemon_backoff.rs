@@ -1,6 +1,9 @@
 //! `lad run` does not exit when its store cannot be opened: it reports the failure, retries
 //! with backoff, and scores the records once the store is there. Here the store is a folder of
-//! log files (`local`) that does not exist when the daemon starts.
+//! log files (`local`) that does not exist when the daemon starts. Its log (standard error) says
+//! each thing once, each on one line: the error once, then short lines while it repeats; that
+//! the store works again; one summary of the models trained (per host only at debug level);
+//! that no records came for 10 passes; that they came again.
 
 mod common;
 
@@ -47,5 +50,41 @@ fn an_unreachable_store_is_retried_until_it_answers() {
     daemon.wait_for("every record scored", Duration::from_secs(120), || {
         verdicts() == 400
     });
+
+    // Ten passes of INFER_TIME_SPAN (1 s) without a record: one warning.
+    daemon.wait_for("the quiet warning", Duration::from_secs(60), || {
+        log_has("no new records in the last passes")
+    });
+    write_json_lines(
+        &input.join("more.jsonl"),
+        &docs(6, &["r1", "r2"], 5, 0, now_ms()),
+    );
+    daemon.wait_for("the new records", Duration::from_secs(60), || {
+        verdicts() == 410 && log_has("new records again")
+    });
+    let text = daemon.log();
     assert_eq!(daemon.terminate(), Some(0), "SIGTERM stops lad run cleanly");
+
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let count = |needle: &str| lines.iter().filter(|l| l.contains(needle)).count();
+    // Every line is a log line of its own (a timestamp first): no multi-line driver dumps.
+    for l in &lines {
+        assert!(l.starts_with(|c: char| c.is_ascii_digit()), "{l:?} in\n{text}");
+    }
+    assert_eq!(count("pass failed; retrying"), 1, "{text}");
+    assert!(count("the store still fails with the same error") >= 1, "{text}");
+    assert_eq!(count("the store works again"), 1, "{text}");
+    // Per-host training lines are at debug level; one summary line says what was trained.
+    assert_eq!(count("model trained"), 0, "{text}");
+    let summary: Vec<&&str> = lines.iter().filter(|l| l.contains("models trained")).collect();
+    assert_eq!(summary.len(), 1, "{text}");
+    assert!(summary[0].contains("trained=2"), "{text}");
+    assert_eq!(count("no new records in the last passes"), 1, "{text}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("no new records") && l.contains("quiet_passes=10")),
+        "{text}"
+    );
+    assert_eq!(count("new records again"), 1, "{text}");
 }

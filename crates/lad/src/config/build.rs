@@ -10,12 +10,11 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-use serde_yaml_ng::Value;
-
 use super::cron::CronSchedule;
 use super::diagnostics::{ConfigError, ConfigSource, ConfigWarning, Origin};
 use super::keys;
 use super::raw::{describe_value, RawConfig};
+use super::yaml::Value;
 use super::values::{
     AggrMethod, AggregationTarget, DetectorKind, EsSettings, KafkaProtocol, KafkaSettings,
     KafkaVerdicts, LofMetric, LogSource, MongoSettings, MysqlEndpoint, Secret, SinkKind,
