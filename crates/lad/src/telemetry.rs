@@ -54,7 +54,11 @@ pub const MAX_ERROR_LINE: usize = 600;
 pub fn error_line(e: &anyhow::Error) -> String {
     let mut out = String::new();
     for cause in e.chain() {
-        let text = cause.to_string().split_whitespace().collect::<Vec<_>>().join(" ");
+        let text = cause
+            .to_string()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
         if text.is_empty() || out.contains(&text) {
             continue;
         }

@@ -671,7 +671,11 @@ fn hostile_yaml_is_refused_with_file_and_line() {
         err.to_string(),
         "config error in dup.yaml line 4: invalid YAML: duplicate entry with key \"web\""
     );
-    let err = expect_err("two.yaml", "TRAIN_WINDOW: 5\n---\nTRAIN_WINDOW: 6\n", &no_env());
+    let err = expect_err(
+        "two.yaml",
+        "TRAIN_WINDOW: 5\n---\nTRAIN_WINDOW: 6\n",
+        &no_env(),
+    );
     assert_eq!(
         err.to_string(),
         "config error in two.yaml line 2: invalid YAML: a second document starts at line 2; a \
@@ -680,12 +684,16 @@ fn hostile_yaml_is_refused_with_file_and_line() {
     let mut bomb = String::from("a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
     for i in 1..10 {
         let p = i - 1;
-        bomb.push_str(&format!("a{i}: &a{i} [{}]\n", vec![format!("*a{p}"); 10].join(", ")));
+        bomb.push_str(&format!(
+            "a{i}: &a{i} [{}]\n",
+            vec![format!("*a{p}"); 10].join(", ")
+        ));
     }
     let err = expect_err("bomb.yaml", &bomb, &no_env());
     assert!(
-        err.to_string()
-            .starts_with("config error in bomb.yaml line 6: invalid YAML: aliases expand to more than 1000000"),
+        err.to_string().starts_with(
+            "config error in bomb.yaml line 6: invalid YAML: aliases expand to more than 1000000"
+        ),
         "{err}"
     );
     // Aliases within bounds work: one host list for two sources.

@@ -831,7 +831,15 @@ fn an_overlong_hostname_is_one_invalid_line_of_an_import() {
     common::write_json_lines(&input, &lines);
 
     let out = lad_expect(
-        &["import", "--config", s(&cfg), "--source", "imported", "--skip-invalid", s(&input)],
+        &[
+            "import",
+            "--config",
+            s(&cfg),
+            "--source",
+            "imported",
+            "--skip-invalid",
+            s(&input),
+        ],
         None,
         0,
     );
@@ -848,7 +856,14 @@ fn an_overlong_hostname_is_one_invalid_line_of_an_import() {
 
     // Without --skip-invalid: the same line is named and the command fails; nothing is doubled.
     let out = lad_expect(
-        &["import", "--config", s(&cfg), "--source", "imported", s(&input)],
+        &[
+            "import",
+            "--config",
+            s(&cfg),
+            "--source",
+            "imported",
+            s(&input),
+        ],
         None,
         1,
     );

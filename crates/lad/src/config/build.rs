@@ -14,12 +14,12 @@ use super::cron::CronSchedule;
 use super::diagnostics::{ConfigError, ConfigSource, ConfigWarning, Origin};
 use super::keys;
 use super::raw::{describe_value, RawConfig};
-use super::yaml::Value;
 use super::values::{
     AggrMethod, AggregationTarget, DetectorKind, EsSettings, KafkaProtocol, KafkaSettings,
     KafkaVerdicts, LofMetric, LogSource, MongoSettings, MysqlEndpoint, Secret, SinkKind,
     SourceKind, Timezone, TokenizerKind,
 };
+use super::yaml::Value;
 use super::{Config, DescribedKey};
 
 /// Reads typed values out of a [`RawConfig`], recording each key's effective value for

@@ -55,8 +55,7 @@ impl RawConfig {
         env: &HashMap<String, String>,
         warnings: &mut Vec<ConfigWarning>,
     ) -> Result<(), ConfigError> {
-        let document: Value =
-            yaml::from_str(text).map_err(|e| syntax_error(path, e))?;
+        let document: Value = yaml::from_str(text).map_err(|e| syntax_error(path, e))?;
         let mapping = match document {
             Value::Mapping(m) => m,
             // An empty file (or one with only comments) is the defaults.
@@ -204,8 +203,9 @@ impl RawConfig {
                     let value = match form {
                         EnvForm::Verbatim => Value::String(text.clone()),
                         // A value YAML cannot read stays a string; its type check names it.
-                        EnvForm::Yaml => yaml::from_str(text)
-                            .unwrap_or_else(|_| Value::String(text.clone())),
+                        EnvForm::Yaml => {
+                            yaml::from_str(text).unwrap_or_else(|_| Value::String(text.clone()))
+                        }
                     };
                     self.entries.insert(name, RawEntry { value, at });
                 }

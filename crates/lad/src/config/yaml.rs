@@ -193,7 +193,11 @@ pub(crate) fn from_str(text: &str) -> Result<Value, YamlError> {
                 message: if e.info() == "recursion limit exceeded" {
                     too_deep(line)
                 } else {
-                    format!("{} at line {line} column {}", e.info(), e.marker().col() + 1)
+                    format!(
+                        "{} at line {line} column {}",
+                        e.info(),
+                        e.marker().col() + 1
+                    )
                 },
             }
         })?;
@@ -289,10 +293,7 @@ pub(crate) fn from_str(text: &str) -> Result<Value, YamlError> {
                     if !seen.insert(key_identity(&value)) {
                         return Err(YamlError {
                             line: Some(line),
-                            message: format!(
-                                "duplicate entry with key {}",
-                                describe_key(&value)
-                            ),
+                            message: format!("duplicate entry with key {}", describe_key(&value)),
                         });
                     }
                     *key = Some(value);
