@@ -5,7 +5,8 @@
 # format and lint checks, every test of the workspace, and the docs build.
 # What it may install, each only when missing (the scripts it calls say so when they do):
 # Debian's mariadb-server-core, mariadb-client-core, cmake, chromium and chromium-driver
-# (apt-get), and secantus-mdb (cargo install, a MongoDB wire-protocol test server).
+# (apt-get), secantus-mdb (cargo install, a MongoDB wire-protocol test server), and cargo-deny
+# (`cargo install cargo-deny --locked`, about 10 minutes of build on 2 cores, once per machine).
 # CARGO_TARGET_DIR defaults to a folder outside the clone so that runs reuse one build.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -55,6 +56,22 @@ cargo fmt --all -- --check
 
 step "lint (also type-checks benches and examples)"
 cargo clippy --workspace --all-targets --features lad/kafka --quiet -- -D warnings
+
+step "dependencies (cargo deny: licenses, duplicate crates, sources; advisories where reachable)"
+# Its checks and exceptions are in deny.toml. Advisories need the RustSec database, cloned from
+# GitHub: where that cannot be reached (a machine that reaches only the package registries) the
+# step says so and runs the three checks that need no network beyond the registry index.
+if ! command -v cargo-deny >/dev/null 2>&1; then
+    echo "installing cargo-deny (cargo install cargo-deny --locked)"
+    cargo install cargo-deny --locked --quiet
+fi
+if timeout 120 cargo deny fetch >/dev/null 2>&1; then
+    cargo deny check advisories licenses bans sources
+else
+    echo "cargo deny: the advisory database (github.com/RustSec/advisory-db) is unreachable:"
+    echo "advisories NOT checked; checking licenses, bans (duplicates) and sources"
+    cargo deny check licenses bans sources
+fi
 
 step "build without the optional store drivers (mongo, mysql, es)"
 cargo check -p lad --no-default-features --lib --bins --quiet

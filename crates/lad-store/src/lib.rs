@@ -192,6 +192,23 @@ impl Store {
         })
     }
 
+    /// Why this backend cannot import `record` as it is, or `None`: a per-record limit of
+    /// its storage (MySQL's 255-character host names and its DATETIME years, MongoDB's 16 MiB
+    /// documents, Elasticsearch's 512-byte ids). `lad import` asks before sending a record, so
+    /// such a record is one invalid line (skipped with `--skip-invalid`), never a whole import
+    /// refused. SQLite and the local files take any record.
+    pub fn import_limit(&self, record: &NewRecord) -> Option<String> {
+        match self {
+            #[cfg(feature = "mysql")]
+            Store::Mysql(_) => mysql::import_limit(record),
+            #[cfg(feature = "mongo")]
+            Store::Mongo(s) => s.import_limit(record),
+            #[cfg(feature = "es")]
+            Store::Es(_) => es::import_limit(record),
+            _ => None,
+        }
+    }
+
     /// The backend's name as in `STORAGE_DATASOURCE`.
     pub fn backend(&self) -> &'static str {
         match self {

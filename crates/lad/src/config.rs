@@ -36,6 +36,7 @@ mod diagnostics;
 mod keys;
 mod raw;
 mod values;
+mod yaml;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;

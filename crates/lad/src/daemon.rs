@@ -10,7 +10,13 @@
 //! on; the new models replace the old ones in the [`crate::models::ModelRepo`] when they are
 //! ready. Aggregation runs on AGGR_SCHEDULE.
 //! A store that fails is reported and retried with exponential backoff; the daemon never exits
-//! for it. SIGTERM or SIGINT stops the loop between batches.
+//! for it. Its log says so in one line (the error chain on one line, without repeats); while the
+//! same error repeats, each retry is a short line without it, and the pass that works again
+//! says how long the store was away. A pass that reads no record is quiet: after
+//! [`QUIET_PASSES`] quiet passes in a row the log says so once, then again every
+//! [`QUIET_REMINDER`] while no record comes, and once more when records come back.
+//! Per-host routine (a model loaded or trained, a host waiting for data) is at debug level, with
+//! one summary line per pass that had any. SIGTERM or SIGINT stops the loop between batches.
 //! When ALERTMANAGER_URL or ALERT_WEBHOOK_URL is set, an [`Alerter`] is started before the loop
 //! ([`Daemon::alerter`] hands it to whoever reports incident transitions) and stopped after
 //! it, leaving unsent notices in its outbox.
@@ -21,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use time::OffsetDateTime;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::alerts::Alerter;
 use crate::config::{Config, CronSchedule};
@@ -35,6 +41,31 @@ use crate::wiring::{self, Stores};
 
 /// Longest wait between two attempts to reach a failing store.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+/// Quiet passes in a row (no record read) before the log says that no data comes.
+pub const QUIET_PASSES: u64 = 10;
+
+/// How often the log repeats that no data comes, while it stays so.
+pub const QUIET_REMINDER: Duration = Duration::from_secs(3600);
+
+/// What the daemon remembers of a failing store, so a repeated error is not logged again.
+struct Outage {
+    /// The error as logged, on one line.
+    error: String,
+    /// Failed passes so far.
+    failures: u64,
+    /// When the first one failed.
+    since: Instant,
+}
+
+/// Passes in a row that read no record.
+#[derive(Default)]
+struct Quiet {
+    passes: u64,
+    since: Option<Instant>,
+    /// When the log last said so; `None` until it has.
+    told: Option<Instant>,
+}
 
 /// Runs the daemon until SIGTERM or SIGINT.
 pub fn run(config: Config) -> Result<()> {
@@ -85,6 +116,12 @@ pub struct Daemon {
     retraining: Option<std::thread::JoinHandle<()>>,
     /// Where incident transitions are sent, when a receiver is configured.
     alerter: Option<Arc<Alerter>>,
+    /// The store's failure, while passes fail.
+    outage: Option<Outage>,
+    /// Passes without a record.
+    quiet: Quiet,
+    /// Hosts that waited for more training data in the last pass (logged when it changes).
+    waiting: usize,
 }
 
 impl Daemon {
@@ -122,6 +159,9 @@ impl Daemon {
             next_aggregate,
             retraining: None,
             alerter: None,
+            outage: None,
+            quiet: Quiet::default(),
+            waiting: 0,
         }
     }
 
@@ -152,7 +192,15 @@ impl Daemon {
             let result = self.pass();
             self.patterns.checkpoint();
             match result {
-                Ok(()) => {
+                Ok(read) => {
+                    if let Some(o) = self.outage.take() {
+                        info!(
+                            failed_passes = o.failures,
+                            down_s = o.since.elapsed().as_secs(),
+                            "the store works again"
+                        );
+                    }
+                    self.note_quiet(read);
                     self.backoff = Duration::from_secs(1);
                     self.state.set_store_ok(true);
                     self.sleep(self.config.infer_time_span);
@@ -160,12 +208,72 @@ impl Daemon {
                 Err(e) => {
                     self.state.count_error("store");
                     self.state.set_store_ok(false);
-                    error!(error = %format!("{e:#}"), retry_in_s = self.backoff.as_secs(), "pass failed; retrying");
+                    self.note_failure(&e);
                     self.workers.clear();
                     self.sleep(self.backoff);
                     self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
                 }
             }
+        }
+    }
+
+    /// Logs a failed pass: the error once, in one line; while the same error repeats, a short
+    /// line per retry.
+    fn note_failure(&mut self, e: &anyhow::Error) {
+        let line = crate::telemetry::error_line(e);
+        let retry_in_s = self.backoff.as_secs();
+        match &mut self.outage {
+            Some(o) if o.error == line => {
+                o.failures += 1;
+                warn!(
+                    failed_passes = o.failures,
+                    failing_for_s = o.since.elapsed().as_secs(),
+                    retry_in_s,
+                    "the store still fails with the same error; retrying"
+                );
+            }
+            _ => {
+                error!(error = %line, retry_in_s, "pass failed; retrying");
+                let since = self.outage.as_ref().map_or_else(Instant::now, |o| o.since);
+                let failures = self.outage.as_ref().map_or(0, |o| o.failures) + 1;
+                self.outage = Some(Outage {
+                    error: line,
+                    failures,
+                    since,
+                });
+            }
+        }
+    }
+
+    /// Counts a pass that read `read` records, and says when no data has come for long.
+    fn note_quiet(&mut self, read: u64) {
+        let now = Instant::now();
+        if read > 0 {
+            if self.quiet.told.is_some() {
+                info!(
+                    quiet_passes = self.quiet.passes,
+                    quiet_s = self.quiet.since.map_or(0, |t| t.elapsed().as_secs()),
+                    records = read,
+                    "new records again"
+                );
+            }
+            self.quiet = Quiet::default();
+            return;
+        }
+        self.quiet.passes += 1;
+        let since = *self.quiet.since.get_or_insert(now);
+        let due = match self.quiet.told {
+            None => self.quiet.passes >= QUIET_PASSES,
+            Some(t) => now.duration_since(t) >= QUIET_REMINDER,
+        };
+        if due {
+            self.quiet.told = Some(now);
+            warn!(
+                quiet_passes = self.quiet.passes,
+                quiet_s = now.duration_since(since).as_secs(),
+                infer_every_s = self.config.infer_time_span.as_secs(),
+                "no new records in the last passes; is anything still sending logs?"
+            );
         }
     }
 
@@ -186,8 +294,8 @@ impl Daemon {
     }
 
     /// One pass: adopt retrained models, train what is missing, score the backlog, run what
-    /// is due.
-    fn pass(&mut self) -> Result<()> {
+    /// is due. Returns the records read.
+    fn pass(&mut self) -> Result<u64> {
         if self.retraining.as_ref().is_some_and(|h| h.is_finished()) {
             if let Some(h) = self.retraining.take() {
                 if h.join().is_err() {
@@ -200,7 +308,7 @@ impl Daemon {
             // Once, with the models loaded: anomalies a kill left without an incident.
             book.repair()?;
         }
-        self.score_backlog()?;
+        let read = self.score_backlog()?;
         if let Some(book) = &self.incidents {
             // The backlog is scored: nothing older is coming, so quiet incidents resolve.
             book.tick(pipeline::now_ms());
@@ -229,7 +337,7 @@ impl Daemon {
         }
         let lag = self.lag_seconds()?.unwrap_or(0.0);
         self.state.set_lag(lag);
-        Ok(())
+        Ok(read)
     }
 
     /// Hands the incident transitions of this pass to the alerter, oldest first. Without an
@@ -275,7 +383,10 @@ impl Daemon {
         }
         let (loaded, missing) = self.models.load(&wanted);
         for k in &loaded {
-            info!(source = %k.0, host = %k.1, "model loaded");
+            debug!(source = %k.0, host = %k.1, "model loaded");
+        }
+        if !loaded.is_empty() {
+            info!(models = loaded.len(), "saved models loaded");
         }
         let to_train: Vec<(String, String)> = missing
             .into_iter()
@@ -293,21 +404,28 @@ impl Daemon {
                 &to_train,
                 pipeline::now_ms(),
             )?;
+            let summary = pipeline::TrainSummary::of(&results);
+            // Hosts that wait for data are retried every pass: say so when their number changes.
+            if summary.trained + summary.failed > 0 || summary.waiting != self.waiting {
+                summary.log("models trained");
+            }
+            self.waiting = summary.waiting;
             self.models.put(adopt(&self.state, results));
         }
         self.state.set_models(&self.models.snapshot());
         Ok(())
     }
 
-    /// Scores every unscored record of the modelled hosts, batch by batch.
-    fn score_backlog(&mut self) -> Result<()> {
+    /// Scores every unscored record of the modelled hosts, batch by batch; returns the records
+    /// read.
+    fn score_backlog(&mut self) -> Result<u64> {
         let models = self.models.snapshot();
         let sources = pipeline::model_sources(&models);
         if sources.is_empty() {
-            return Ok(());
+            return Ok(0);
         }
         self.stores()?;
-        drain_sources(
+        let stats = drain_sources(
             &self.config,
             &mut self.workers,
             &sources,
@@ -315,7 +433,7 @@ impl Daemon {
             &self.observers,
             &self.stop,
         )?;
-        Ok(())
+        Ok(stats.read)
     }
 
     fn lag_seconds(&mut self) -> Result<Option<f64>> {
@@ -344,6 +462,7 @@ impl Daemon {
             });
             match result {
                 Ok(results) => {
+                    pipeline::TrainSummary::of(&results).log("scheduled retraining done");
                     let new = adopt(&state, results);
                     info!(models = new.len(), "retrained models replace the old ones");
                     models.put(new);

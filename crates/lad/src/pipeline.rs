@@ -17,7 +17,7 @@ use lad_core::pattern::{Miner, PatternValidParams};
 use lad_core::syslog;
 use lad_store::{Record, Store, Verdict};
 use rayon::prelude::*;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::config::Config;
 use crate::models;
@@ -165,7 +165,9 @@ pub fn mine_patterns(records: &[Record], params: &PatternValidParams) -> Miner {
     miner
 }
 
-/// Logs what happened to one host's training.
+/// Logs what happened to one host's training: at debug level, as it is routine for every
+/// host of a fleet (a pass's [`TrainSummary`] is the info line), except a failure, which is a
+/// warning of its own.
 pub fn log_train_outcome(source: &str, host: &str, outcome: &TrainOutcome) {
     match outcome {
         TrainOutcome::Trained {
@@ -174,12 +176,12 @@ pub fn log_train_outcome(source: &str, host: &str, outcome: &TrainOutcome) {
             seconds,
             notes,
         } => {
-            info!(source, host, lines, malformed, seconds, "model trained");
+            debug!(source, host, lines, malformed, seconds, "model trained");
             for n in notes {
-                info!(source, host, "{n}");
+                debug!(source, host, "{n}");
             }
         }
-        TrainOutcome::TooLittleData { lines } => warn!(
+        TrainOutcome::TooLittleData { lines } => debug!(
             source,
             host,
             lines,
@@ -187,6 +189,63 @@ pub fn log_train_outcome(source: &str, host: &str, outcome: &TrainOutcome) {
             "too little data in the training window to train; waiting for more"
         ),
         TrainOutcome::Failed(reason) => warn!(source, host, %reason, "training failed"),
+    }
+}
+
+/// What one training pass did, for one log line instead of one per host.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct TrainSummary {
+    /// Models trained.
+    pub trained: usize,
+    /// Of which with notes (e.g. fewer neighbours than asked for).
+    pub with_notes: usize,
+    /// Hosts with too little data, waiting for more.
+    pub waiting: usize,
+    /// Hosts whose training failed (each also has a warning of its own).
+    pub failed: usize,
+    /// Up to [`TrainSummary::NAMED`] hosts that wait, as `source/host`.
+    pub waiting_hosts: Vec<String>,
+}
+
+impl TrainSummary {
+    /// How many waiting hosts the line names.
+    pub const NAMED: usize = 5;
+
+    /// Counts the outcomes of a pass.
+    pub fn of(results: &[TrainResult]) -> TrainSummary {
+        let mut s = TrainSummary::default();
+        for ((source, host), outcome, _) in results {
+            match outcome {
+                TrainOutcome::Trained { notes, .. } => {
+                    s.trained += 1;
+                    s.with_notes += usize::from(!notes.is_empty());
+                }
+                TrainOutcome::TooLittleData { .. } => {
+                    s.waiting += 1;
+                    if s.waiting_hosts.len() < Self::NAMED {
+                        s.waiting_hosts.push(format!("{source}/{host}"));
+                    }
+                }
+                TrainOutcome::Failed(_) => s.failed += 1,
+            }
+        }
+        s
+    }
+
+    /// Logs the summary as one info line (nothing when the pass had no host).
+    pub fn log(&self, what: &str) {
+        if self.trained + self.waiting + self.failed == 0 {
+            return;
+        }
+        info!(
+            trained = self.trained,
+            with_notes = self.with_notes,
+            waiting_for_data = self.waiting,
+            failed = self.failed,
+            waiting = %self.waiting_hosts.join(", "),
+            needed_lines = MIN_TRAINING_LINES,
+            "{what} (per host at debug level: RUST_LOG=debug)"
+        );
     }
 }
 

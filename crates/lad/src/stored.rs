@@ -49,6 +49,7 @@ pub fn train(config: &Config, only_host: Option<&str>, quiet: bool) -> Result<()
         bar.inc(chunk.len() as u64);
     }
     bar.finish_and_clear();
+    pipeline::TrainSummary::of(&results).log("training done");
     let mut failures = 0;
     for ((source, host), outcome, _) in &results {
         pipeline::log_train_outcome(source, host, outcome);
@@ -171,7 +172,17 @@ pub fn import(config: &Config, source: &str, files: &[PathBuf], skip_invalid: bo
         let mut records: Vec<NewRecord> = Vec::with_capacity(items.len());
         for item in items {
             match item {
-                Ok(parsed) => records.push(parsed.record),
+                // A record the backend cannot hold (a MySQL host over 255 characters) is one
+                // invalid line, like a line that does not parse.
+                Ok(parsed) => match store.import_limit(&parsed.record) {
+                    None => records.push(parsed.record),
+                    Some(reason) => {
+                        invalid += 1;
+                        if invalid <= 20 {
+                            warn!("{}:{}: {reason}", file.display(), parsed.line);
+                        }
+                    }
+                },
                 Err(e) => {
                     invalid += 1;
                     if invalid <= 20 {

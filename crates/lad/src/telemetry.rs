@@ -1,5 +1,6 @@
 //! Logging set-up: human-readable lines on standard error by default, JSON with
 //! `--log-format json`, errors only with `--quiet`. `RUST_LOG` overrides the level.
+//! [`error_line`] writes an error chain as one readable line for the log.
 
 use tracing_subscriber::EnvFilter;
 
@@ -41,4 +42,62 @@ pub fn progress(len: u64, what: &str, quiet: bool) -> indicatif::ProgressBar {
     }
     bar.set_message(what.to_string());
     bar
+}
+
+/// The most characters [`error_line`] keeps.
+pub const MAX_ERROR_LINE: usize = 600;
+
+/// An error and its causes as one line for the log: causes joined by `": "`, a cause left out
+/// when the message before it already says it (wrapping errors often print their source), every
+/// run of white space (drivers' multi-line dumps) made one space, and the whole cut to
+/// [`MAX_ERROR_LINE`] characters.
+pub fn error_line(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause
+            .to_string()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        if text.is_empty() || out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    if out.chars().count() > MAX_ERROR_LINE {
+        out = out.chars().take(MAX_ERROR_LINE - 1).collect();
+        out.push('…');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("mysql store db:3306: read records failed: {source}")]
+    struct Wrapping {
+        #[source]
+        source: std::io::Error,
+    }
+
+    #[test]
+    fn error_chains_become_one_line_without_repeats() {
+        let io = std::io::Error::new(
+            std::io::ErrorKind::ConnectionRefused,
+            "Connection refused\n  (os error 111)",
+        );
+        let e = anyhow::Error::new(Wrapping { source: io }).context("scoring source web");
+        assert_eq!(
+            error_line(&e),
+            "scoring source web: mysql store db:3306: read records failed: Connection refused \
+             (os error 111)"
+        );
+        let long = anyhow::anyhow!("{}", "x".repeat(5_000));
+        assert_eq!(error_line(&long).chars().count(), MAX_ERROR_LINE);
+    }
 }

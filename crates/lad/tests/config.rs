@@ -628,6 +628,84 @@ fn syntax_errors_and_odd_documents() {
     assert_eq!(cfg.train_window, 5);
 }
 
+/// Issue 19 item 12: a config nested 100,000 deep (47 s of CPU with the old YAML crate) is
+/// refused as soon as the reader crosses 64 levels, naming the file and line; so are repeated
+/// nested keys (at the repeat), a second document and aliases that expand without bound.
+#[test]
+fn hostile_yaml_is_refused_with_file_and_line() {
+    for (open, close) in [("[", "]"), ("{a: ", "}")] {
+        let text = format!(
+            "TRAIN_WINDOW: 5\nLOG_SOURCES: {}1{}\n",
+            open.repeat(100_000),
+            close.repeat(100_000)
+        );
+        let err = expect_err("deep.yaml", &text, &no_env());
+        assert_eq!(
+            err.to_string(),
+            "config error in deep.yaml line 2: invalid YAML: lists and mappings nest deeper \
+             than 64 levels at line 2 (a config file needs a few)"
+        );
+    }
+    let block = format!("TRAIN_WINDOW: 5\nHOSTS:\n{}x\n", "- ".repeat(100_000));
+    let err = expect_err("deep.yaml", &block, &no_env());
+    assert!(
+        err.to_string()
+            .starts_with("config error in deep.yaml line 3: invalid YAML: lists and mappings"),
+        "{err}"
+    );
+    // A nesting a config can use still loads.
+    let (cfg, _) = load_text(
+        "ok.yaml",
+        "LOG_SOURCES:\n  web:\n    HOSTNAMES:\n      - a\n      - b\n",
+        &no_env(),
+    )
+    .expect("four levels load");
+    assert_eq!(cfg.log_sources["web"].hostnames, ["a", "b"]);
+
+    let err = expect_err(
+        "dup.yaml",
+        "LOG_SOURCES:\n  web:\n    HOSTNAMES: [a]\n  web:\n    HOSTNAMES: [b]\n",
+        &no_env(),
+    );
+    assert_eq!(
+        err.to_string(),
+        "config error in dup.yaml line 4: invalid YAML: duplicate entry with key \"web\""
+    );
+    let err = expect_err(
+        "two.yaml",
+        "TRAIN_WINDOW: 5\n---\nTRAIN_WINDOW: 6\n",
+        &no_env(),
+    );
+    assert_eq!(
+        err.to_string(),
+        "config error in two.yaml line 2: invalid YAML: a second document starts at line 2; a \
+         config file holds one"
+    );
+    let mut bomb = String::from("a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+    for i in 1..10 {
+        let p = i - 1;
+        bomb.push_str(&format!(
+            "a{i}: &a{i} [{}]\n",
+            vec![format!("*a{p}"); 10].join(", ")
+        ));
+    }
+    let err = expect_err("bomb.yaml", &bomb, &no_env());
+    assert!(
+        err.to_string().starts_with(
+            "config error in bomb.yaml line 6: invalid YAML: aliases expand to more than 1000000"
+        ),
+        "{err}"
+    );
+    // Aliases within bounds work: one host list for two sources.
+    let (cfg, _) = load_text(
+        "alias.yaml",
+        "LOG_SOURCES:\n  web: &hosts\n    HOSTNAMES: [a, b]\n  db: *hosts\n",
+        &no_env(),
+    )
+    .expect("aliases load");
+    assert_eq!(cfg.log_sources["db"].hostnames, ["a", "b"]);
+}
+
 #[test]
 fn unreadable_config_file_is_an_error() {
     let dir = tempfile::tempdir().expect("temp dir");

@@ -7,6 +7,31 @@ use super::*;
 use crate::record::{ExportCursor, ExportPage, ExportRow, ImportSummary, Malformed, NewRecord};
 use crate::roles::{RecordArchive, RecordSource};
 
+/// Why Elasticsearch would refuse `record` as `lad import` writes it, or `None` (see
+/// [`crate::Store::import_limit`]): an `_id` over 512 bytes, or a host over the 32,766 bytes
+/// of a `keyword` term.
+pub fn import_limit(record: &NewRecord) -> Option<String> {
+    const MAX_ID_BYTES: usize = 512;
+    const MAX_KEYWORD_BYTES: usize = 32_766;
+    if let Some(id) = &record.original_id {
+        let bytes = id.to_string().len();
+        if bytes > MAX_ID_BYTES {
+            return Some(format!(
+                "the record's id takes {bytes} bytes; an Elasticsearch _id holds at most \
+                 {MAX_ID_BYTES}"
+            ));
+        }
+    }
+    let bytes = record.host.len();
+    if bytes > MAX_KEYWORD_BYTES {
+        return Some(format!(
+            "the host name takes {bytes} bytes; an Elasticsearch keyword holds at most \
+             {MAX_KEYWORD_BYTES}"
+        ));
+    }
+    None
+}
+
 impl RecordArchive for EsStore {
     /// See [`crate::Store::import`]. Documents keep `original_id` as `_id`; others get an id
     /// that sorts in import order. A new index is created with lad's mapping (host `keyword`,

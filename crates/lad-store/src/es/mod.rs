@@ -76,6 +76,7 @@ mod state;
 pub mod testserver;
 mod write;
 
+pub use archive::import_limit;
 pub use config::{parse_endpoint, EsConfig};
 pub use error::EsError;
 

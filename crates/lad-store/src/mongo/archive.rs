@@ -4,6 +4,46 @@
 use super::*;
 use crate::roles::{RecordArchive, RecordSource};
 
+/// The most a MongoDB document may hold (the server's `maxBsonObjectSize`).
+const MAX_DOCUMENT_BYTES: usize = 16 * 1024 * 1024;
+
+/// The document `lad import` inserts for `r`, or why there can be none: an `_id` that is not
+/// one, a field name BSON cannot hold (a NUL byte), or more than 16 MiB in all.
+fn import_document(r: &NewRecord, f: &FieldNames) -> Result<Document, String> {
+    let mut d = Document::new();
+    let id = match &r.original_id {
+        Some(id) => id_to_bson(id)?,
+        None => Bson::ObjectId(ObjectId::new()),
+    };
+    d.insert("_id", id);
+    for (k, v) in &r.extra {
+        if is_record_field(k, f) {
+            continue;
+        }
+        d.insert(k.clone(), json_to_bson(v.clone()));
+    }
+    d.insert(f.host.clone(), r.host.clone());
+    d.insert(f.time.clone(), DateTime::from_millis(r.time));
+    d.insert(f.message.clone(), r.message.clone());
+    let bytes = bson::to_vec(&d)
+        .map_err(|e| format!("the document cannot be written as BSON: {e}"))?
+        .len();
+    if bytes > MAX_DOCUMENT_BYTES {
+        return Err(format!(
+            "the document takes {bytes} bytes; MongoDB holds at most {MAX_DOCUMENT_BYTES}"
+        ));
+    }
+    Ok(d)
+}
+
+impl MongoStore {
+    /// Why `record` cannot be imported into this database, or `None` (see
+    /// [`crate::Store::import_limit`]).
+    pub fn import_limit(&self, record: &NewRecord) -> Option<String> {
+        import_document(record, self.fields()).err()
+    }
+}
+
 impl RecordArchive for MongoStore {
     /// See [`crate::Store::import`]. Documents keep `original_id` as `_id` (an ObjectId, integer or
     /// string); a duplicate `_id` is counted, not an error.
@@ -12,26 +52,15 @@ impl RecordArchive for MongoStore {
         let f = self.fields().clone();
         let mut docs = Vec::with_capacity(records.len());
         for r in records {
-            let mut d = Document::new();
-            let id = match &r.original_id {
-                Some(id) => id_to_bson(id).map_err(|reason| StoreError::InvalidRecord {
-                    backend: BACKEND,
-                    operation: "import",
-                    id: id.to_string(),
-                    reason,
-                })?,
-                None => Bson::ObjectId(ObjectId::new()),
-            };
-            d.insert("_id", id);
-            for (k, v) in &r.extra {
-                if is_record_field(k, &f) {
-                    continue;
-                }
-                d.insert(k.clone(), json_to_bson(v.clone()));
-            }
-            d.insert(f.host.clone(), r.host.clone());
-            d.insert(f.time.clone(), DateTime::from_millis(r.time));
-            d.insert(f.message.clone(), r.message.clone());
+            let d = import_document(r, &f).map_err(|reason| StoreError::InvalidRecord {
+                backend: BACKEND,
+                operation: "import",
+                id: r
+                    .original_id
+                    .as_ref()
+                    .map_or_else(|| "new".to_string(), ToString::to_string),
+                reason,
+            })?;
             docs.push(Bson::Document(d));
         }
         let mut summary = ImportSummary::default();

@@ -5,31 +5,48 @@
 use super::*;
 use crate::roles::RecordArchive;
 
+/// Why a record cannot be stored in an input table lad creates, or `None`: the limits of its
+/// columns (`VARCHAR(255)` host and original id, a `DATETIME` of the years 1000 to 9999).
+/// `lad import` asks before sending each record (see [`crate::Store::import_limit`]), so such a
+/// record is one invalid line, not a failed import.
+pub fn import_limit(record: &NewRecord) -> Option<String> {
+    let host_chars = record.host.chars().count();
+    if host_chars > MAX_HOST_CHARS {
+        return Some(format!(
+            "the host name has {host_chars} characters; a MySQL input table holds at most \
+             {MAX_HOST_CHARS}"
+        ));
+    }
+    if !(MIN_DATETIME_MS..=MAX_DATETIME_MS).contains(&record.time) {
+        return Some(format!(
+            "time {} ms is outside the years 1000 to 9999 a MySQL DATETIME holds",
+            record.time
+        ));
+    }
+    if let Some(id) = &record.original_id {
+        let id_chars = id.to_string().chars().count();
+        if id_chars > MAX_HOST_CHARS {
+            return Some(format!(
+                "the record's id has {id_chars} characters; a MySQL input table keeps at most \
+                 {MAX_HOST_CHARS}"
+            ));
+        }
+    }
+    None
+}
+
 impl RecordArchive for MysqlStore {
-    /// See [`crate::Store::import`]. Creates the input table when missing.
+    /// See [`crate::Store::import`]. Creates the input table when missing. A record beyond the
+    /// table's limits ([`import_limit`]) fails the call before anything is written.
     fn import(&mut self, source: &str, records: &[NewRecord]) -> Result<ImportSummary, StoreError> {
         validate_identifier(source, "the source (MySQL table) name")?;
         for r in records {
-            let id = r
-                .original_id
-                .clone()
-                .unwrap_or(RecordId::Text("new".into()));
-            if r.host.chars().count() > MAX_HOST_CHARS {
-                return Err(invalid(
-                    &id,
-                    "import records",
-                    format!("host is longer than {MAX_HOST_CHARS} characters"),
-                ));
-            }
-            if !(MIN_DATETIME_MS..=MAX_DATETIME_MS).contains(&r.time) {
-                return Err(invalid(
-                    &id,
-                    "import records",
-                    format!(
-                        "time {} ms is outside the years 1000 to 9999 a DATETIME holds",
-                        r.time
-                    ),
-                ));
+            if let Some(reason) = import_limit(r) {
+                let id = r
+                    .original_id
+                    .clone()
+                    .unwrap_or(RecordId::Text("new".into()));
+                return Err(invalid(&id, "import records", reason));
             }
         }
         // Not retried as a whole: rows without an original id would be inserted twice.

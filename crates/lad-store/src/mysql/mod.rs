@@ -275,6 +275,7 @@ mod state;
 mod testing;
 mod write;
 
+pub use archive::import_limit;
 pub use config::{validate_identifier, MysqlConfig, MysqlEndpoint, MysqlTls};
 use error::Fail;
 #[cfg(feature = "test-support")]

@@ -10,8 +10,6 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-use serde_yaml_ng::Value;
-
 use super::cron::CronSchedule;
 use super::diagnostics::{ConfigError, ConfigSource, ConfigWarning, Origin};
 use super::keys;
@@ -21,6 +19,7 @@ use super::values::{
     KafkaVerdicts, LofMetric, LogSource, MongoSettings, MysqlEndpoint, Secret, SinkKind,
     SourceKind, Timezone, TokenizerKind,
 };
+use super::yaml::Value;
 use super::{Config, DescribedKey};
 
 /// Reads typed values out of a [`RawConfig`], recording each key's effective value for

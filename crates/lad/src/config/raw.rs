@@ -6,10 +6,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-use serde_yaml_ng::Value;
-
 use super::diagnostics::{ConfigError, ConfigWarning, Origin};
 use super::keys::{self, EnvForm};
+use super::yaml::{self, Value};
 
 /// One key's value as written, and where.
 #[derive(Debug, Clone)]
@@ -56,8 +55,7 @@ impl RawConfig {
         env: &HashMap<String, String>,
         warnings: &mut Vec<ConfigWarning>,
     ) -> Result<(), ConfigError> {
-        let document: Value =
-            serde_yaml_ng::from_str(text).map_err(|e| syntax_error(path, text, &e))?;
+        let document: Value = yaml::from_str(text).map_err(|e| syntax_error(path, e))?;
         let mapping = match document {
             Value::Mapping(m) => m,
             // An empty file (or one with only comments) is the defaults.
@@ -107,7 +105,7 @@ impl RawConfig {
                         // A whole value from the environment is read as the environment's
                         // `LAD_<KEY>` would be: `${PORT}` gives a number.
                         (EnvForm::Yaml, Value::String(t)) if templated => {
-                            serde_yaml_ng::from_str(&t).unwrap_or(Value::String(t))
+                            yaml::from_str(&t).unwrap_or(Value::String(t))
                         }
                         (_, v) => v,
                     };
@@ -205,8 +203,9 @@ impl RawConfig {
                     let value = match form {
                         EnvForm::Verbatim => Value::String(text.clone()),
                         // A value YAML cannot read stays a string; its type check names it.
-                        EnvForm::Yaml => serde_yaml_ng::from_str(text)
-                            .unwrap_or_else(|_| Value::String(text.clone())),
+                        EnvForm::Yaml => {
+                            yaml::from_str(text).unwrap_or_else(|_| Value::String(text.clone()))
+                        }
                     };
                     self.entries.insert(name, RawEntry { value, at });
                 }
@@ -292,7 +291,7 @@ fn interpolate_value(
         Value::Mapping(m) => Value::Mapping(
             m.into_iter()
                 .map(|(k, v)| Ok((k, interpolate_value(v, env)?)))
-                .collect::<Result<serde_yaml_ng::Mapping, (String, String)>>()?,
+                .collect::<Result<yaml::Mapping, (String, String)>>()?,
         ),
         Value::Tagged(mut t) => {
             t.value = interpolate_value(t.value, env)?;
@@ -388,20 +387,10 @@ fn file_origin(path: &Path, line: Option<usize>) -> Origin {
     }
 }
 
-fn syntax_error(path: &Path, text: &str, e: &serde_yaml_ng::Error) -> ConfigError {
-    let message = e.to_string();
-    // The parser places a duplicate key at the start of its mapping; point at the repeat.
-    let line = message
-        .strip_prefix("duplicate entry with key \"")
-        .and_then(|rest| rest.split('"').next())
-        .and_then(|key| {
-            let first = top_level_line(text, key)?;
-            nested_line_after(text, first, key)
-        })
-        .or_else(|| e.location().map(|l| l.line()));
+fn syntax_error(path: &Path, e: yaml::YamlError) -> ConfigError {
     ConfigError::Syntax {
-        at: file_origin(path, line),
-        message,
+        at: file_origin(path, e.line),
+        message: e.message,
     }
 }
 
@@ -432,15 +421,6 @@ pub(crate) fn top_level_line(text: &str, key: &str) -> Option<usize> {
     text.lines()
         .position(|line| starts_with_key(line, key))
         .map(|i| i + 1)
-}
-
-/// A later top-level line for the same key (for duplicate-key errors).
-fn nested_line_after(text: &str, after: usize, key: &str) -> Option<usize> {
-    text.lines()
-        .enumerate()
-        .skip(after)
-        .find(|(_, line)| starts_with_key(line, key))
-        .map(|(i, _)| i + 1)
 }
 
 fn indent(line: &str) -> usize {
