@@ -5,7 +5,8 @@
 //! moment loses no verdict and scores nothing twice: a restart reads exactly the records that
 //! still have none) and hand each scored batch to the observers (the daemon's counters, a log
 //! line); then the loop sleeps INFER_TIME_SPAN seconds. Hosts without a model are trained on start (PARALLELISM at a
-//! time); a host with too little data waits and is retried every pass. Retraining on
+//! time); a host with too little data waits and is retried every pass (one summary line per
+//! pass names how many wait). Retraining on
 //! RETRAIN_SCHEDULE runs on its own thread with its own connection for training, so scoring goes
 //! on; the new models replace the old ones in the [`crate::models::ModelRepo`] when they are
 //! ready. Aggregation runs on AGGR_SCHEDULE.
@@ -28,7 +29,7 @@ use crate::config::{Config, CronSchedule};
 use crate::incidents::IncidentBook;
 use crate::models::{ModelRepo, Models};
 use crate::patterns::PatternBook;
-use crate::pipeline::{self, log_train_outcome, TrainOutcome};
+use crate::pipeline::{self, log_train_summary, TrainOutcome};
 use crate::runtime::{drain_sources, Observer, Worker};
 use crate::state::State;
 use crate::wiring::{self, Stores};
@@ -160,7 +161,7 @@ impl Daemon {
                 Err(e) => {
                     self.state.count_error("store");
                     self.state.set_store_ok(false);
-                    error!(error = %format!("{e:#}"), retry_in_s = self.backoff.as_secs(), "pass failed; retrying");
+                    error!(error = %crate::error::chain(&e), retry_in_s = self.backoff.as_secs(), "pass failed; retrying");
                     self.workers.clear();
                     self.sleep(self.backoff);
                     self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
@@ -351,7 +352,7 @@ impl Daemon {
                 }
                 Err(e) => {
                     state.count_error("retrain");
-                    error!(error = %format!("{e:#}"), "scheduled retraining failed; the old models stay");
+                    error!(error = %crate::error::chain(&e), "scheduled retraining failed; the old models stay");
                 }
             }
         }));
@@ -360,12 +361,13 @@ impl Daemon {
 
 /// Logs and records the outcome of a training pass; returns the models it trained.
 fn adopt(state: &State, results: Vec<pipeline::TrainResult>) -> Models {
+    // One line for every host that waits for more data, not one per host per pass.
+    log_train_summary(&results);
     let mut new = Models::new();
     for (k, outcome, model) in results {
         if let TrainOutcome::Trained { seconds, .. } = &outcome {
             state.record_training(&k, *seconds);
         }
-        log_train_outcome(&k.0, &k.1, &outcome);
         if let Some(m) = model {
             new.insert(k, m);
         }

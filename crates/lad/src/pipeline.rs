@@ -17,14 +17,20 @@ use lad_core::pattern::{Miner, PatternValidParams};
 use lad_core::syslog;
 use lad_store::{Record, Store, Verdict};
 use rayon::prelude::*;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::config::Config;
 use crate::models;
 use crate::wiring::{detector_params, log_notices, pattern_params, tokenizer_mode, Stores};
 
-/// A host needs at least this many training lines for a model; with fewer it waits.
+/// A host needs at least this many training lines for a model; with fewer it waits (its records
+/// stay unscored until its training window holds this many), costing no model and no memory
+/// beyond its name in a pass. Such hosts are reported as one summary line per training pass
+/// ([`log_train_summary`]), each of them only at debug level.
 pub const MIN_TRAINING_LINES: usize = 10;
+
+/// How many waiting hosts the summary line names.
+const WAITING_EXAMPLES: usize = 5;
 
 /// The (source, hosts) pairs to model: LOG_SOURCES, or every source and host in the store
 /// when it is empty (sqlite and local only); a source listed without hosts means all of its
@@ -179,7 +185,7 @@ pub fn log_train_outcome(source: &str, host: &str, outcome: &TrainOutcome) {
                 info!(source, host, "{n}");
             }
         }
-        TrainOutcome::TooLittleData { lines } => warn!(
+        TrainOutcome::TooLittleData { lines } => debug!(
             source,
             host,
             lines,
@@ -188,6 +194,33 @@ pub fn log_train_outcome(source: &str, host: &str, outcome: &TrainOutcome) {
         ),
         TrainOutcome::Failed(reason) => warn!(source, host, %reason, "training failed"),
     }
+}
+
+/// Logs a training pass: each host's outcome ([`log_train_outcome`]; hosts with too little
+/// data at debug level), then one line for all the hosts that wait for more data, however many
+/// there are. Returns how many wait.
+pub fn log_train_summary(results: &[TrainResult]) -> usize {
+    let mut waiting = Vec::new();
+    for ((source, host), outcome, _) in results {
+        log_train_outcome(source, host, outcome);
+        if matches!(outcome, TrainOutcome::TooLittleData { .. }) {
+            waiting.push(format!("{source}/{host}"));
+        }
+    }
+    if !waiting.is_empty() {
+        let mut examples = waiting[..waiting.len().min(WAITING_EXAMPLES)].join(", ");
+        if waiting.len() > WAITING_EXAMPLES {
+            examples.push_str(", ...");
+        }
+        warn!(
+            hosts = waiting.len(),
+            needed = MIN_TRAINING_LINES,
+            examples = %examples,
+            "hosts with too little data in their training window wait for more (no model, \
+             records unscored); RUST_LOG=debug lists each"
+        );
+    }
+    waiting.len()
 }
 
 /// Feedback says these lines are normal: each active mark of (source, host) adds its message

@@ -111,7 +111,7 @@ impl SqliteStore {
         };
         let mut conn = Connection::open(&path).map_err(fail("open the database file"))?;
         conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get::<_, String>(0))
-            .map_err(fail("open the database (is it an sqlite file?)"))?;
+            .map_err(|e| sqlite_error(&path, first_read_failure(&e), e))?;
         conn.execute_batch(
             "PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000; PRAGMA temp_store=MEMORY; \
              PRAGMA cache_size=-32768;",
@@ -173,6 +173,28 @@ fn sqlite_error(path: &Path, operation: &'static str, source: rusqlite::Error) -
         false,
         source,
     )
+}
+
+/// What the first statement on a newly opened file failed at, said plainly: SQLite reports a
+/// read-only file or folder, a full disk or a missing right as well as a file that is not a
+/// database, and only the last is "not an sqlite file".
+fn first_read_failure(e: &rusqlite::Error) -> &'static str {
+    use rusqlite::ErrorCode as C;
+    match e.sqlite_error_code() {
+        Some(C::NotADatabase) => "open the database (the file is not an sqlite database)",
+        Some(C::ReadOnly) => {
+            "open the database for writing (the file, its folder or the file system is \
+             read-only: permission denied)"
+        }
+        Some(C::CannotOpen | C::PermissionDenied) => {
+            "open the database (permission denied, or its folder is missing or read-only)"
+        }
+        Some(C::DiskFull) => "open the database (the disk is full)",
+        Some(C::SystemIoFailure) => {
+            "open the database (an I/O error: a full or read-only disk, or a failing one)"
+        }
+        _ => "open the database",
+    }
 }
 
 fn limit(n: usize) -> i64 {
