@@ -61,7 +61,7 @@ fn many_tiny_hosts_cost_one_summary_line_and_the_others_are_scored() {
     let models = dir.path().join("models");
     let model_dirs = walk_files(&models)
         .into_iter()
-        .filter(|p| p.file_name().is_some_and(|n| n == "model.bin"))
+        .filter(|p| p.file_name().is_some_and(|n| n == "model.lad"))
         .count();
     assert_eq!(model_dirs, 2, "only the two big hosts get a model");
 
@@ -348,7 +348,8 @@ fn a_full_or_read_only_disk_is_named_as_such() {
         assert_eq!(out.status.code(), Some(1), "{err}");
         assert!(err.contains(s(&db)), "names the file:\n{err}");
         assert!(
-            err.contains("read-only") || err.contains("permission denied"),
+            err.to_lowercase().contains("read-only")
+                || err.to_lowercase().contains("permission denied"),
             "says it cannot write there:\n{err}"
         );
         assert!(!err.contains("is it an sqlite file"), "{err}");
