@@ -185,7 +185,10 @@ fn metrics_and_health_answer_at_once_while_the_database_hangs() {
     // The API waits a bounded time, then says the store is away, as JSON.
     let (status, body, took) = get(http_port, "/api/anomalies").expect("the API answers");
     assert_eq!(status, 503, "{body}");
-    assert!(took < Duration::from_secs(7), "/api/anomalies took {took:?}");
+    assert!(
+        took < Duration::from_secs(7),
+        "/api/anomalies took {took:?}"
+    );
     let error: Value = serde_json::from_str(&body).expect("a JSON error");
     assert!(
         error["error"].as_str().is_some_and(|e| e.contains("store")),

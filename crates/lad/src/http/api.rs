@@ -672,12 +672,14 @@ pub async fn add_feedback(
     Json(body): Json<FeedbackBody>,
 ) -> Result<impl IntoResponse, ApiError> {
     // A person's token names them; otherwise the body may, else "web".
-    let name = app.authorize(&headers, super::Access::Write)?.unwrap_or_else(|| {
-        body.who
-            .clone()
-            .filter(|w| !w.trim().is_empty())
-            .unwrap_or_else(|| "web".to_string())
-    });
+    let name = app
+        .authorize(&headers, super::Access::Write)?
+        .unwrap_or_else(|| {
+            body.who
+                .clone()
+                .filter(|w| !w.trim().is_empty())
+                .unwrap_or_else(|| "web".to_string())
+        });
     let who = stored_who(&name, body.reason.as_deref());
     let created = app
         .with_stores(move |config, s| {

@@ -1010,7 +1010,10 @@ fn reads_on_an_open_address_need_a_token_unless_reads_are_public() {
         assert_eq!(status, StatusCode::OK, "{uri}: {body}");
     }
     let (_, _, page) = call(&r, "GET", "/", None, None);
-    assert!(page.contains("sessionStorage"), "the page keeps the token per tab");
+    assert!(
+        page.contains("sessionStorage"),
+        "the page keeps the token per tab"
+    );
     // HTTP_PUBLIC_READS opens the reads, and only them.
     f.config.http_public_reads = true;
     let r = app(&f);
@@ -1045,22 +1048,38 @@ fn the_token_is_checked_before_the_body_is_read() {
     };
     // Without the right token, a broken body, a wrong content type or a wrong shape all get 401:
     // nothing of the body was looked at.
-    for auth in [None, Some("Bearer wrong"), Some("Basic czNjcmV0"), Some("bearer")] {
+    for auth in [
+        None,
+        Some("Bearer wrong"),
+        Some("Basic czNjcmV0"),
+        Some("bearer"),
+    ] {
         for (ctype, body) in [
             ("application/json", "{not json"),
             ("text/plain", "{}"),
             ("application/json", "{\"source\": 5}"),
         ] {
             let (status, reply) = raw(&router, post(auth, ctype, body));
-            assert_eq!(status, StatusCode::UNAUTHORIZED, "{auth:?} {ctype} {body}: {reply}");
+            assert_eq!(
+                status,
+                StatusCode::UNAUTHORIZED,
+                "{auth:?} {ctype} {body}: {reply}"
+            );
             assert!(reply["error"].is_string(), "{reply}");
         }
     }
     // With it, the body is read and its faults reported.
-    let (status, reply) = raw(&router, post(Some("BEARER s3cret"), "application/json", "{not json"));
+    let (status, reply) = raw(
+        &router,
+        post(Some("BEARER s3cret"), "application/json", "{not json"),
+    );
     assert_eq!(status, StatusCode::BAD_REQUEST, "{reply}");
     // Other writes too: undo and the incident marks.
-    for uri in ["/api/feedback/1/undo", "/api/incidents/x/acknowledge", "/api/incidents/x/mute"] {
+    for uri in [
+        "/api/feedback/1/undo",
+        "/api/incidents/x/acknowledge",
+        "/api/incidents/x/mute",
+    ] {
         let req = Request::builder()
             .method("POST")
             .uri(uri)
@@ -1091,14 +1110,17 @@ fn metrics_and_readyz_answer_from_the_last_known_state_when_the_store_is_busy() 
     let started = std::time::Instant::now();
     let (status, _, text) = call(&r, "GET", "/metrics", None, None);
     assert_eq!(status, StatusCode::OK);
-    assert!(text.contains("lad_feedback_active 0"), "the last count: {text}");
+    assert!(
+        text.contains("lad_feedback_active 0"),
+        "the last count: {text}"
+    );
     assert!(text.contains("lad_store_up 0"), "{text}");
     let (status, body, _) = call(&r, "GET", "/readyz", None, None);
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert!(
-        body["reasons"]
-            .as_array()
-            .is_some_and(|r| r.iter().any(|x| x.as_str().is_some_and(|x| x.contains("did not answer")))),
+        body["reasons"].as_array().is_some_and(|r| r
+            .iter()
+            .any(|x| x.as_str().is_some_and(|x| x.contains("did not answer")))),
         "{body}"
     );
     assert!(
@@ -1123,5 +1145,8 @@ fn metrics_and_readyz_answer_from_the_last_known_state_when_the_store_is_busy() 
     drop(held);
     let (status, body, _) = call(&r, "GET", "/api/anomalies", None, None);
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert!(app_state.last_store_error().is_none(), "a success clears it");
+    assert!(
+        app_state.last_store_error().is_none(),
+        "a success clears it"
+    );
 }
