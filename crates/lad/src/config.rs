@@ -152,6 +152,9 @@ pub struct Config {
     /// `HTTP_TOKENS`: a token per person (name -> token); a write made with one is recorded
     /// under that name. Either this or `HTTP_TOKEN` protects a non-loopback address.
     pub http_tokens: std::collections::BTreeMap<String, Secret>,
+    /// `HTTP_PUBLIC_READS` (default false): on a non-loopback `HTTP_ADDR`, whether the API's
+    /// reads (which show raw log lines) are open without a token. Loopback reads are always open.
+    pub http_public_reads: bool,
     /// `ALERTMANAGER_URL`: the Alertmanager that incident alerts are posted to (its base
     /// address; `/api/v2/alerts` is appended). Not set: no Alertmanager alerts.
     pub alertmanager_url: Option<String>,

@@ -5,7 +5,8 @@
 //! moment loses no verdict and scores nothing twice: a restart reads exactly the records that
 //! still have none) and hand each scored batch to the observers (the daemon's counters, a log
 //! line); then the loop sleeps INFER_TIME_SPAN seconds. Hosts without a model are trained on start (PARALLELISM at a
-//! time); a host with too little data waits and is retried every pass. Retraining on
+//! time); a host with too little data waits and is retried every pass (one summary line per
+//! pass names how many wait). Retraining on
 //! RETRAIN_SCHEDULE runs on its own thread with its own connection for training, so scoring goes
 //! on; the new models replace the old ones in the [`crate::models::ModelRepo`] when they are
 //! ready. Aggregation runs on AGGR_SCHEDULE.
@@ -470,7 +471,7 @@ impl Daemon {
                 }
                 Err(e) => {
                     state.count_error("retrain");
-                    error!(error = %format!("{e:#}"), "scheduled retraining failed; the old models stay");
+                    error!(error = %crate::error::chain(&e), "scheduled retraining failed; the old models stay");
                 }
             }
         }));

@@ -23,18 +23,13 @@ pub const DEMO_SOURCE: &str = "syslog";
 
 /// Runs the demo in `dir` (created; a previous demo there is replaced).
 pub fn run(dir: &Path, serve: bool, quiet: bool) -> Result<()> {
+    // The server's settings are checked before anything is generated, trained or replaced:
+    // a public address without a token, or a busy port, fails at once.
+    let serving = if serve { Some(serve_settings()?) } else { None };
     let mut config = demo_config(dir)?;
-    if serve {
-        // The demo has no config file: the server's address and token come from the
-        // environment, as every key can.
-        if let Ok(addr) = std::env::var("LAD_HTTP_ADDR") {
-            config.http_addr = addr.parse().with_context(|| {
-                format!("LAD_HTTP_ADDR: expected a socket address, found {addr:?}")
-            })?;
-        }
-        if let Ok(token) = std::env::var("LAD_HTTP_TOKEN") {
-            config.http_token = Some(crate::config::Secret::new(token));
-        }
+    if let Some((addr, token)) = serving {
+        config.http_addr = addr;
+        config.http_token = token;
     }
     let report = fill_and_run(&config, pipeline::now_ms(), quiet)?;
     print!("{}", report.text);
@@ -48,6 +43,30 @@ pub fn run(dir: &Path, serve: bool, quiet: bool) -> Result<()> {
         return crate::daemon::run(config);
     }
     Ok(())
+}
+
+/// The address and token `demo --serve` serves with. The demo has no config file, so they
+/// come from the environment (`LAD_HTTP_ADDR`, `LAD_HTTP_TOKEN`), as every key can. Fails,
+/// before the demo does any work, when the address is reachable from other machines without a
+/// token, or cannot be bound.
+fn serve_settings() -> Result<(std::net::SocketAddr, Option<crate::config::Secret>)> {
+    let mut config = Config::embedded_default().map_err(|e| anyhow::anyhow!("{e}"))?;
+    if let Ok(addr) = std::env::var("LAD_HTTP_ADDR") {
+        config.http_addr = addr.parse().map_err(|_| {
+            crate::error::UsageError(format!(
+                "LAD_HTTP_ADDR: expected a socket address such as 127.0.0.1:9184, found {addr:?}"
+            ))
+        })?;
+    }
+    if let Ok(token) = std::env::var("LAD_HTTP_TOKEN") {
+        config.http_token = Some(crate::config::Secret::new(token));
+    }
+    crate::http::check_exposure(config.http_addr, &config)
+        .map_err(|e| crate::error::UsageError(e.to_string()))?;
+    // Bound and released at once: a busy port is found now, not after the demo's work.
+    std::net::TcpListener::bind(config.http_addr)
+        .with_context(|| format!("cannot listen on HTTP_ADDR {}", config.http_addr))?;
+    Ok((config.http_addr, config.http_token))
 }
 
 /// The configuration the demo runs with: the embedded default, inside `dir`.

@@ -5,8 +5,11 @@
 //!
 //! The daemon loop owns its own store connection; this module opens its own (sqlite allows
 //! several; the file is in WAL mode) and uses it from blocking tasks behind a mutex, reopening
-//! it after an error. Write endpoints check `HTTP_TOKEN` when it is set, and [`spawn`] refuses a
-//! non-loopback address without one. `HTTP_TOKENS` gives a token per person; writes made
+//! it after an error; a request waits for it a bounded time, and `/metrics` and `/readyz` answer
+//! from the last known state when it does not answer at once. Write endpoints check
+//! `HTTP_TOKEN` when it is set, and [`spawn`] refuses a non-loopback address without one; there,
+//! API reads need a token too unless `HTTP_PUBLIC_READS` is set. Tokens are checked before a
+//! request's body is read. `HTTP_TOKENS` gives a token per person; writes made
 //! with one record that person's name. This module never scores, trains or aggregates: feedback
 //! it stores takes effect in the daemon's next scoring pass ([`crate::feedback`]).
 
@@ -21,7 +24,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -35,12 +38,43 @@ use crate::wiring::{self, Stores};
 /// The web page: one file, inline CSS and JS, no external assets.
 const PAGE: &str = include_str!("http/page.html");
 
+/// How long an API request waits for the store (its connection, or another request using
+/// it) before it is answered `503`.
+const API_STORE_WAIT: Duration = Duration::from_secs(5);
+
+/// How long `/metrics` and `/readyz` wait for a fresh figure from the store before they answer
+/// from the last known state: a Prometheus scrape (10 s by default) or a probe never waits for a
+/// store that hangs or retries.
+const PROBE_STORE_WAIT: Duration = Duration::from_secs(1);
+
+/// What the HTTP side last learnt from its own store connection, so that health and metrics
+/// answer at once when the store is slow or away.
+#[derive(Debug, Default)]
+struct StoreStatus {
+    /// The error of the last store call, `None` when it succeeded (or none was made yet).
+    last_error: Option<String>,
+    /// Active feedback marks, as last counted.
+    feedback_active: Option<u64>,
+}
+
+/// Which kind of request a token is checked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Access {
+    /// A read of the API (on a non-loopback address without `HTTP_PUBLIC_READS`).
+    Read,
+    /// A write (`POST`).
+    Write,
+}
+
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
     config: Arc<Config>,
     state: Arc<State>,
-    stores: Arc<Mutex<Option<Stores>>>,
+    /// The HTTP side's own store connection, opened on first use. An async mutex, so that a
+    /// request waiting for it can give up (see [`API_STORE_WAIT`]) without holding a thread.
+    stores: Arc<tokio::sync::Mutex<Option<Stores>>>,
+    known: Arc<Mutex<StoreStatus>>,
 }
 
 impl AppState {
@@ -49,37 +83,103 @@ impl AppState {
         AppState {
             config: Arc::new(config),
             state,
-            stores: Arc::new(Mutex::new(None)),
+            stores: Arc::new(tokio::sync::Mutex::new(None)),
+            known: Arc::new(Mutex::new(StoreStatus::default())),
         }
     }
 
-    /// Runs `f` on the store in a blocking task; an error closes the connection so the next
-    /// request reopens it.
+    /// The error of the HTTP side's last store call, if it failed.
+    fn last_store_error(&self) -> Option<String> {
+        self.known.lock().ok().and_then(|k| k.last_error.clone())
+    }
+
+    /// Runs `f` on the store in a blocking task, waiting at most [`API_STORE_WAIT`].
     async fn with_stores<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Config, &mut Stores) -> Result<T, ApiError> + Send + 'static,
+    {
+        self.with_stores_within(API_STORE_WAIT, f).await
+    }
+
+    /// Runs `f` on the store in a blocking task; an error closes the connection so the next
+    /// request reopens it. Gives up after `wait` with a `503` (the call already started goes on
+    /// in the background and records its outcome); while the last call failed and another one
+    /// holds the connection, answers `503` at once, so requests never queue behind a store that
+    /// is away.
+    async fn with_stores_within<T, F>(&self, wait: Duration, f: F) -> Result<T, ApiError>
     where
         T: Send + 'static,
         F: FnOnce(&Config, &mut Stores) -> Result<T, ApiError> + Send + 'static,
     {
         let stores = Arc::clone(&self.stores);
         let config = Arc::clone(&self.config);
-        tokio::task::spawn_blocking(move || {
-            let mut guard = stores
-                .lock()
-                .map_err(|_| ApiError::unavailable("the store connection was poisoned"))?;
-            if guard.is_none() {
-                *guard = Some(wiring::open_for_state(&config).map_err(|e| {
-                    ApiError::unavailable(format!("the store cannot be opened: {e:#}"))
-                })?);
+        let known = Arc::clone(&self.known);
+        let failing = self.last_store_error();
+        let guard = match (&failing, Arc::clone(&stores).try_lock_owned()) {
+            (_, Ok(guard)) => Some(guard),
+            (Some(e), Err(_)) => {
+                return Err(ApiError::unavailable(format!(
+                    "the store is not answering (another request is still trying it); last \
+                     error: {e}"
+                )))
             }
-            let s = guard.as_mut().expect("opened just above");
-            let out = f(&config, s);
-            if matches!(&out, Err(e) if e.status == StatusCode::SERVICE_UNAVAILABLE) {
-                *guard = None;
-            }
-            out
-        })
-        .await
-        .map_err(|e| ApiError::internal(format!("a store task failed: {e}")))?
+            (None, Err(_)) => None,
+        };
+        let task = async move {
+            let mut guard = match guard {
+                Some(g) => g,
+                None => stores.lock_owned().await,
+            };
+            tokio::task::spawn_blocking(move || {
+                let note = |e: Option<&str>| {
+                    if let Ok(mut k) = known.lock() {
+                        k.last_error = e.map(str::to_owned);
+                    }
+                };
+                if guard.is_none() {
+                    match wiring::open_for_state(&config) {
+                        Ok(s) => *guard = Some(s),
+                        Err(e) => {
+                            let e = ApiError::unavailable(format!(
+                                "the store cannot be opened: {}",
+                                crate::error::chain(&e)
+                            ));
+                            note(Some(&e.message));
+                            return Err(e);
+                        }
+                    }
+                }
+                let s = guard.as_mut().expect("opened just above");
+                let out = f(&config, s);
+                match &out {
+                    Err(e) if e.status == StatusCode::SERVICE_UNAVAILABLE => {
+                        *guard = None;
+                        note(Some(&e.message));
+                    }
+                    _ => note(None),
+                }
+                out
+            })
+            .await
+            .map_err(|e| ApiError::internal(format!("a store task failed: {e}")))?
+        };
+        match tokio::time::timeout(wait, task).await {
+            Ok(out) => out,
+            Err(_) => Err(ApiError::unavailable(format!(
+                "the store did not answer within {} ms{}",
+                wait.as_millis(),
+                self.last_store_error()
+                    .map(|e| format!("; last error: {e}"))
+                    .unwrap_or_default()
+            ))),
+        }
+    }
+
+    /// Whether reads of the API need a token: on a non-loopback `HTTP_ADDR` unless
+    /// `HTTP_PUBLIC_READS` is set. Loopback reads are open, as they always were.
+    fn reads_need_token(&self) -> bool {
+        !self.config.http_addr.ip().is_loopback() && !self.config.http_public_reads
     }
 
     /// Fails unless the request carries a configured token (when there is one): `HTTP_TOKEN`,
@@ -88,7 +188,7 @@ impl AppState {
     /// much of one. Without any token (a loopback address), a write must come from this
     /// machine's own pages: a `Host` or `Origin` naming another host is refused, so a web page
     /// that rebinds its own name to 127.0.0.1 (DNS rebinding) cannot post feedback.
-    fn authorize(&self, headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    fn authorize(&self, headers: &HeaderMap, access: Access) -> Result<Option<String>, ApiError> {
         let config = &self.config;
         if config.http_token.is_none() && config.http_tokens.is_empty() {
             return local_request(headers).map(|()| None);
@@ -98,7 +198,8 @@ impl AppState {
             .and_then(|v| v.to_str().ok())
             // The scheme is case-insensitive (RFC 9110 section 11.1).
             .and_then(|v| {
-                v.split_once(' ')
+                v.trim()
+                    .split_once(' ')
                     .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
                     .map(|(_, token)| token.trim())
             })
@@ -106,8 +207,17 @@ impl AppState {
         let Some(given) = given else {
             return Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
-                "write endpoints need a token (HTTP_TOKEN or one of HTTP_TOKENS): send \
-                 `Authorization: Bearer <token>`",
+                match access {
+                    Access::Write => {
+                        "write endpoints need a token (HTTP_TOKEN or one of HTTP_TOKENS): send \
+                         `Authorization: Bearer <token>`"
+                    }
+                    Access::Read => {
+                        "this server is reachable from other machines, so reading its API \
+                         needs a token too (HTTP_TOKEN or one of HTTP_TOKENS; HTTP_PUBLIC_READS: \
+                         true opens reads): send `Authorization: Bearer <token>`"
+                    }
+                },
             ));
         };
         let mut shared = false;
@@ -129,6 +239,30 @@ impl AppState {
             )),
         }
     }
+}
+
+/// Checks the token of every request that needs one before anything else reads the request
+/// (so a body is never parsed for a caller without a token): writes under `/api/` always, reads
+/// under `/api/` when [`AppState::reads_need_token`]. The page itself, `/metrics`, `/healthz`
+/// and `/readyz` are open (the page holds no data; it asks the API, with the token it is given).
+async fn check_token(
+    axum::extract::State(app): axum::extract::State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let api = request.uri().path().starts_with("/api/");
+    let read = request.method() == Method::GET || request.method() == Method::HEAD;
+    let access = match (api, read) {
+        (true, false) => Some(Access::Write),
+        (true, true) if app.reads_need_token() => Some(Access::Read),
+        _ => None,
+    };
+    if let Some(access) = access {
+        if let Err(e) = app.authorize(request.headers(), access) {
+            return e.into_response();
+        }
+    }
+    next.run(request).await
 }
 
 /// Refuses a request whose `Host` or `Origin` names anything but this machine (`localhost`, a
@@ -240,6 +374,10 @@ pub fn router(app: AppState) -> Router {
             post(api::acknowledge_incident),
         )
         .route("/api/incidents/{id}/mute", post(api::mute_incident))
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            check_token,
+        ))
         .layer(axum::middleware::map_response(json_errors))
         .with_state(app)
 }
@@ -283,12 +421,15 @@ async fn healthz() -> &'static str {
 }
 
 /// Ready when the daemon's last pass reached the store, at least one model is in use, and this
-/// server's own connection answers.
+/// server's own connection answers. The connection is asked for at most [`PROBE_STORE_WAIT`];
+/// past that the answer is the last known state, so a hung store never makes the probe hang.
 async fn readyz(axum::extract::State(app): axum::extract::State<AppState>) -> Response {
     let models = app.state.hosts().values().filter(|h| h.has_model).count();
     let daemon_store = app.state.store_ok();
     let own_store = app
-        .with_stores(|_, s| s.source.list_sources().map_err(ApiError::store))
+        .with_stores_within(PROBE_STORE_WAIT, |_, s| {
+            s.source.list_sources().map_err(ApiError::store)
+        })
         .await
         .map_err(|e| e.message);
     let mut reasons = Vec::new();
@@ -314,9 +455,12 @@ async fn readyz(axum::extract::State(app): axum::extract::State<AppState>) -> Re
         .into_response()
 }
 
+/// `/metrics` never waits on the store: `lad_store_up` is the daemon's last pass, and the one
+/// figure read from the store (`lad_feedback_active`) is asked for at most
+/// [`PROBE_STORE_WAIT`], else the last count is exported.
 async fn metrics_handler(axum::extract::State(app): axum::extract::State<AppState>) -> Response {
-    let active = app
-        .with_stores(|_, s| {
+    let fresh = app
+        .with_stores_within(PROBE_STORE_WAIT, |_, s| {
             s.source
                 .list_feedback(None, false)
                 .map(|f| f.len() as u64)
@@ -324,6 +468,15 @@ async fn metrics_handler(axum::extract::State(app): axum::extract::State<AppStat
         })
         .await
         .ok();
+    let active = match app.known.lock() {
+        Ok(mut k) => {
+            if fresh.is_some() {
+                k.feedback_active = fresh;
+            }
+            k.feedback_active
+        }
+        Err(_) => fresh,
+    };
     let text = metrics::render(&app.state, &app.config, active);
     ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], text).into_response()
 }

@@ -431,7 +431,7 @@ impl IncidentBook {
             return;
         }
         if let Err(e) = self.restore(&mut inner) {
-            warn!(error = %format!("{e:#}"), "cannot read the stored incidents; retrying with the next batch");
+            warn!(error = %crate::error::chain(&e), "cannot read the stored incidents; retrying with the next batch");
             inner.stores = None;
         }
         // Time order, so that the same lines give the same incidents however hosts were cut.
@@ -517,7 +517,7 @@ impl IncidentBook {
         match result {
             Ok(()) => inner.pending.clear(),
             Err(e) => {
-                warn!(error = %format!("{e:#}"), incidents = rows.len(), links = links.len(), "cannot write incidents; retrying with the next batch");
+                warn!(error = %crate::error::chain(&e), incidents = rows.len(), links = links.len(), "cannot write incidents; retrying with the next batch");
                 inner.pending_links = links;
                 inner.stores = None;
             }

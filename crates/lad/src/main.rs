@@ -20,8 +20,10 @@ fn main() -> ExitCode {
             let kind = ExitKind::of(&err);
             match cli_format {
                 // A log collector reading JSON gets the fatal error as JSON too.
-                LogFormat::Json => tracing::error!(exit_code = kind.code(), "{err:#}"),
-                LogFormat::Text => eprintln!("lad: {err:#}"),
+                LogFormat::Json => {
+                    tracing::error!(exit_code = kind.code(), "{}", lad::error::chain(&err))
+                }
+                LogFormat::Text => eprintln!("lad: {}", lad::error::chain(&err)),
             }
             ExitCode::from(kind.code())
         }

@@ -23,7 +23,10 @@ use crate::config::Config;
 use crate::models;
 use crate::wiring::{detector_params, log_notices, pattern_params, tokenizer_mode, Stores};
 
-/// A host needs at least this many training lines for a model; with fewer it waits.
+/// A host needs at least this many training lines for a model; with fewer it waits (its records
+/// stay unscored until its training window holds this many), costing no model and no memory
+/// beyond its name in a pass. Such hosts are reported as one summary line per training pass
+/// ([`TrainSummary`]), each of them only at debug level.
 pub const MIN_TRAINING_LINES: usize = 10;
 
 /// The (source, hosts) pairs to model: LOG_SOURCES, or every source and host in the store

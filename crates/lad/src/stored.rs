@@ -73,9 +73,7 @@ pub fn detect(config: &Config, quiet: bool) -> Result<()> {
     let hosts = pipeline::host_pairs(config, &mut workers[0].stores().source)?;
     let repo = ModelRepo::new(&config.model_base_dir);
     let (_, missing) = repo.load(&hosts);
-    for ((source, host), why) in &missing {
-        warn!(source, host, %why, "no usable model; run `lad train` (its records stay unscored)");
-    }
+    warn_missing_models(&missing);
     let models = repo.snapshot();
     let sources = pipeline::model_sources(&models);
     let mut backlog = 0;
@@ -110,6 +108,33 @@ pub fn detect(config: &Config, quiet: bool) -> Result<()> {
         "detect done"
     );
     Ok(())
+}
+
+/// Reports the hosts `lad detect` has no usable model for: a model that is there but unusable
+/// (corrupt, unreadable) one line each; hosts that never got one (most often too little data to
+/// train) one line for all of them, naming a few, each at debug level.
+fn warn_missing_models(missing: &[(pipeline::HostKey, crate::models::ModelStoreError)]) {
+    let mut never = Vec::new();
+    for ((source, host), why) in missing {
+        if matches!(why, crate::models::ModelStoreError::Missing(_)) {
+            tracing::debug!(source, host, %why, "no model; its records stay unscored");
+            never.push(format!("{source}/{host}"));
+        } else {
+            warn!(source, host, %why, "no usable model; run `lad train` (its records stay unscored)");
+        }
+    }
+    if !never.is_empty() {
+        let mut examples = never[..never.len().min(5)].join(", ");
+        if never.len() > 5 {
+            examples.push_str(", ...");
+        }
+        warn!(
+            hosts = never.len(),
+            examples = %examples,
+            "hosts without a model (too little data when trained, or never trained: run `lad \
+             train`); their records stay unscored; RUST_LOG=debug lists each"
+        );
+    }
 }
 
 /// `lad patterns`: the saved patterns of every modelled (source, host), or of one source or

@@ -109,9 +109,20 @@ impl SqliteStore {
             let path = path.clone();
             move |source| sqlite_error(&path, operation, source)
         };
-        let mut conn = Connection::open(&path).map_err(fail("open the database file"))?;
+        let mut conn = Connection::open(&path).map_err(|e| {
+            // SQLite says only "unable to open database file"; the file system says why.
+            match why_unopenable(&path) {
+                Some(source) => StoreError::Io {
+                    backend: BACKEND,
+                    operation: "open the database file",
+                    path: path.clone(),
+                    source,
+                },
+                None => sqlite_error(&path, "open the database file", e),
+            }
+        })?;
         conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get::<_, String>(0))
-            .map_err(fail("open the database (is it an sqlite file?)"))?;
+            .map_err(|e| sqlite_error(&path, first_read_failure(&e), e))?;
         conn.execute_batch(
             "PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000; PRAGMA temp_store=MEMORY; \
              PRAGMA cache_size=-32768;",
@@ -173,6 +184,60 @@ fn sqlite_error(path: &Path, operation: &'static str, source: rusqlite::Error) -
         false,
         source,
     )
+}
+
+/// Why `path` cannot be opened for writing, as the operating system says it (a missing or
+/// read-only folder, a read-only file system, a full disk, a missing right), or `None` when it
+/// can. A file this creates to find out is removed again.
+fn why_unopenable(path: &Path) -> Option<std::io::Error> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        if let Err(e) = std::fs::metadata(parent) {
+            return Some(std::io::Error::new(
+                e.kind(),
+                format!("its folder {} cannot be used: {e}", parent.display()),
+            ));
+        }
+    }
+    if path.exists() {
+        return std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .err();
+    }
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+    {
+        Ok(_) => {
+            let _ = std::fs::remove_file(path);
+            None
+        }
+        Err(e) => Some(e),
+    }
+}
+
+/// What the first statement on a newly opened file failed at, said plainly: SQLite reports a
+/// read-only file or folder, a full disk or a missing right as well as a file that is not a
+/// database, and only the last is "not an sqlite file".
+fn first_read_failure(e: &rusqlite::Error) -> &'static str {
+    use rusqlite::ErrorCode as C;
+    match e.sqlite_error_code() {
+        Some(C::NotADatabase) => "open the database (the file is not an sqlite database)",
+        Some(C::ReadOnly) => {
+            "open the database for writing (the file, its folder or the file system is \
+             read-only: permission denied)"
+        }
+        Some(C::CannotOpen | C::PermissionDenied) => {
+            "open the database (permission denied, or its folder is missing or read-only)"
+        }
+        Some(C::DiskFull) => "open the database (the disk is full)",
+        Some(C::SystemIoFailure) => {
+            "open the database (an I/O error: a full or read-only disk, or a failing one)"
+        }
+        _ => "open the database",
+    }
 }
 
 fn limit(n: usize) -> i64 {

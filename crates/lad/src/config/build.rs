@@ -675,6 +675,7 @@ pub(crate) fn build(raw: &RawConfig, warnings: &mut Vec<ConfigWarning>) -> Resul
             found: "an empty value".to_string(),
         });
     }
+    let http_public_reads = b.boolean("HTTP_PUBLIC_READS", false)?;
     let alertmanager_url = b.text("ALERTMANAGER_URL")?;
     b.check_url("ALERTMANAGER_URL", alertmanager_url.as_deref(), false)?;
     let alert_webhook_url = b.secret("ALERT_WEBHOOK_URL")?;
@@ -969,6 +970,7 @@ pub(crate) fn build(raw: &RawConfig, warnings: &mut Vec<ConfigWarning>) -> Resul
         http_addr,
         http_token,
         http_tokens,
+        http_public_reads,
         alertmanager_url,
         alert_webhook_url,
         alert_page_url,

@@ -79,6 +79,7 @@ pub(crate) const KNOWN_KEYS: &[(&str, EnvForm)] = &[
     ("HTTP_ADDR", Verbatim),
     ("HTTP_TOKEN", Verbatim),
     ("HTTP_TOKENS", Yaml),
+    ("HTTP_PUBLIC_READS", Yaml),
     ("ALERTMANAGER_URL", Verbatim),
     ("ALERT_WEBHOOK_URL", Verbatim),
     ("ALERT_PAGE_URL", Verbatim),

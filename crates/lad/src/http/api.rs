@@ -672,12 +672,14 @@ pub async fn add_feedback(
     Json(body): Json<FeedbackBody>,
 ) -> Result<impl IntoResponse, ApiError> {
     // A person's token names them; otherwise the body may, else "web".
-    let name = app.authorize(&headers)?.unwrap_or_else(|| {
-        body.who
-            .clone()
-            .filter(|w| !w.trim().is_empty())
-            .unwrap_or_else(|| "web".to_string())
-    });
+    let name = app
+        .authorize(&headers, super::Access::Write)?
+        .unwrap_or_else(|| {
+            body.who
+                .clone()
+                .filter(|w| !w.trim().is_empty())
+                .unwrap_or_else(|| "web".to_string())
+        });
     let who = stored_who(&name, body.reason.as_deref());
     let created = app
         .with_stores(move |config, s| {
@@ -768,7 +770,7 @@ pub async fn undo_feedback(
     headers: HeaderMap,
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, ApiError> {
-    app.authorize(&headers)?;
+    app.authorize(&headers, super::Access::Write)?;
     app.with_stores(move |_, s| {
         if s.source
             .undo_feedback(id, pipeline::now_ms())
@@ -921,7 +923,7 @@ async fn mark_incident(
     id: String,
     mark: IncidentMark,
 ) -> Result<Json<Value>, ApiError> {
-    let failed = |e: anyhow::Error| ApiError::unavailable(format!("{e:#}"));
+    let failed = |e: anyhow::Error| ApiError::unavailable(crate::error::chain(&e));
     let done = if let Some(book) = app.state.incidents().cloned() {
         let id = id.clone();
         tokio::task::spawn_blocking(move || match mark {
@@ -959,7 +961,7 @@ pub async fn acknowledge_incident(
     Path(id): Path<String>,
     body: Option<Json<AcknowledgeBody>>,
 ) -> Result<Json<Value>, ApiError> {
-    let name = app.authorize(&headers)?;
+    let name = app.authorize(&headers, super::Access::Write)?;
     let body = body.map(|b| b.0).unwrap_or_default();
     let who = if body.undo {
         None
@@ -982,7 +984,7 @@ pub async fn mute_incident(
     Path(id): Path<String>,
     body: Option<Json<MuteBody>>,
 ) -> Result<Json<Value>, ApiError> {
-    app.authorize(&headers)?;
+    app.authorize(&headers, super::Access::Write)?;
     let body = body.map(|b| b.0).unwrap_or_default();
     let until = match (&body.until, body.for_s) {
         (Some(_), Some(_)) => {

@@ -971,3 +971,182 @@ fn a_persons_token_names_who_marked_with_the_reason() {
     open.http_tokens.clear();
     assert!(check_exposure("0.0.0.0:9184".parse().expect("addr"), &open).is_err());
 }
+
+#[test]
+fn reads_on_an_open_address_need_a_token_unless_reads_are_public() {
+    let mut f = fixture(Some("s3cret"));
+    f.config.http_tokens = [("alice".to_string(), Secret::new("a-token"))]
+        .into_iter()
+        .collect();
+    f.config.http_addr = "0.0.0.0:9184".parse().expect("an address");
+    let r = app(&f);
+    for uri in [
+        "/api/anomalies",
+        "/api/hosts",
+        "/api/timeline",
+        "/api/aggregates",
+        "/api/feedback",
+        "/api/patterns",
+    ] {
+        let (status, body, _) = call(&r, "GET", uri, None, None);
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{uri}: {body}");
+        assert!(
+            body["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("HTTP_PUBLIC_READS")),
+            "{uri}: the error says how to open reads: {body}"
+        );
+        let (status, body, _) = call(&r, "GET", uri, None, Some("wrong"));
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{uri}: {body}");
+        for token in ["s3cret", "a-token"] {
+            let (status, body, _) = call(&r, "GET", uri, None, Some(token));
+            assert_eq!(status, StatusCode::OK, "{uri} with {token}: {body}");
+        }
+    }
+    // The page holds no data (it asks the API with the token it is given); the probes and
+    // the metrics stay open for scrapers.
+    for uri in ["/", "/healthz", "/metrics"] {
+        let (status, body, _) = call(&r, "GET", uri, None, None);
+        assert_eq!(status, StatusCode::OK, "{uri}: {body}");
+    }
+    let (_, _, page) = call(&r, "GET", "/", None, None);
+    assert!(
+        page.contains("sessionStorage"),
+        "the page keeps the token per tab"
+    );
+    // HTTP_PUBLIC_READS opens the reads, and only them.
+    f.config.http_public_reads = true;
+    let r = app(&f);
+    let (status, body, _) = call(&r, "GET", "/api/anomalies", None, None);
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let target = f.rows.iter().find(|r| r.4).expect("an anomaly");
+    let mark = json!({ "source": SOURCE, "record_id": target.0.to_string() });
+    let (status, body, _) = call(&r, "POST", "/api/feedback", Some(mark), None);
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    // On loopback, reads are open as they always were, tokens or not.
+    f.config.http_public_reads = false;
+    f.config.http_addr = "127.0.0.1:9184".parse().expect("an address");
+    let r = app(&f);
+    let (status, body, _) = call(&r, "GET", "/api/anomalies", None, None);
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+#[test]
+fn the_token_is_checked_before_the_body_is_read() {
+    let f = fixture(Some("s3cret"));
+    let router = app(&f);
+    let post = |auth: Option<&str>, ctype: &str, body: &str| {
+        let mut req = Request::builder()
+            .method("POST")
+            .uri("/api/feedback")
+            .header("content-type", ctype);
+        if let Some(a) = auth {
+            req = req.header("authorization", a);
+        }
+        req.body(Body::from(body.to_string()))
+            .expect("a valid request")
+    };
+    // Without the right token, a broken body, a wrong content type or a wrong shape all get 401:
+    // nothing of the body was looked at.
+    for auth in [
+        None,
+        Some("Bearer wrong"),
+        Some("Basic czNjcmV0"),
+        Some("bearer"),
+    ] {
+        for (ctype, body) in [
+            ("application/json", "{not json"),
+            ("text/plain", "{}"),
+            ("application/json", "{\"source\": 5}"),
+        ] {
+            let (status, reply) = raw(&router, post(auth, ctype, body));
+            assert_eq!(
+                status,
+                StatusCode::UNAUTHORIZED,
+                "{auth:?} {ctype} {body}: {reply}"
+            );
+            assert!(reply["error"].is_string(), "{reply}");
+        }
+    }
+    // With it, the body is read and its faults reported.
+    let (status, reply) = raw(
+        &router,
+        post(Some("BEARER s3cret"), "application/json", "{not json"),
+    );
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{reply}");
+    // Other writes too: undo and the incident marks.
+    for uri in [
+        "/api/feedback/1/undo",
+        "/api/incidents/x/acknowledge",
+        "/api/incidents/x/mute",
+    ] {
+        let req = Request::builder()
+            .method("POST")
+            .uri(uri)
+            .header("content-type", "application/json")
+            .body(Body::from("{not json"))
+            .expect("a valid request");
+        let (status, reply) = raw(&router, req);
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{uri}: {reply}");
+    }
+}
+
+#[test]
+fn metrics_and_readyz_answer_from_the_last_known_state_when_the_store_is_busy() {
+    let f = fixture(None);
+    let app_state = AppState::new(f.config.clone(), Arc::new(State::default()));
+    let r = router(app_state.clone());
+    // A first scrape counts the feedback marks (none yet).
+    let (status, _, text) = call(&r, "GET", "/metrics", None, None);
+    assert_eq!(status, StatusCode::OK);
+    assert!(text.contains("lad_feedback_active 0"), "{text}");
+    // The store connection is held (as by a call stuck on a hung server): the scrape and the
+    // probe answer within their bound, from what was last known.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a test runtime");
+    let held = runtime.block_on(Arc::clone(&app_state.stores).lock_owned());
+    let started = std::time::Instant::now();
+    let (status, _, text) = call(&r, "GET", "/metrics", None, None);
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        text.contains("lad_feedback_active 0"),
+        "the last count: {text}"
+    );
+    assert!(text.contains("lad_store_up 0"), "{text}");
+    let (status, body, _) = call(&r, "GET", "/readyz", None, None);
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(
+        body["reasons"].as_array().is_some_and(|r| r
+            .iter()
+            .any(|x| x.as_str().is_some_and(|x| x.contains("did not answer")))),
+        "{body}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    // Once the last call failed, API requests answer at once while the connection is held.
+    if let Ok(mut k) = app_state.known.lock() {
+        k.last_error = Some("store error: connection refused".into());
+    }
+    let started = std::time::Instant::now();
+    let (status, body, _) = call(&r, "GET", "/api/anomalies", None, None);
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("connection refused")),
+        "{body}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    drop(held);
+    let (status, body, _) = call(&r, "GET", "/api/anomalies", None, None);
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(
+        app_state.last_store_error().is_none(),
+        "a success clears it"
+    );
+}
