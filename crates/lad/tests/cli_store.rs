@@ -318,13 +318,51 @@ fn the_store_can_be_named_in_the_environment() {
 #[test]
 fn export_without_a_store_says_so_and_creates_nothing() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let out = run(lad().args(["export"]).current_dir(dir.path()), None);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(stderr(&out).contains("no store at"), "{}", stderr(&out));
+    // Every command that only reads a store refuses to create one, naming the path.
+    for cmd in [&["export"][..], &["patterns"], &["detect"], &["train"]] {
+        let out = run(lad().args(cmd).current_dir(dir.path()), None);
+        assert_eq!(out.status.code(), Some(1), "{cmd:?}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(
+            err.contains("no store at") && err.contains("lad.db"),
+            "{cmd:?}: {err}"
+        );
+        assert!(
+            !dir.path().join("lad.db").exists(),
+            "{cmd:?}: no empty store left behind"
+        );
+    }
+}
+
+#[test]
+fn a_message_over_64_kib_is_refused_at_import_naming_its_line() {
+    let env = Env::new("");
+    let file = env.path("long.jsonl");
+    let mut d = docs(41, &["h"], 30, 0, now_ms() - 60_000);
+    let long = "segfault at 0000 ip 0000 sp 0000 error 4 ".repeat(1_700); // 69,700 bytes
+    d[4]["message"] = json!(long);
+    write_json_lines(&file, &d);
+    // Refused, loudly, with its line and the limit; nothing else of the file is lost.
+    let out = env.lad("import", &[s(&file)], 1);
+    let err = stderr(&out);
     assert!(
-        !dir.path().join("lad.db").exists(),
-        "no empty store left behind"
+        err.contains("long.jsonl:5")
+            && err.contains(&format!("{} bytes", long.len()))
+            && err.contains("65536"),
+        "{err}"
     );
+    let out = env.lad("import", &["--skip-invalid", s(&file)], 0);
+    assert!(stderr(&out).contains("invalid=1"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("long.jsonl:5"), "{}", stderr(&out));
+    // End to end: every imported record is scored and exported; the long one never entered.
+    env.lad("train", &[], 0);
+    env.lad("detect", &[], 0);
+    let exported = env.export(&[]);
+    assert_eq!(exported.len(), 29);
+    for r in &exported {
+        assert!(r["is_anomaly"] == 0 || r["is_anomaly"] == 1, "scored: {r}");
+        assert!(r["message"].as_str().is_some_and(|m| m.len() < 1_000), "{r}");
+    }
 }
 
 fn write_config(dir: &Path, text: &str) -> PathBuf {
