@@ -45,8 +45,13 @@ fi
 PY="$PYREF_VENV/bin/python"
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
-cargo build --release --quiet -p lad --manifest-path "$ROOT/Cargo.toml"
-LAD="$CARGO_TARGET_DIR/release/lad"
+# LAD_BIN: measure that binary instead of building this checkout's release binary.
+if [ -n "${LAD_BIN:-}" ]; then
+  LAD="$LAD_BIN"
+else
+  cargo build --release --quiet -p lad --manifest-path "$ROOT/Cargo.toml"
+  LAD="$CARGO_TARGET_DIR/release/lad"
+fi
 
 machine() { echo "$(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"; }
 SUMMARY="$OUT/summary.md"
