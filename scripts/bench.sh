@@ -200,7 +200,7 @@ step_stream() {
 import json, statistics, sys
 r, runs, py_load = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 w5, m5, l5, wt5, mt5, lt5, wi, mi, li, same = sys.argv[4:]
-py = json.load(open(f"{r}/pyref.timings.json"))
+py = json.load(open(f"{r}/pyref.timings.json"))["total"]
 py_rate = py["n_test"] / py["score_s"]
 rows = [l.split() for l in open(f"{r}/walls") if l.strip()]
 med = {n: statistics.median(float(w) for k, w, _, _ in rows if k == n) for n in ("50k", "500k")}

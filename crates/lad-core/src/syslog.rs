@@ -376,8 +376,7 @@ pub struct HeaderWitnesses {
 const WITNESS_PARTS: usize = 7;
 
 fn timestamp_word<'a>(h: &Header<'a>, k: usize) -> Option<&'a str> {
-    h.timestamp
-        .and_then(|t| t.split_ascii_whitespace().nth(k))
+    h.timestamp.and_then(|t| t.split_ascii_whitespace().nth(k))
 }
 
 fn same_part(a: &Header<'_>, b: &Header<'_>, part: usize) -> bool {
@@ -561,8 +560,15 @@ mod tests {
 
     /// Messages with headers that agree or differ in each part, and some without a header.
     fn member() -> impl Strategy<Value = String> {
-        (0..4usize, 0..3usize, 0..3usize, 0..3usize, 0..3usize, 0..3usize).prop_map(
-            |(kind, pri, day, host, prog, pid)| {
+        (
+            0..4usize,
+            0..3usize,
+            0..3usize,
+            0..3usize,
+            0..3usize,
+            0..3usize,
+        )
+            .prop_map(|(kind, pri, day, host, prog, pid)| {
                 let pri = ["", "<38>", "<86>"][pri];
                 let day = ["Dec  7", "Dec  8", "Jan  7"][day];
                 let host = ["web1", "web2", "db"][host];
@@ -570,12 +576,14 @@ mod tests {
                 let pid = ["[1]", "[2]", ""][pid];
                 match kind {
                     0 => "Failed password for root".to_string(),
-                    1 => format!("{pri}2026-12-0{}T10:00:01Z {host} {prog}{pid}: x", 7 + (pid.len() % 2)),
+                    1 => format!(
+                        "{pri}2026-12-0{}T10:00:01Z {host} {prog}{pid}: x",
+                        7 + (pid.len() % 2)
+                    ),
                     2 => format!("{pri}1 2026-12-07T10:00:01Z {host} {prog} 42 ID7 - x"),
                     _ => format!("{pri}{day} 10:00:0{} {host} {prog}{pid}: x", host.len()),
                 }
-            },
-        )
+            })
     }
 
     proptest! {

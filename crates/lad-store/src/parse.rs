@@ -124,8 +124,12 @@ pub fn parse_file_chunked<E: From<StoreError>>(
     while let Some(chunk) = chunks.next_chunk().map_err(io)? {
         let f = *format.get_or_insert_with(|| detect_format(&chunk.bytes));
         match f {
-            InputFormat::JsonLines => each(parse_json_lines(&chunk.bytes, chunk.first_line, options))?,
-            InputFormat::Syslog => each(parse_syslog_lines(&chunk.bytes, chunk.first_line, options))?,
+            InputFormat::JsonLines => {
+                each(parse_json_lines(&chunk.bytes, chunk.first_line, options))?
+            }
+            InputFormat::Syslog => {
+                each(parse_syslog_lines(&chunk.bytes, chunk.first_line, options))?
+            }
             InputFormat::JsonArray => whole.extend_from_slice(&chunk.bytes),
         }
     }
@@ -178,7 +182,10 @@ impl LineChunk {
         ends.enumerate().map(move |(i, end)| {
             let line = &body[start..end];
             start = end + 1;
-            (self.first_line + i, line.strip_suffix(b"\r").unwrap_or(line))
+            (
+                self.first_line + i,
+                line.strip_suffix(b"\r").unwrap_or(line),
+            )
         })
     }
 
@@ -599,7 +606,10 @@ mod tests {
         let long = [vec![b'x'; 300_000], b"\ny\n".to_vec()].concat();
         let chunks = chunks_of(&long, 10);
         assert_eq!(chunks[0].bytes.len(), 300_001);
-        assert_eq!((chunks[1].first_line, chunks[1].bytes.as_slice()), (2, &b"y\n"[..]));
+        assert_eq!(
+            (chunks[1].first_line, chunks[1].bytes.as_slice()),
+            (2, &b"y\n"[..])
+        );
         assert!(chunks_of(b"", 10).is_empty());
     }
 
@@ -629,7 +639,6 @@ mod tests {
             assert_eq!((format, items), whole.clone(), "chunks of {chunk} bytes");
         }
     }
-
 
     fn options() -> ParseOptions {
         ParseOptions {

@@ -473,7 +473,11 @@ pub struct TrainedHosts {
 }
 
 /// Trains one model per hostname of `train`.
-pub fn train_hosts(train: &TrainInput, params: &DetectorParams, parallelism: usize) -> TrainedHosts {
+pub fn train_hosts(
+    train: &TrainInput,
+    params: &DetectorParams,
+    parallelism: usize,
+) -> TrainedHosts {
     let mut jobs: Vec<(&str, Vec<&str>)> = train.by_host().collect();
     jobs.sort_unstable_by(|a, b| a.0.cmp(b.0));
     let run = || {
@@ -692,7 +696,16 @@ pub fn write_groups(
     }
     let mut ordered: Vec<(usize, PatternId, Vec<usize>)> = groups
         .into_iter()
-        .map(|(id, ks)| (ks.iter().map(|&k| mined.folds[k].first_at).min().unwrap_or(0), id, ks))
+        .map(|(id, ks)| {
+            (
+                ks.iter()
+                    .map(|&k| mined.folds[k].first_at)
+                    .min()
+                    .unwrap_or(0),
+                id,
+                ks,
+            )
+        })
         .collect();
     ordered.sort_unstable_by_key(|(first, _, _)| *first);
     let mut json: Vec<(String, String)> = vec![(String::new(), String::new()); mined.folds.len()];

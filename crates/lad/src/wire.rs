@@ -78,7 +78,10 @@ pub fn open_output(path: Option<&Path>) -> Result<Box<dyn Write + Send>> {
             let f = File::create(p).with_context(|| format!("cannot create {}", p.display()))?;
             Ok(Box::new(BufWriter::with_capacity(1 << 20, f)))
         }
-        _ => Ok(Box::new(BufWriter::with_capacity(1 << 20, std::io::stdout()))),
+        _ => Ok(Box::new(BufWriter::with_capacity(
+            1 << 20,
+            std::io::stdout(),
+        ))),
     }
 }
 

@@ -560,7 +560,10 @@ fn version_names_the_commit_and_completions_and_manpage_are_generated() {
 
 /// `lad ARGS` with `LAD_CHUNK_BYTES=chunk`, expecting exit 0; feeds `stdin` when given.
 fn lad_chunked(args: &[&str], chunk: &str, stdin: Option<&[u8]>) -> std::process::Output {
-    let out = common::run(common::lad().args(args).env("LAD_CHUNK_BYTES", chunk), stdin);
+    let out = common::run(
+        common::lad().args(args).env("LAD_CHUNK_BYTES", chunk),
+        stdin,
+    );
     assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
     out
 }
@@ -599,7 +602,14 @@ fn output_is_the_same_whatever_the_chunk_size() {
     }
     // A generated input of two hosts, lines of several chunks: same output either way.
     let f = files();
-    let args = ["-q", "score", "--train", p(&f.train), "--input", p(&f.input)];
+    let args = [
+        "-q",
+        "score",
+        "--train",
+        p(&f.train),
+        "--input",
+        p(&f.input),
+    ];
     let whole = lad_chunked(&args, "100000000", None).stdout;
     assert!(!whole.is_empty());
     assert_eq!(lad_chunked(&args, "500", None).stdout, whole);

@@ -361,7 +361,10 @@ fn a_message_over_64_kib_is_refused_at_import_naming_its_line() {
     assert_eq!(exported.len(), 29);
     for r in &exported {
         assert!(r["is_anomaly"] == 0 || r["is_anomaly"] == 1, "scored: {r}");
-        assert!(r["message"].as_str().is_some_and(|m| m.len() < 1_000), "{r}");
+        assert!(
+            r["message"].as_str().is_some_and(|m| m.len() < 1_000),
+            "{r}"
+        );
     }
 }
 
