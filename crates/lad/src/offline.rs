@@ -289,15 +289,18 @@ pub fn for_each_chunk(
     Ok(())
 }
 
+/// Formatted output of a chunk: pieces to write one after the other.
+type Pieces = Vec<Vec<u8>>;
+
 /// Runs `work` with a writer thread that writes, in order, the buffers sent to it to `out`
 /// (then flushes it). An error of the writer ends the work: sending fails, and the writer's
 /// error is returned (a closed pipe stays an I/O error, for the caller to recognise).
 pub fn with_writer<T>(
     out: &mut (dyn Write + Send),
-    work: impl FnOnce(&SyncSender<Vec<Vec<u8>>>) -> Result<T>,
+    work: impl FnOnce(&SyncSender<Pieces>) -> Result<T>,
 ) -> Result<T> {
     std::thread::scope(|s| {
-        let (tx, rx): (SyncSender<Vec<Vec<u8>>>, Receiver<Vec<Vec<u8>>>) = sync_channel(2);
+        let (tx, rx): (SyncSender<Pieces>, Receiver<Pieces>) = sync_channel(2);
         let writer = s.spawn(move || -> std::io::Result<()> {
             for bufs in rx {
                 for buf in bufs {
@@ -320,7 +323,7 @@ pub fn with_writer<T>(
 
 /// Sends `buf` to the writer; a writer that stopped has its own error, returned by
 /// [`with_writer`].
-fn send(tx: &SyncSender<Vec<Vec<u8>>>, buf: Vec<Vec<u8>>) -> Result<()> {
+fn send(tx: &SyncSender<Pieces>, buf: Pieces) -> Result<()> {
     tx.send(buf)
         .map_err(|_| anyhow::anyhow!("the output writer stopped"))
 }
@@ -384,7 +387,7 @@ pub fn write_with_fields(out: &mut Vec<u8>, line: &Line<'_>, fields: &[(&str, Va
 }
 
 /// Formats `lines` on every core with `fields_of` giving each line's added fields, in order.
-fn format_lines<'a, F>(lines: &[Line<'a>], fields_of: F) -> Vec<Vec<u8>>
+fn format_lines<'a, F>(lines: &[Line<'a>], fields_of: F) -> Pieces
 where
     F: Fn(usize, &mut dyn FnMut(&[(&str, Value<'_>)])) + Sync,
 {
