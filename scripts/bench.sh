@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark driver: times lad against ../shared/pyref in one run and measures quality.
 #
-#   scripts/bench.sh [all|speed|bgl|groups]        (default all)
+#   scripts/bench.sh [all|speed|bgl|groups|stream]  (default all; stream is not part of all)
 #
 # speed  : pyref `detect` and `lad score` on make_synth.py --seed 1 (250,000 training lines,
 #          50,000 to score, 4 hosts); whole-command wall time and in-process train/score time,
@@ -11,6 +11,15 @@
 #          with pyref's eval-detect, for lad's default rule, lad without the severity prior,
 #          and lad's legacy rule.
 # groups : `lad templates` on the 16 LogHub 2k sets, grouping accuracy with pyref's eval-groups.
+# stream : the streaming offline path (issue 19). Whole-command `lad score` (JSON Lines in, JSON
+#          out, as a user runs it) on 50,000 and 500,000 lines (make_synth.py --seed 1
+#          --test-n 500000 and its first 50,000 lines), LAD_RUNS runs each (default 5),
+#          medians; the marginal rate (450,000 / difference of the walls) against pyref's
+#          in-process scoring rate from a pyref detect of the same run (target 200x). Peak
+#          resident memory (/usr/bin/time) of `lad score` on 5,000,000 lines (the 500,000 ten
+#          times; target under 1 GiB) and of `lad templates` on them, and of `lad import` of
+#          1,000,000 lines into a fresh SQLite store (target under 200 MiB). Needs about 3 GB
+#          of disk under $STREAM_DATA (default /tmp/lad-stream-data).
 #
 # Data: LogHub (https://github.com/logpai/loghub), read from ../shared/data/loghub.
 # Results: $OUT (default target/bench) gets every output and a summary.md.
@@ -36,8 +45,13 @@ fi
 PY="$PYREF_VENV/bin/python"
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
-cargo build --release --quiet -p lad --manifest-path "$ROOT/Cargo.toml"
-LAD="$CARGO_TARGET_DIR/release/lad"
+# LAD_BIN: measure that binary instead of building this checkout's release binary.
+if [ -n "${LAD_BIN:-}" ]; then
+  LAD="$LAD_BIN"
+else
+  cargo build --release --quiet -p lad --manifest-path "$ROOT/Cargo.toml"
+  LAD="$CARGO_TARGET_DIR/release/lad"
+fi
 
 machine() { echo "$(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"; }
 SUMMARY="$OUT/summary.md"
@@ -145,9 +159,73 @@ print(f"| **average** | | | **{sum(gas) / len(gas):.3f}** |\n")
 PYEOF
 }
 
+step_stream() {
+  local D="${STREAM_DATA:-/tmp/lad-stream-data}" R="$OUT/stream"; mkdir -p "$D" "$R"
+  if [ ! -s "$D/synth_test.jsonl" ] || [ "$(wc -l < "$D/synth_test.jsonl")" -ne 500000 ]; then
+    python3 "$SHARED/pyref/make_synth.py" --seed 1 --test-n 500000 --out-dir "$D" --data-root "$LOGHUB" >&2
+  fi
+  local train="$D/synth_train.jsonl" big="$D/synth_test.jsonl"
+  head -n 50000 "$big" > "$D/score_50k.jsonl"
+  if [ ! -s "$D/score_5m.jsonl" ]; then
+    for _ in $(seq 10); do cat "$big"; done > "$D/score_5m.jsonl"
+  fi
+  head -n 1000000 "$D/score_5m.jsonl" > "$D/import_1m.jsonl"
+  echo "bench: pyref detect on 50,000 lines (a few minutes)..." >&2
+  local py_load; py_load="$(cut -d' ' -f1-3 /proc/loadavg)"
+  "$PYREF" detect --seed 1 --train "$train" --test "$D/score_50k.jsonl" --out "$R/pyref_score.jsonl" \
+      --timings "$R/pyref.timings.json" > "$R/pyref.log" 2>&1
+  local runs="${LAD_RUNS:-5}"
+  : > "$R/walls"
+  for n in 50k 500k; do
+    local input="$D/score_$n.jsonl"; [ "$n" = 500k ] && input="$big"
+    for i in $(seq "$runs"); do
+      read -r wall rss < <(measure "$R/score_$n.$i.log" "$LAD" score --seed 1 --train "$train" \
+          --input "$input" --output "$R/score_$n.jsonl")
+      echo "$n $wall $rss $(cut -d' ' -f1 /proc/loadavg)" >> "$R/walls"
+    done
+  done
+  echo "bench: lad score and templates on 5,000,000 lines..." >&2
+  read -r w5 m5 < <(measure "$R/score_5m.log" "$LAD" score --seed 1 --train "$train" \
+      --input "$D/score_5m.jsonl" --output /dev/null)
+  local l5; l5="$(cut -d' ' -f1-3 /proc/loadavg)"
+  read -r wt5 mt5 < <(measure "$R/templates_5m.log" "$LAD" templates --input "$D/score_5m.jsonl" --output /dev/null)
+  local lt5; lt5="$(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "bench: lad import of 1,000,000 lines..." >&2
+  local store="$R/import"; rm -rf "$store"; mkdir -p "$store"
+  printf "SQLITE_PATH: '%s/lad.db'\n" "$store" > "$store/lad.yaml"
+  read -r wi mi < <(measure "$R/import.log" "$LAD" import --config "$store/lad.yaml" "$D/import_1m.jsonl")
+  local li; li="$(cut -d' ' -f1-3 /proc/loadavg)"
+  cmp -s <(head -n 50000 "$R/score_500k.jsonl") "$R/score_50k.jsonl" && same=yes || same=NO
+  "$PY" - "$R" "$runs" "$py_load" "$w5" "$m5" "$l5" "$wt5" "$mt5" "$lt5" "$wi" "$mi" "$li" "$same" >> "$SUMMARY" <<'PYEOF'
+import json, statistics, sys
+r, runs, py_load = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+w5, m5, l5, wt5, mt5, lt5, wi, mi, li, same = sys.argv[4:]
+py = json.load(open(f"{r}/pyref.timings.json"))["total"]
+py_rate = py["n_test"] / py["score_s"]
+rows = [l.split() for l in open(f"{r}/walls") if l.strip()]
+med = {n: statistics.median(float(w) for k, w, _, _ in rows if k == n) for n in ("50k", "500k")}
+rss = {n: max(int(m) for k, _, m, _ in rows if k == n) for n in ("50k", "500k")}
+loads = [float(l) for *_, l in rows]
+marginal = 450_000 / (med["500k"] - med["50k"])
+print("Streaming offline path (`scripts/bench.sh stream`, issue 19): whole-command `lad score` "
+      "(JSON Lines in and out, training on make_synth.py --seed 1's 250,000 lines included), "
+      f"median of {runs} runs each.\n")
+print("| measure | figure | target |\n|---|---:|---|")
+print(f"| pyref scoring rate, in process (50,000 lines; load {py_load}) | {py_rate:,.0f} lines/s | |")
+print(f"| lad whole command, 50,000 lines | {med['50k']:.2f} s, peak {rss['50k'] / 1024:.0f} MiB | |")
+print(f"| lad whole command, 500,000 lines | {med['500k']:.2f} s, peak {rss['500k'] / 1024:.0f} MiB | |")
+print(f"| lad marginal rate, 50,000 to 500,000 lines | {marginal:,.0f} lines/s = **{marginal / py_rate:,.1f}x** pyref | at least 200x |")
+print(f"| `lad score` on 5,000,000 lines (load {l5}) | {float(w5):.1f} s, peak **{int(m5) / 1024:.0f} MiB** | under 1 GiB |")
+print(f"| `lad templates` on 5,000,000 lines (load {lt5}) | {float(wt5):.1f} s, peak **{int(mt5) / 1024:.0f} MiB** | |")
+print(f"| `lad import` of 1,000,000 lines into SQLite (load {li}) | {float(wi):.1f} s, peak **{int(mi) / 1024:.0f} MiB** | under 200 MiB |")
+print(f"\nLoad average (1 min) during the lad score runs: {min(loads):.2f} to {max(loads):.2f}. "
+      f"First 50,000 output lines of the 500,000-line run equal the 50,000-line run's: {same}.\n")
+PYEOF
+}
+
 case "$what" in
   all) step_speed; step_bgl; step_groups ;;
-  speed|bgl|groups) "step_$what" ;;
-  *) echo "usage: scripts/bench.sh [all|speed|bgl|groups]" >&2; exit 2 ;;
+  speed|bgl|groups|stream) "step_$what" ;;
+  *) echo "usage: scripts/bench.sh [all|speed|bgl|groups|stream]" >&2; exit 2 ;;
 esac
 cat "$SUMMARY"

@@ -209,15 +209,27 @@ fn group_by_ids(splits: &[Split<'_>], ids: &[PatternId], miner: &Miner) -> Group
         .collect();
     let templates = members
         .iter()
-        .map(|(id, body, headers)| {
-            let text = match miner.get(*id) {
-                Some(p) => p.template(TemplateFormat::Stars),
-                None => render(lex(body).text(), TemplateFormat::Stars),
-            };
-            aggregate_message(headers, &text)
-        })
+        .map(|(id, body, headers)| pattern_group_text(miner, *id, body, headers))
         .collect();
     Grouping { labels, templates }
+}
+
+/// The text [`group`] gives a group of pattern `id` (the miner's current id): the pattern in
+/// the `***` format (or, for a pattern the miner does not hold, `first_body`, the body of the
+/// group's first member, as a pattern of its own) behind the members' `headers` as
+/// [`aggregate_message`] writes them. For callers that group a stream they cannot hold,
+/// `headers` may be those a [`crate::syslog::HeaderWitnesses`] of the members kept.
+pub fn pattern_group_text(
+    miner: &Miner,
+    id: PatternId,
+    first_body: &str,
+    headers: &[Option<Header<'_>>],
+) -> String {
+    let text = match miner.get(id) {
+        Some(p) => p.template(TemplateFormat::Stars),
+        None => render(lex(first_body).text(), TemplateFormat::Stars),
+    };
+    aggregate_message(headers, &text)
 }
 
 #[cfg(test)]

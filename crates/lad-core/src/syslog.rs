@@ -357,6 +357,95 @@ pub fn aggregate_message(headers: &[Option<Header<'_>>], body_template: &str) ->
     out
 }
 
+/// The few members' headers that give [`aggregate_message`] the text it gives for all of
+/// them, so a caller grouping a stream it cannot hold keeps a bounded number of messages per
+/// group: the first member with a header, one member without a header (if any), and for each
+/// part of a header (priority, host, program, pid, the first two words and the first ten
+/// bytes of the time) the first member that differs from the first header in it. At most nine
+/// messages are kept whatever the number of members, and two sets merge ([`Self::merge`]).
+#[derive(Clone, Debug, Default)]
+pub struct HeaderWitnesses {
+    /// (position in input order, message), in input order.
+    kept: Vec<(usize, String)>,
+    /// Index in `kept` of the first member with a header.
+    first: Option<usize>,
+    none_kept: bool,
+    differs: [bool; WITNESS_PARTS],
+}
+
+const WITNESS_PARTS: usize = 7;
+
+fn timestamp_word<'a>(h: &Header<'a>, k: usize) -> Option<&'a str> {
+    h.timestamp.and_then(|t| t.split_ascii_whitespace().nth(k))
+}
+
+fn same_part(a: &Header<'_>, b: &Header<'_>, part: usize) -> bool {
+    let word = timestamp_word;
+    match part {
+        0 => a.priority == b.priority,
+        1 => a.host == b.host,
+        2 => a.program == b.program,
+        3 => a.pid == b.pid,
+        4 => word(a, 0) == word(b, 0),
+        5 => word(a, 1) == word(b, 1),
+        _ => a.timestamp.and_then(|t| t.get(..10)) == b.timestamp.and_then(|t| t.get(..10)),
+    }
+}
+
+impl HeaderWitnesses {
+    /// Counts one member at position `at` (positions increase with each call), whose message
+    /// is `message` with header `header` (its [`split`]).
+    pub fn push(&mut self, at: usize, header: Option<Header<'_>>, message: &str) {
+        let Some(h) = header else {
+            if !self.none_kept {
+                self.none_kept = true;
+                self.kept.push((at, String::new()));
+            }
+            return;
+        };
+        let Some(first) = self.first else {
+            self.first = Some(self.kept.len());
+            self.kept.push((at, message.to_string()));
+            return;
+        };
+        let Some(f) = split(&self.kept[first].1).header else {
+            return;
+        };
+        let mut keep = false;
+        for part in 0..WITNESS_PARTS {
+            if !self.differs[part] && !same_part(&f, &h, part) {
+                self.differs[part] = true;
+                keep = true;
+            }
+        }
+        if keep {
+            self.kept.push((at, message.to_string()));
+        }
+    }
+
+    /// Adds the members of `other` (their positions interleave with this set's).
+    pub fn merge(&mut self, other: HeaderWitnesses) {
+        let mut all = std::mem::take(&mut self.kept);
+        all.extend(other.kept);
+        all.sort_by_key(|(at, _)| *at);
+        *self = HeaderWitnesses::default();
+        for (at, message) in all {
+            let header = split(&message).header;
+            self.push(at, header, &message);
+        }
+    }
+
+    /// The kept members' headers in input order, for [`aggregate_message`].
+    pub fn headers(&self) -> Vec<Option<Header<'_>>> {
+        self.kept.iter().map(|(_, m)| split(m).header).collect()
+    }
+
+    /// Position of the first member with a header, or else of the first without.
+    pub fn first_position(&self) -> Option<usize> {
+        self.kept.first().map(|(at, _)| *at)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -467,6 +556,57 @@ mod tests {
         let headers = [split(a).header, split(c).header];
         assert_eq!(aggregate_message(&headers, "x"), "<38>Dec *** sshd: x");
         assert_eq!(aggregate_message(&[None], "body ***"), "body ***");
+    }
+
+    /// Messages with headers that agree or differ in each part, and some without a header.
+    fn member() -> impl Strategy<Value = String> {
+        (
+            0..4usize,
+            0..3usize,
+            0..3usize,
+            0..3usize,
+            0..3usize,
+            0..3usize,
+        )
+            .prop_map(|(kind, pri, day, host, prog, pid)| {
+                let pri = ["", "<38>", "<86>"][pri];
+                let day = ["Dec  7", "Dec  8", "Jan  7"][day];
+                let host = ["web1", "web2", "db"][host];
+                let prog = ["sshd", "cron", "kernel"][prog];
+                let pid = ["[1]", "[2]", ""][pid];
+                match kind {
+                    0 => "Failed password for root".to_string(),
+                    1 => format!(
+                        "{pri}2026-12-0{}T10:00:01Z {host} {prog}{pid}: x",
+                        7 + (pid.len() % 2)
+                    ),
+                    2 => format!("{pri}1 2026-12-07T10:00:01Z {host} {prog} 42 ID7 - x"),
+                    _ => format!("{pri}{day} 10:00:0{} {host} {prog}{pid}: x", host.len()),
+                }
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn witnesses_give_the_text_of_all_members(
+            members in proptest::collection::vec(member(), 1..40),
+            cut in 0usize..40,
+        ) {
+            let all: Vec<Option<Header<'_>>> = members.iter().map(|m| split(m).header).collect();
+            let want = aggregate_message(&all, "x");
+            // One set of all, and two interleaved sets merged.
+            let mut one = HeaderWitnesses::default();
+            let (mut a, mut b) = (HeaderWitnesses::default(), HeaderWitnesses::default());
+            for (i, m) in members.iter().enumerate() {
+                let h = split(m).header;
+                one.push(i, h, m);
+                if (i + cut) % 3 == 0 { a.push(i, h, m) } else { b.push(i, h, m) }
+            }
+            prop_assert!(one.headers().len() <= 9);
+            prop_assert_eq!(aggregate_message(&one.headers(), "x"), want.clone());
+            b.merge(a);
+            prop_assert_eq!(aggregate_message(&b.headers(), "x"), want);
+        }
     }
 
     proptest! {

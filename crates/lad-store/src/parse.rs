@@ -98,6 +98,48 @@ pub fn parse_file(
     Ok(parse_bytes(&bytes, options))
 }
 
+/// Reads a file in chunks of about `chunk_bytes` and hands each chunk's items to `each`, in
+/// input order; the format is detected on the first chunk. JSON Lines and syslog text never
+/// hold more than a chunk (and its longest line); a JSON array (`mongoexport --jsonArray`) is
+/// one document, read whole and handed over at once. Returns the format.
+///
+/// # Errors
+/// Reading the file ([`StoreError::Io`]), or the first error `each` returns.
+pub fn parse_file_chunked<E: From<StoreError>>(
+    path: &Path,
+    options: &ParseOptions,
+    chunk_bytes: usize,
+    mut each: impl FnMut(Vec<ParsedItem>) -> Result<(), E>,
+) -> Result<InputFormat, E> {
+    let io = |source| StoreError::Io {
+        backend: "parse",
+        operation: "read input file",
+        path: path.to_owned(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    let mut chunks = LineChunks::new(file, chunk_bytes);
+    let mut format = None;
+    let mut whole = Vec::new();
+    while let Some(chunk) = chunks.next_chunk().map_err(io)? {
+        let f = *format.get_or_insert_with(|| detect_format(&chunk.bytes));
+        match f {
+            InputFormat::JsonLines => {
+                each(parse_json_lines(&chunk.bytes, chunk.first_line, options))?
+            }
+            InputFormat::Syslog => {
+                each(parse_syslog_lines(&chunk.bytes, chunk.first_line, options))?
+            }
+            InputFormat::JsonArray => whole.extend_from_slice(&chunk.bytes),
+        }
+    }
+    let format = format.unwrap_or(InputFormat::Syslog);
+    if format == InputFormat::JsonArray {
+        each(parse_json_array(&whole, options))?;
+    }
+    Ok(format)
+}
+
 /// Parses bytes in the detected format.
 pub fn parse_bytes(bytes: &[u8], options: &ParseOptions) -> (InputFormat, Vec<ParsedItem>) {
     let format = detect_format(bytes);
@@ -107,6 +149,111 @@ pub fn parse_bytes(bytes: &[u8], options: &ParseOptions) -> (InputFormat, Vec<Pa
         InputFormat::Syslog => parse_syslog_lines(bytes, 1, options),
     };
     (format, items)
+}
+
+/// Whole lines of a reader in chunks of about `target` bytes, so a file of any size is read
+/// with bounded memory: each chunk ends at the first line end after `target` bytes (or at the
+/// end of the input), so memory is bounded by `target` plus the longest line. [`LineChunks::next_chunk`] numbers each chunk's first line.
+pub struct LineChunks<R> {
+    reader: R,
+    target: usize,
+    /// The bytes read after the last complete line.
+    carry: Vec<u8>,
+    next_line: usize,
+    eof: bool,
+}
+
+/// One chunk of whole lines from [`LineChunks`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineChunk {
+    /// 1-based number of the chunk's first line in the whole input.
+    pub first_line: usize,
+    /// The lines, each with its `\n` (the input's last line may have none).
+    pub bytes: Vec<u8>,
+}
+
+impl LineChunk {
+    /// The lines with their 1-based numbers, each without its `\n` or a trailing `\r`
+    /// (blank lines included).
+    pub fn lines(&self) -> impl Iterator<Item = (usize, &[u8])> + '_ {
+        let body = self.bytes.strip_suffix(b"\n").unwrap_or(&self.bytes);
+        let mut start = 0;
+        let ends = memchr::memchr_iter(b'\n', body).chain(std::iter::once(body.len()));
+        ends.enumerate().map(move |(i, end)| {
+            let line = &body[start..end];
+            start = end + 1;
+            (
+                self.first_line + i,
+                line.strip_suffix(b"\r").unwrap_or(line),
+            )
+        })
+    }
+
+    /// The number of lines in the chunk.
+    pub fn line_count(&self) -> usize {
+        let body = self.bytes.strip_suffix(b"\n").unwrap_or(&self.bytes);
+        memchr::memchr_iter(b'\n', body).count() + usize::from(!self.bytes.is_empty())
+    }
+}
+
+impl<R: std::io::Read> LineChunks<R> {
+    /// Chunks of about `target` bytes (at least 1) of `reader`.
+    pub fn new(reader: R, target: usize) -> Self {
+        Self {
+            reader,
+            target: target.max(1),
+            carry: Vec::new(),
+            next_line: 1,
+            eof: false,
+        }
+    }
+
+    /// The next chunk, or `None` at the end of the input.
+    ///
+    /// # Errors
+    /// The reader's error.
+    pub fn next_chunk(&mut self) -> std::io::Result<Option<LineChunk>> {
+        let mut buf = std::mem::take(&mut self.carry);
+        // The chunk ends at the first line end at or after `target` bytes; buf[..searched]
+        // holds none there.
+        let mut searched = 0;
+        loop {
+            let from = searched.max(self.target - 1).min(buf.len());
+            if let Some(i) = memchr::memchr(b'\n', &buf[from..]) {
+                self.carry = buf[from + i + 1..].to_vec();
+                buf.truncate(from + i + 1);
+                break;
+            }
+            if self.eof {
+                break;
+            }
+            searched = buf.len();
+            let want = self.target.saturating_sub(buf.len()).max(64 * 1024);
+            let start = buf.len();
+            buf.resize(start + want, 0);
+            let n = loop {
+                match self.reader.read(&mut buf[start..]) {
+                    Ok(n) => break n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        buf.truncate(start);
+                        return Err(e);
+                    }
+                }
+            };
+            buf.truncate(start + n);
+            self.eof = n == 0;
+        }
+        if buf.is_empty() {
+            return Ok(None);
+        }
+        let chunk = LineChunk {
+            first_line: self.next_line,
+            bytes: buf,
+        };
+        self.next_line += chunk.line_count();
+        Ok(Some(chunk))
+    }
 }
 
 /// Splits into lines (without `\n` or a trailing `\r`), numbered from `first_line`, skipping blank ones.
@@ -428,6 +575,70 @@ mod tests {
 
     // 2024-01-05T12:00:00Z.
     const T: i64 = 1_704_456_000_000;
+
+    fn chunks_of(bytes: &[u8], target: usize) -> Vec<LineChunk> {
+        let mut c = LineChunks::new(bytes, target);
+        std::iter::from_fn(|| c.next_chunk().expect("a slice reads")).collect()
+    }
+
+    #[test]
+    fn line_chunks_cut_at_line_ends_and_number_every_line() {
+        let text = b"a\r\nbb\n\nccc\nlast";
+        for target in [1, 2, 3, 5, 8, 100] {
+            let chunks = chunks_of(text, target);
+            let joined: Vec<u8> = chunks.iter().flat_map(|c| c.bytes.clone()).collect();
+            assert_eq!(joined, text, "target {target}: every byte once, in order");
+            let lines: Vec<(usize, Vec<u8>)> = chunks
+                .iter()
+                .flat_map(|c| c.lines().map(|(n, l)| (n, l.to_vec())).collect::<Vec<_>>())
+                .collect();
+            let want: Vec<(usize, Vec<u8>)> = [&b"a"[..], b"bb", b"", b"ccc", b"last"]
+                .iter()
+                .enumerate()
+                .map(|(i, l)| (i + 1, l.to_vec()))
+                .collect();
+            assert_eq!(lines, want, "target {target}");
+            for c in &chunks[..chunks.len() - 1] {
+                assert!(c.bytes.ends_with(b"\n"), "target {target}: whole lines");
+            }
+        }
+        // A line longer than the target is one chunk; an empty input has none.
+        let long = [vec![b'x'; 300_000], b"\ny\n".to_vec()].concat();
+        let chunks = chunks_of(&long, 10);
+        assert_eq!(chunks[0].bytes.len(), 300_001);
+        assert_eq!(
+            (chunks[1].first_line, chunks[1].bytes.as_slice()),
+            (2, &b"y\n"[..])
+        );
+        assert!(chunks_of(b"", 10).is_empty());
+    }
+
+    #[test]
+    fn a_file_read_in_chunks_parses_as_a_whole() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut text = String::from("\u{feff}");
+        for i in 0..200 {
+            text.push_str(&format!(
+                "{{\"_id\": {i}, \"hostname\": \"h\", \"received_at\": \"2024-01-05 00:00:{:02}\", \"message\": \"line {i}\"}}\n",
+                i % 60
+            ));
+            if i % 17 == 0 {
+                text.push_str("not json\n\n");
+            }
+        }
+        let path = dir.path().join("in.jsonl");
+        std::fs::write(&path, &text).expect("write");
+        let whole = parse_bytes(text.as_bytes(), &options());
+        for chunk in [1, 100, 4096, 1 << 20] {
+            let mut items = Vec::new();
+            let format = parse_file_chunked::<StoreError>(&path, &options(), chunk, |part| {
+                items.extend(part);
+                Ok(())
+            })
+            .expect("reads");
+            assert_eq!((format, items), whole.clone(), "chunks of {chunk} bytes");
+        }
+    }
 
     fn options() -> ParseOptions {
         ParseOptions {

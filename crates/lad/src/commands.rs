@@ -2,7 +2,7 @@
 //! configuration, runs it, and classifies failures for the exit code.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{Read, Seek, Write};
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -17,7 +17,7 @@ use crate::config::Config;
 use crate::error::UsageError;
 use crate::offline;
 use crate::stored;
-use crate::wire::{self, open_output};
+use crate::wire::open_output;
 
 /// Runs one command.
 pub fn run(cli: Cli) -> Result<()> {
@@ -100,32 +100,24 @@ fn check_config(arg: &ConfigArg, format: LogFormat) -> Result<()> {
     Ok(())
 }
 
-fn open_input(path: &Path) -> Result<(Box<dyn BufRead>, String)> {
+fn open_input(path: &Path) -> Result<(Box<dyn Read + Send>, String)> {
     if path.as_os_str() == "-" {
-        return Ok((
-            Box::new(BufReader::new(std::io::stdin().lock())),
-            "<stdin>".to_string(),
-        ));
+        return Ok((Box::new(std::io::stdin()), "<stdin>".to_string()));
     }
     let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    Ok((
-        Box::new(BufReader::with_capacity(1 << 20, file)),
-        path.display().to_string(),
-    ))
+    Ok((Box::new(file), path.display().to_string()))
 }
 
-fn read(path: &Path, skip_invalid: bool) -> Result<offline::Input> {
-    let (reader, name) = open_input(path)?;
-    let input = offline::read_input(reader, &name, skip_invalid)?;
-    if !input.skipped.is_empty() {
+/// Warns once about the invalid lines of `name` that were left out.
+fn warn_skipped(name: &str, skipped: &offline::Skipped) {
+    if let Some(first) = &skipped.first {
         warn!(
             file = %name,
-            skipped = input.skipped.len(),
-            first = %input.skipped[0],
+            skipped = skipped.count,
+            first = %first,
             "invalid lines skipped"
         );
     }
-    Ok(input)
 }
 
 /// Detection settings of `lad score`: the configuration's when `--config` names one (its
@@ -151,20 +143,25 @@ fn detector_params(args: &ScoreArgs) -> Result<DetectorParams> {
     Ok(p)
 }
 
-/// Fails when `--output` names one of the input files: writing it would destroy the input
-/// before it is read.
-fn refuse_overwriting(output: Option<&Path>, inputs: &[&Path]) -> Result<()> {
+/// Fails when `--output` names one of the input files (by any path: a symbolic or hard link
+/// is the same file): writing it would destroy the input before it is read. Names both.
+fn refuse_overwriting(output: Option<&Path>, inputs: &[(&str, &Path)]) -> Result<()> {
     let Some(out) = output.filter(|o| o.as_os_str() != "-") else {
         return Ok(());
     };
-    let Ok(out_real) = std::fs::canonicalize(out) else {
+    let Ok(out_meta) = std::fs::metadata(out) else {
         return Ok(()); // does not exist yet: it cannot be an input
     };
-    for input in inputs {
-        if std::fs::canonicalize(input).is_ok_and(|i| i == out_real) {
+    for (flag, input) in inputs {
+        if input.as_os_str() == "-" {
+            continue;
+        }
+        if std::fs::metadata(input).is_ok_and(|m| same_file(&m, &out_meta, input, out)) {
             return Err(UsageError(format!(
-                "--output {} is also an input file; write the output elsewhere",
-                out.display()
+                "--output {} is also an input file (the same file as {flag} {}); write the \
+                 output elsewhere",
+                out.display(),
+                input.display()
             ))
             .into());
         }
@@ -172,18 +169,35 @@ fn refuse_overwriting(output: Option<&Path>, inputs: &[&Path]) -> Result<()> {
     Ok(())
 }
 
+#[cfg(unix)]
+fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata, _: &Path, _: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    a.dev() == b.dev() && a.ino() == b.ino()
+}
+
+#[cfg(not(unix))]
+fn same_file(_: &std::fs::Metadata, _: &std::fs::Metadata, a: &Path, b: &Path) -> bool {
+    matches!((std::fs::canonicalize(a), std::fs::canonicalize(b)), (Ok(x), Ok(y)) if x == y)
+}
+
 fn parallelism() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-fn score(args: ScoreArgs, quiet: bool) -> Result<()> {
+fn score(args: ScoreArgs, _quiet: bool) -> Result<()> {
     if args.train.as_os_str() == "-" && args.input.as_os_str() == "-" {
         return Err(UsageError("--train and --input cannot both be standard input".into()).into());
     }
-    refuse_overwriting(args.output.as_deref(), &[&args.train, &args.input])?;
+    refuse_overwriting(
+        args.output.as_deref(),
+        &[("--train", &args.train), ("--input", &args.input)],
+    )?;
     let params = detector_params(&args)?;
-    let train = read(&args.train, args.skip_invalid)?;
-    let input = read(&args.input, args.skip_invalid)?;
+    let (train_reader, train_name) = open_input(&args.train)?;
+    let (input, input_name) = open_input(&args.input)?;
+    // The training lines are held (the models need them); the input streams.
+    let train = offline::read_training(train_reader, &train_name, args.skip_invalid)?;
+    warn_skipped(&train_name, &train.skipped);
     let started = std::time::Instant::now();
     let hosts = offline::train_hosts(&train, &params, parallelism());
     for (host, reason) in &hosts.failed {
@@ -195,53 +209,26 @@ fn score(args: ScoreArgs, quiet: bool) -> Result<()> {
         }
     }
     let trained = started.elapsed();
-    let scored = offline::score_lines(&input, &hosts, args.explain);
-    let scoring = started.elapsed() - trained;
+    let train_lines = train.lines;
+    drop(train);
     let mut out = open_output(args.output.as_deref())?;
-    let bar = crate::telemetry::progress(input.lines.len() as u64, "writing", quiet);
-    let mut unscored = 0usize;
-    let mut flagged = 0usize;
-    for (line, s) in scored.in_input_order(&input) {
-        let fields = match s {
-            Some(s) => {
-                flagged += usize::from(s.is_anomaly);
-                let mut f = vec![
-                    ("is_anomaly", u8::from(s.is_anomaly).to_string()),
-                    ("anomaly_score", wire::json_number(s.score)),
-                ];
-                if args.explain {
-                    f.push(("lof_score", wire::json_number(s.lof)));
-                    f.push(("ae_error", wire::json_number(s.ae_error)));
-                    f.push(("novelty", wire::json_number(s.novelty)));
-                    f.push((
-                        "severity",
-                        s.severity
-                            .map_or("null".into(), |v| wire::json_number(f64::from(v))),
-                    ));
-                }
-                f
-            }
-            None => {
-                unscored += 1;
-                vec![
-                    ("is_anomaly", "null".into()),
-                    ("anomaly_score", "null".into()),
-                ]
-            }
-        };
-        offline::write_with_fields(&mut out, line, &fields)?;
-        bar.inc(1);
-    }
-    out.flush()?;
-    bar.finish_and_clear();
+    let done = offline::score_stream(
+        input,
+        &input_name,
+        args.skip_invalid,
+        &hosts,
+        args.explain,
+        &mut *out,
+    )?;
+    warn_skipped(&input_name, &done.skipped);
     info!(
         hosts = hosts.models.len(),
-        train_lines = train.lines.len(),
-        scored = input.lines.len() - unscored,
-        flagged,
-        unscored,
+        train_lines,
+        scored = done.lines - done.unscored,
+        flagged = done.flagged,
+        unscored = done.unscored,
         train_s = trained.as_secs_f64(),
-        score_s = scoring.as_secs_f64(),
+        score_s = done.score_s,
         "score done"
     );
     Ok(())
@@ -254,31 +241,51 @@ fn templates(args: TemplatesArgs, _quiet: bool) -> Result<()> {
         Some(_) => crate::wiring::aggregate_params(&load_config(&args.config)?),
         None => AggregateParams::default(),
     };
-    refuse_overwriting(args.output.as_deref(), &[&args.input])?;
-    let input = read(&args.input, args.skip_invalid)?;
+    refuse_overwriting(args.output.as_deref(), &[("--input", &args.input)])?;
     if let Some(m) = args.method {
         params.method = match m {
             MethodArg::Templates => GroupingMethod::Templates,
             MethodArg::Dbscan => GroupingMethod::Dbscan,
         };
     }
-    let started = std::time::Instant::now();
-    let groups = offline::template_lines(&input, &params)?;
-    let grouping = started.elapsed();
-    let mut out = open_output(args.output.as_deref())?;
     let format = args.format.template_format();
-    for (line, (g, t)) in input.lines.iter().zip(&groups) {
-        let t = serde_json::to_string(&wire::template_text(t, format))?;
-        offline::write_with_fields(
-            &mut out,
-            line,
-            &[("group", format!("\"{g}\"")), ("template", t)],
-        )?;
-    }
-    out.flush()?;
+    let (input, name) = open_input(&args.input)?;
+    let started = std::time::Instant::now();
+    let lines = match params.method {
+        GroupingMethod::Dbscan => {
+            let mut out = open_output(args.output.as_deref())?;
+            let done =
+                offline::group_whole(input, &name, args.skip_invalid, &params, format, &mut *out)?;
+            warn_skipped(&name, &done.1);
+            done.0
+        }
+        GroupingMethod::Templates => {
+            let patterns = params.patterns.check()?;
+            // Two passes over the input: standard input is copied for the second.
+            let mut copy = if args.input.as_os_str() == "-" {
+                Some(tempfile::tempfile().context("cannot create a temporary file")?)
+            } else {
+                None
+            };
+            let mined =
+                offline::mine_stream(input, &name, args.skip_invalid, &patterns, copy.as_mut())?;
+            warn_skipped(&name, &mined.skipped);
+            let second: Box<dyn Read + Send> = match copy {
+                Some(mut f) => {
+                    f.rewind()?;
+                    Box::new(f)
+                }
+                None => open_input(&args.input)?.0,
+            };
+            let lines = mined.lines;
+            let mut out = open_output(args.output.as_deref())?;
+            offline::write_groups(mined, second, &name, args.skip_invalid, format, &mut *out)?;
+            lines
+        }
+    };
     info!(
-        lines = input.lines.len(),
-        group_s = grouping.as_secs_f64(),
+        lines,
+        group_s = started.elapsed().as_secs_f64(),
         "templates done"
     );
     Ok(())

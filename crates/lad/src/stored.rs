@@ -8,8 +8,8 @@ use std::sync::atomic::AtomicBool;
 
 use anyhow::{bail, Context, Result};
 use lad_core::pattern::TemplateFormat;
-use lad_store::parse::{parse_file, ParseOptions};
-use lad_store::NewRecord;
+use lad_store::parse::{parse_file_chunked, ParseError, ParseOptions, ParsedRecord};
+use lad_store::{NewRecord, MAX_MESSAGE_BYTES};
 use tracing::{info, warn};
 
 use crate::config::Config;
@@ -26,6 +26,7 @@ pub fn train(config: &Config, only_host: Option<&str>, quiet: bool) -> Result<()
     config
         .require_detection()
         .map_err(|e| UsageError(e.to_string()))?;
+    require_store(config, "train on")?;
     let mut stores = wiring::open_for_training(config)?;
     let mut hosts = pipeline::host_pairs(config, &mut stores.source)?;
     if let Some(h) = only_host {
@@ -69,6 +70,7 @@ pub fn detect(config: &Config, quiet: bool) -> Result<()> {
     config
         .require_detection()
         .map_err(|e| UsageError(e.to_string()))?;
+    require_store(config, "score")?;
     let mut workers = vec![Worker::open(config)?];
     let hosts = pipeline::host_pairs(config, &mut workers[0].stores().source)?;
     let repo = ModelRepo::new(&config.model_base_dir);
@@ -146,6 +148,7 @@ pub fn patterns(
     format: TemplateFormat,
     output: Option<&Path>,
 ) -> Result<()> {
+    require_store(config, "list")?;
     let mut stores = wiring::open_for_state(config)?;
     let mut hosts = pipeline::host_pairs(config, &mut stores.source)?;
     hosts.retain(|(s, h)| source.is_none_or(|x| x == s) && host.is_none_or(|x| x == h));
@@ -170,6 +173,7 @@ pub fn aggregate(config: &Config) -> Result<()> {
     config
         .require_aggregation()
         .map_err(|e| UsageError(e.to_string()))?;
+    require_store(config, "aggregate")?;
     let mut stores = wiring::open_for_state(config)?;
     for o in crate::aggregation::aggregate(config, &mut stores, pipeline::now_ms())? {
         info!(
@@ -193,37 +197,45 @@ pub fn import(config: &Config, source: &str, files: &[PathBuf], skip_invalid: bo
             origin: file.display().to_string(),
             reference_time_ms: reference_time(file),
         };
-        let (format, items) = parse_file(file, &options)?;
-        let mut records: Vec<NewRecord> = Vec::with_capacity(items.len());
-        for item in items {
-            match item {
-                // A record the backend cannot hold (a MySQL host over 255 characters) is one
-                // invalid line, like a line that does not parse.
-                Ok(parsed) => match store.import_limit(&parsed.record) {
-                    None => records.push(parsed.record),
-                    Some(reason) => {
+        let (mut inserted, mut duplicates) = (0usize, 0usize);
+        // The file is read, parsed and imported a chunk at a time, so memory does not grow with
+        // its size (a mongoexport JSON array is the exception: one document, read whole).
+        let chunk = crate::offline::chunk_bytes(IMPORT_CHUNK_BYTES);
+        let format = parse_file_chunked(file, &options, chunk, |items| {
+            let mut records: Vec<NewRecord> = Vec::with_capacity(items.len());
+            for item in items {
+                match item.and_then(|p| refuse_oversized(p, &options.origin)) {
+                    // A record the backend cannot hold (a MySQL host over 255 characters) is one
+                    // invalid line, like a line that does not parse.
+                    Ok(parsed) => match store.import_limit(&parsed.record) {
+                        None => records.push(parsed.record),
+                        Some(reason) => {
+                            invalid += 1;
+                            if invalid <= 20 {
+                                warn!("{}:{}: {reason}", file.display(), parsed.line);
+                            }
+                        }
+                    },
+                    Err(e) => {
                         invalid += 1;
                         if invalid <= 20 {
-                            warn!("{}:{}: {reason}", file.display(), parsed.line);
+                            warn!("{e}");
                         }
-                    }
-                },
-                Err(e) => {
-                    invalid += 1;
-                    if invalid <= 20 {
-                        warn!("{e}");
                     }
                 }
             }
-        }
-        let summary = store
-            .import(source, &records)
-            .with_context(|| format!("importing {}", file.display()))?;
+            let summary = store
+                .import(source, &records)
+                .with_context(|| format!("importing {}", file.display()))?;
+            inserted += summary.inserted;
+            duplicates += summary.duplicates;
+            anyhow::Ok(())
+        })?;
         info!(
             file = %file.display(),
             format = ?format,
-            inserted = summary.inserted,
-            already_present = summary.duplicates,
+            inserted,
+            already_present = duplicates,
             "imported"
         );
     }
@@ -235,6 +247,27 @@ pub fn import(config: &Config, source: &str, files: &[PathBuf], skip_invalid: bo
         }
     }
     Ok(())
+}
+
+/// How much of an input file `lad import` reads, parses and imports at a time.
+const IMPORT_CHUNK_BYTES: usize = 4 << 20;
+
+/// A message over [`MAX_MESSAGE_BYTES`] is refused at import, naming its line: every store
+/// reader reports such a record as malformed and never scores it, so importing it would lose it
+/// silently.
+fn refuse_oversized(parsed: ParsedRecord, origin: &str) -> Result<ParsedRecord, ParseError> {
+    let len = parsed.record.message.len();
+    if len <= MAX_MESSAGE_BYTES {
+        return Ok(parsed);
+    }
+    Err(ParseError {
+        origin: origin.to_string(),
+        line: parsed.line,
+        reason: format!(
+            "message is {len} bytes, over the limit of {MAX_MESSAGE_BYTES} bytes lad scores; \
+             not imported (cut such lines before importing)"
+        ),
+    })
 }
 
 /// RFC 3164 stamps have no year: read them against the file's modification time.
@@ -274,18 +307,26 @@ impl ExportWhat {
     }
 }
 
-/// `lad export`: records with their verdicts (anomalies with their incident), the aggregates,
-/// or the incidents, as JSON Lines.
-pub fn export(config: &Config, output: Option<&Path>, what: ExportWhat) -> Result<()> {
+/// Refuses to go on when the configured SQLite store does not exist: opening it would create an
+/// empty `lad.db` wherever the command runs, and `what` (export, train, ...) has nothing to read.
+/// Only `lad import`, `lad run` and `lad demo` create a store.
+fn require_store(config: &Config, what: &str) -> Result<()> {
     if config.storage_datasource == crate::config::SourceKind::Sqlite
         && !config.sqlite_path.exists()
     {
         bail!(
-            "no store at {} (SQLITE_PATH): nothing to export; run from the folder that holds \
+            "no store at {} (SQLITE_PATH): nothing to {what}; run from the folder that holds \
              it, set SQLITE_PATH, or fill one with `lad import`",
             config.sqlite_path.display()
         );
     }
+    Ok(())
+}
+
+/// `lad export`: records with their verdicts (anomalies with their incident), the aggregates,
+/// or the incidents, as JSON Lines.
+pub fn export(config: &Config, output: Option<&Path>, what: ExportWhat) -> Result<()> {
+    require_store(config, "export")?;
     let mut stores = wiring::open_for_state(config)?;
     let mut out = open_output(output)?;
     let store = stores.sink();

@@ -70,21 +70,18 @@ pub fn json_number(x: f64) -> String {
     serde_json::to_string(&x).unwrap_or_else(|_| "null".to_string())
 }
 
-/// Opens the output file, or standard output for `None` and `-`.
-pub fn open_output(path: Option<&Path>) -> Result<Box<dyn Write>> {
+/// Opens the output file, or standard output for `None` and `-` (unlocked, so the writer may
+/// move to another thread).
+pub fn open_output(path: Option<&Path>) -> Result<Box<dyn Write + Send>> {
     match path {
-        None => Ok(Box::new(BufWriter::with_capacity(
-            1 << 20,
-            std::io::stdout().lock(),
-        ))),
-        Some(p) if p.as_os_str() == "-" => Ok(Box::new(BufWriter::with_capacity(
-            1 << 20,
-            std::io::stdout().lock(),
-        ))),
-        Some(p) => {
+        Some(p) if p.as_os_str() != "-" => {
             let f = File::create(p).with_context(|| format!("cannot create {}", p.display()))?;
             Ok(Box::new(BufWriter::with_capacity(1 << 20, f)))
         }
+        _ => Ok(Box::new(BufWriter::with_capacity(
+            1 << 20,
+            std::io::stdout(),
+        ))),
     }
 }
 

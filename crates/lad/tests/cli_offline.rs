@@ -557,3 +557,198 @@ fn version_names_the_commit_and_completions_and_manpage_are_generated() {
     assert!(page.contains("check\\-config"), "lists the commands");
     lad_expect(&["completions", "tcsh"], None, 2);
 }
+
+/// `lad ARGS` with `LAD_CHUNK_BYTES=chunk`, expecting exit 0; feeds `stdin` when given.
+fn lad_chunked(args: &[&str], chunk: &str, stdin: Option<&[u8]>) -> std::process::Output {
+    let out = common::run(
+        common::lad().args(args).env("LAD_CHUNK_BYTES", chunk),
+        stdin,
+    );
+    assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+    out
+}
+
+#[test]
+fn output_is_the_same_whatever_the_chunk_size() {
+    // The input streams in chunks of whole lines; chunks of one line or a few must give the
+    // reviewed golden output, from a file and from standard input alike.
+    let train = fixture("offline_train.jsonl");
+    let input = fixture("offline_input.jsonl");
+    let bytes = std::fs::read(&input).expect("input");
+    for chunk in ["1", "97", "1000"] {
+        let score = [
+            "-q",
+            "score",
+            "--train",
+            p(&train),
+            "--input",
+            p(&input),
+            "--explain",
+        ];
+        check_golden(
+            "offline_score.golden.jsonl",
+            &lad_chunked(&score, chunk, None).stdout,
+        );
+        let templates = ["-q", "templates", "--input", p(&input)];
+        check_golden(
+            "offline_templates.golden.jsonl",
+            &lad_chunked(&templates, chunk, None).stdout,
+        );
+        let from_stdin = ["-q", "templates", "--input", "-"];
+        check_golden(
+            "offline_templates.golden.jsonl",
+            &lad_chunked(&from_stdin, chunk, Some(&bytes)).stdout,
+        );
+    }
+    // A generated input of two hosts, lines of several chunks: same output either way.
+    let f = files();
+    let args = [
+        "-q",
+        "score",
+        "--train",
+        p(&f.train),
+        "--input",
+        p(&f.input),
+    ];
+    let whole = lad_chunked(&args, "100000000", None).stdout;
+    assert!(!whole.is_empty());
+    assert_eq!(lad_chunked(&args, "500", None).stdout, whole);
+    let args = ["-q", "templates", "--input", p(&f.input)];
+    let whole = lad_chunked(&args, "100000000", None).stdout;
+    assert_eq!(lad_chunked(&args, "500", None).stdout, whole);
+}
+
+/// The input of `f` with line `at` (1-based) replaced by raw bytes.
+fn with_bad_bytes(f: &Files, at: usize, bad: &[u8]) -> PathBuf {
+    let text = std::fs::read(&f.input).expect("input");
+    let mut lines: Vec<&[u8]> = text.split(|b| *b == b'\n').collect();
+    lines[at - 1] = bad;
+    let path = f.input.with_extension("latin1.jsonl");
+    std::fs::write(&path, lines.join(&b'\n')).expect("write");
+    path
+}
+
+#[test]
+fn an_invalid_utf8_byte_fails_its_line_once_or_is_skipped() {
+    let f = files();
+    let bad = with_bad_bytes(
+        &f,
+        4,
+        b"{\"hostname\": \"alpha\", \"received_at\": \"2025-01-01T12:00:00Z\", \"message\": \"caf\xe9 closed\"}",
+    );
+    let valid: Vec<Value> = json_lines(&std::fs::read(&f.input).expect("input"))
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 3)
+        .map(|(_, v)| v)
+        .collect();
+    for (cmd, added) in [
+        (
+            vec!["score", "--train", p(&f.train), "--input", p(&bad)],
+            ["is_anomaly", "anomaly_score"],
+        ),
+        (vec!["templates", "--input", p(&bad)], ["group", "template"]),
+    ] {
+        let out = lad_expect(&cmd, None, 1);
+        let err = stderr(&out);
+        assert_eq!(err.matches("line 4").count(), 1, "{cmd:?}: {err}");
+        assert_eq!(err.matches("UTF-8").count(), 1, "said once: {err}");
+        assert!(err.contains("column 77"), "{err}");
+        assert!(out.stdout.is_empty(), "nothing is written on error");
+
+        let mut skip = cmd.clone();
+        skip.insert(1, "--skip-invalid");
+        let out = lad_expect(&skip, None, 0);
+        assert_same_objects_plus(&valid, &json_lines(&out.stdout), &added);
+        let err = stderr(&out);
+        assert!(
+            err.contains("skipped=1") && err.contains("line 4") && err.contains("UTF-8"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn a_byte_order_mark_and_other_time_forms_are_read_as_import_reads_them() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let input = dir.path().join("bom.jsonl");
+    let lines = [
+        r#"{"hostname": "alpha", "received_at": "2024-01-05 00:00:00", "message": "disk ok"}"#,
+        r#"{"hostname": "alpha", "received_at": "2024-01-05T00:00:01", "message": "disk ok"}"#,
+        r#"{"hostname": "alpha", "received_at": 1704412802, "message": "disk ok"}"#,
+        r#"{"hostname": "alpha", "received_at": "2024-01-05T00:00:03Z", "message": "disk ok"}"#,
+    ];
+    std::fs::write(&input, format!("\u{feff}{}\n", lines.join("\n"))).expect("write");
+    let out = lad_expect(
+        &["score", "--train", p(&input), "--input", p(&input)],
+        None,
+        0,
+    );
+    let expected: Vec<Value> = lines
+        .iter()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    // The output starts with the first object, not the mark.
+    assert!(out.stdout.starts_with(b"{"), "{:?}", &out.stdout[..8]);
+    assert_same_objects_plus(
+        &expected,
+        &json_lines(&out.stdout),
+        &["is_anomaly", "anomaly_score"],
+    );
+    let out = lad_expect(&["templates", "--input", p(&input)], None, 0);
+    assert_same_objects_plus(&expected, &json_lines(&out.stdout), &["group", "template"]);
+
+    // `lad import` takes the same file, every line.
+    let config = dir.path().join("lad.yaml");
+    std::fs::write(
+        &config,
+        format!("SQLITE_PATH: '{}'\n", dir.path().join("lad.db").display()),
+    )
+    .expect("config");
+    let out = lad_expect(&["import", "--config", p(&config), p(&input)], None, 0);
+    assert!(stderr(&out).contains("inserted=4"), "{}", stderr(&out));
+
+    // A time neither reads is refused by both, naming the line.
+    let bad = dir.path().join("bad.jsonl");
+    std::fs::write(
+        &bad,
+        r#"{"hostname": "alpha", "received_at": "5 Jan 2024", "message": "disk ok"}"#,
+    )
+    .expect("write");
+    let out = lad_expect(&["templates", "--input", p(&bad)], None, 1);
+    assert!(stderr(&out).contains("line 1"), "{}", stderr(&out));
+    let out = lad_expect(&["import", "--config", p(&config), p(&bad)], None, 1);
+    assert!(stderr(&out).contains("bad.jsonl:1"), "{}", stderr(&out));
+}
+
+#[test]
+fn output_is_refused_when_it_is_the_training_file_by_another_name() {
+    let f = files();
+    let before = std::fs::read(&f.train).expect("read");
+    let hard = f.train.with_extension("hard.jsonl");
+    std::fs::hard_link(&f.train, &hard).expect("hard link");
+    let soft = f.train.with_extension("soft.jsonl");
+    std::os::unix::fs::symlink(&f.train, &soft).expect("symlink");
+    for alias in [&hard, &soft] {
+        let out = lad_expect(
+            &[
+                "score",
+                "--train",
+                p(&f.train),
+                "--input",
+                p(&f.input),
+                "-o",
+                p(alias),
+            ],
+            None,
+            2,
+        );
+        let err = stderr(&out);
+        assert!(
+            err.contains(&format!("--output {}", p(alias)))
+                && err.contains(&format!("--train {}", p(&f.train))),
+            "names both: {err}"
+        );
+        assert_eq!(std::fs::read(&f.train).expect("read"), before, "untouched");
+    }
+}

@@ -318,13 +318,54 @@ fn the_store_can_be_named_in_the_environment() {
 #[test]
 fn export_without_a_store_says_so_and_creates_nothing() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let out = run(lad().args(["export"]).current_dir(dir.path()), None);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(stderr(&out).contains("no store at"), "{}", stderr(&out));
+    // Every command that only reads a store refuses to create one, naming the path.
+    for cmd in [&["export"][..], &["patterns"], &["detect"], &["train"]] {
+        let out = run(lad().args(cmd).current_dir(dir.path()), None);
+        assert_eq!(out.status.code(), Some(1), "{cmd:?}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(
+            err.contains("no store at") && err.contains("lad.db"),
+            "{cmd:?}: {err}"
+        );
+        assert!(
+            !dir.path().join("lad.db").exists(),
+            "{cmd:?}: no empty store left behind"
+        );
+    }
+}
+
+#[test]
+fn a_message_over_64_kib_is_refused_at_import_naming_its_line() {
+    let env = Env::new("");
+    let file = env.path("long.jsonl");
+    let mut d = docs(41, &["h"], 30, 0, now_ms() - 60_000);
+    let long = "segfault at 0000 ip 0000 sp 0000 error 4 ".repeat(1_700); // 69,700 bytes
+    d[4]["message"] = json!(long);
+    write_json_lines(&file, &d);
+    // Refused, loudly, with its line and the limit; nothing else of the file is lost.
+    let out = env.lad("import", &[s(&file)], 1);
+    let err = stderr(&out);
     assert!(
-        !dir.path().join("lad.db").exists(),
-        "no empty store left behind"
+        err.contains("long.jsonl:5")
+            && err.contains(&format!("{} bytes", long.len()))
+            && err.contains("65536"),
+        "{err}"
     );
+    let out = env.lad("import", &["--skip-invalid", s(&file)], 0);
+    assert!(stderr(&out).contains("invalid=1"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("long.jsonl:5"), "{}", stderr(&out));
+    // End to end: every imported record is scored and exported; the long one never entered.
+    env.lad("train", &[], 0);
+    env.lad("detect", &[], 0);
+    let exported = env.export(&[]);
+    assert_eq!(exported.len(), 29);
+    for r in &exported {
+        assert!(r["is_anomaly"] == 0 || r["is_anomaly"] == 1, "scored: {r}");
+        assert!(
+            r["message"].as_str().is_some_and(|m| m.len() < 1_000),
+            "{r}"
+        );
+    }
 }
 
 fn write_config(dir: &Path, text: &str) -> PathBuf {
@@ -452,8 +493,9 @@ fn malformed_records_are_marked_counted_and_never_block_the_rest() {
     let env = Env::new("INFER_MAX_ENTRIES: 7\n");
     let end = now_ms() - 60_000;
     let mut d = docs(50, &["h1"], 40, 0, end);
-    // A message over the 64 KiB limit, imported like any other line.
-    d[20]["message"] = json!("x".repeat(70_000));
+    // A message over the 64 KiB limit: `lad import` refuses it, so another writer puts it in
+    // the table (below) in place of this line.
+    d.remove(20);
     let file = env.path("good.jsonl");
     write_json_lines(&file, &d);
     env.lad("import", &[s(&file)], 0);
@@ -464,7 +506,9 @@ fn malformed_records_are_marked_counted_and_never_block_the_rest() {
     // invalid UTF-8 is a blob cast to TEXT, as a careless C writer would leave it.
     let conn = rusqlite::Connection::open(env.db()).expect("open the store");
     let t = |i: i64| end - 40_000 + i * 1000 + 500;
+    let long = format!("'{}'", "x".repeat(70_000));
     for (host, message, time) in [
+        ("'h1'", long.as_str(), t(20).to_string()),
         ("'h1'", "X'6869'", t(2).to_string()),
         ("'h1'", "CAST(X'6869FFFE' AS TEXT)", t(9).to_string()),
         ("X'6831'", "'host is a blob'", t(15).to_string()),
