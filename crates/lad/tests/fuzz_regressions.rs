@@ -112,3 +112,42 @@ fn targets_binaries_and_folders_agree() {
         }
     }
 }
+
+/// Writes the seeds of the `model_file` target: a model trained on the offline fixture and its
+/// patterns, each as a whole file and as the bare payload (which the target frames with a right
+/// header). Run it after a model format change:
+/// `cargo test -p lad --test fuzz_regressions -- --ignored write_model_file_seeds`.
+#[test]
+#[ignore = "writes fuzz/corpus/model_file/; run by hand after a model format change"]
+fn write_model_file_seeds() {
+    use lad_core::detector::{DetectorParams, HostModel};
+    use lad_core::model_file;
+    use lad_core::pattern::mine;
+
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/offline_train.jsonl");
+    let text = std::fs::read_to_string(&fixture).expect("the fixture reads");
+    let messages: Vec<String> = text
+        .lines()
+        .take(60)
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("a JSON line");
+            v["message"].as_str().expect("a message").to_string()
+        })
+        .collect();
+    let mut params = DetectorParams::default();
+    // A small model keeps the seed small: short vectors, few neighbours.
+    params.word2vec.vector_length = 4;
+    params.lof_neighbors = 5;
+    let mut model = HostModel::train(&messages, &params).expect("the fixture trains");
+    let mined = mine(&messages, &Default::default());
+    model.set_patterns(mined.miner.clone());
+    let dir = fuzz_dir().join("corpus/model_file");
+    std::fs::create_dir_all(&dir).expect("the corpus folder");
+    let model_bytes = model_file::encode(&model).expect("the model encodes");
+    let miner_bytes = model_file::encode(&mined.miner).expect("the patterns encode");
+    for (name, bytes) in [("model", &model_bytes), ("patterns", &miner_bytes)] {
+        std::fs::write(dir.join(name), bytes).expect("write a seed");
+        // The payload alone: the header is 20 bytes.
+        std::fs::write(dir.join(format!("{name}-payload")), &bytes[20..]).expect("write a seed");
+    }
+}
