@@ -123,7 +123,9 @@ pub fn pattern(data: &[u8]) {
         .collect();
     for (body, id) in bodies.iter().zip(&first) {
         let id = miner.resolve(*id);
-        let view = miner.get(id).expect("a pattern handed out can be looked up");
+        let view = miner
+            .get(id)
+            .expect("a pattern handed out can be looked up");
         if !view.overflow {
             assert_eq!(miner.classify(body), id, "classify({body:?})");
         }
@@ -140,7 +142,11 @@ pub fn pattern(data: &[u8]) {
             .map(|v| (v.id, v.text.to_string(), v.stats.count))
             .collect()
     };
-    assert_eq!(texts(&back), texts(&miner), "patterns after a save and load");
+    assert_eq!(
+        texts(&back),
+        texts(&miner),
+        "patterns after a save and load"
+    );
     for body in &bodies {
         assert_eq!(back.classify(body), miner.classify(body), "{body:?}");
     }

@@ -89,7 +89,9 @@ fn targets_binaries_and_folders_agree() {
     let root = fuzz_dir();
     for target in targets::TARGETS {
         assert!(
-            root.join("fuzz_targets").join(format!("{target}.rs")).is_file(),
+            root.join("fuzz_targets")
+                .join(format!("{target}.rs"))
+                .is_file(),
             "fuzz/fuzz_targets/{target}.rs is missing"
         );
     }

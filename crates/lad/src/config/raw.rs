@@ -272,7 +272,12 @@ fn read_secret(key: &str, at: &Origin, path: &Path) -> Result<String, ConfigErro
     }
     let mut bytes = Vec::new();
     std::fs::File::open(path)
-        .and_then(|f| std::io::Read::read_to_end(&mut std::io::Read::take(f, MAX_SECRET_BYTES + 1), &mut bytes))
+        .and_then(|f| {
+            std::io::Read::read_to_end(
+                &mut std::io::Read::take(f, MAX_SECRET_BYTES + 1),
+                &mut bytes,
+            )
+        })
         .map_err(|e| fail(e.to_string()))?;
     if bytes.len() as u64 > MAX_SECRET_BYTES {
         return Err(too_big(bytes.len() as u64));
