@@ -97,7 +97,7 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ModelFileError> {
     let payload = &bytes[HEADER_LEN..];
     if payload.len() as u64 != len {
         return Err(ModelFileError::Truncated {
-            expected: HEADER_LEN as u64 + len,
+            expected: (HEADER_LEN as u64).saturating_add(len),
             found: bytes.len() as u64,
         });
     }
