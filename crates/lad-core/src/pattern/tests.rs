@@ -20,15 +20,24 @@ fn stats_saturate_at_the_ends() {
     };
     let mut merged = full.clone();
     merged.merge(full.clone(), p.params());
-    assert_eq!((merged.count, merged.buckets.clone()), (u64::MAX, vec![(0, u64::MAX)]));
+    assert_eq!(
+        (merged.count, merged.buckets.clone()),
+        (u64::MAX, vec![(0, u64::MAX)])
+    );
     let mut added = full;
     added.add(1, 1, p.params());
-    assert_eq!((added.count, added.buckets), (u64::MAX, vec![(0, u64::MAX)]));
+    assert_eq!(
+        (added.count, added.buckets),
+        (u64::MAX, vec![(0, u64::MAX)])
+    );
     let mut early = PatternStats::default();
     early.add(i64::MIN + 1, 1, p.params());
     early.add(i64::MAX, 1, p.params());
     assert_eq!(early.buckets[0].0, i64::MIN);
-    assert_eq!((early.first_ms, early.last_ms, early.count), (i64::MIN + 1, i64::MAX, 2));
+    assert_eq!(
+        (early.first_ms, early.last_ms, early.count),
+        (i64::MIN + 1, i64::MAX, 2)
+    );
 }
 
 fn params() -> PatternValidParams {
