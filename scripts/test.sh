@@ -79,6 +79,12 @@ cargo check -p lad --no-default-features --lib --bins --quiet
 step "tests"
 cargo test --workspace --features lad/kafka --no-fail-fast --quiet 2>&1 | tee "$CARGO_TARGET_DIR/test-output.log"
 
+step "fuzz (each cargo-fuzz target for 10 s; a crash fails the run and is kept in fuzz/regressions/)"
+# Its own build (libFuzzer instrumentation), kept in $CARGO_TARGET_DIR/fuzz between runs.
+# Without AddressSanitizer here, to keep the step short (lad forbids unsafe code; `fuzz.sh` alone
+# uses it by default).
+LAD_FUZZ_SANITIZER="${LAD_FUZZ_SANITIZER:-none}" LAD_FUZZ_TARGET_DIR="$CARGO_TARGET_DIR/fuzz" ./scripts/fuzz.sh 10
+
 step "package (the .deb installed into a scratch root with dpkg -i, then removed)"
 ./scripts/test-package.sh
 

@@ -54,13 +54,20 @@ pub enum ModelFileError {
 /// Serialises `model` into the versioned, checksummed file format.
 pub fn encode<T: Serialize>(model: &T) -> Result<Vec<u8>, ModelFileError> {
     let payload = postcard::to_stdvec(model).map_err(|e| ModelFileError::Payload(e.to_string()))?;
+    Ok(frame(&payload))
+}
+
+/// Puts the header (magic, [`FORMAT_VERSION`], length, CRC-32) in front of an already
+/// serialised payload. [`encode`] is `postcard` followed by this; the fuzz targets use it alone
+/// to reach the payload decoder with bytes whose checksum is right.
+pub fn frame(payload: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
     out.extend_from_slice(&MAGIC);
     out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
     out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-    out.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
-    out.extend_from_slice(&payload);
-    Ok(out)
+    out.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
+    out.extend_from_slice(payload);
+    out
 }
 
 /// Checks the header and checksum of `bytes`, then deserialises the model.
@@ -90,7 +97,7 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ModelFileError> {
     let payload = &bytes[HEADER_LEN..];
     if payload.len() as u64 != len {
         return Err(ModelFileError::Truncated {
-            expected: HEADER_LEN as u64 + len,
+            expected: (HEADER_LEN as u64).saturating_add(len),
             found: bytes.len() as u64,
         });
     }

@@ -245,14 +245,16 @@ impl PatternStats {
             self.first_ms = self.first_ms.min(time_ms);
             self.last_ms = self.last_ms.max(time_ms);
         }
-        self.count += n;
-        let start = time_ms.div_euclid(params.bucket_ms) * params.bucket_ms;
+        // Counts saturate and bucket starts clamp: a saved miner may hold any counts (found
+        // by the model_file fuzz target) and a record any time.
+        self.count = self.count.saturating_add(n);
+        let start = time_ms.saturating_sub(time_ms.rem_euclid(params.bucket_ms));
         match self.buckets.last_mut() {
-            Some((s, c)) if *s == start => *c += n,
+            Some((s, c)) if *s == start => *c = c.saturating_add(n),
             Some((s, _)) if *s < start => self.buckets.push((start, n)),
             None => self.buckets.push((start, n)),
             Some(_) => match self.buckets.binary_search_by_key(&start, |b| b.0) {
-                Ok(i) => self.buckets[i].1 += n,
+                Ok(i) => self.buckets[i].1 = self.buckets[i].1.saturating_add(n),
                 Err(i) => self.buckets.insert(i, (start, n)),
             },
         }
@@ -270,7 +272,7 @@ impl PatternStats {
             *self = other;
             return;
         }
-        self.count += other.count;
+        self.count = self.count.saturating_add(other.count);
         self.first_ms = self.first_ms.min(other.first_ms);
         self.last_ms = self.last_ms.max(other.last_ms);
         let mut all = std::mem::take(&mut self.buckets);
@@ -278,7 +280,7 @@ impl PatternStats {
         all.sort_unstable_by_key(|b| b.0);
         for (start, n) in all {
             match self.buckets.last_mut() {
-                Some((s, c)) if *s == start => *c += n,
+                Some((s, c)) if *s == start => *c = c.saturating_add(n),
                 _ => self.buckets.push((start, n)),
             }
         }

@@ -382,9 +382,17 @@ pub fn record_from_json(
 ) -> Result<NewRecord, String> {
     let original_id = match map.remove("_id") {
         None => None,
-        Some(v) => Some(RecordId::from_json(&v).ok_or_else(|| {
-            format!("expected _id to be a string, integer or {{\"$oid\": ..}}, found {v}")
-        })?),
+        // An empty id names no record (found by the mongoexport fuzz target): refused, as an id
+        // of the wrong type is.
+        Some(v) => Some(
+            RecordId::from_json(&v)
+                .filter(|id| !id.to_string().is_empty())
+                .ok_or_else(|| {
+                    format!(
+                        "expected _id to be a non-empty string, integer or {{\"$oid\": ..}}, found {v}"
+                    )
+                })?,
+        ),
     };
     let mut text_field = |name: &str, what: &str| match map.remove(name) {
         Some(Value::String(s)) => Ok(s),
@@ -725,6 +733,23 @@ mod tests {
         let e = items[2].as_ref().expect_err("third element has no message");
         assert_eq!(e.line, 6);
         assert!(e.reason.contains("missing field \"message\""), "{e}");
+    }
+
+    #[test]
+    fn empty_ids_are_refused_by_line() {
+        let text = b"{\"_id\": \"\", \"message\": \"m\", \"hostname\": \"h\", \"received_at\": 1}\n{\"_id\": {\"$oid\": \"\"}, \"message\": \"m\", \"hostname\": \"h\", \"received_at\": 1}\n";
+        let items = parse_json_lines(text, 1, &options());
+        let errors: Vec<String> = items
+            .iter()
+            .map(|i| i.as_ref().expect_err("an empty id").to_string())
+            .collect();
+        assert_eq!(
+            errors,
+            [
+                "in.log:1: expected _id to be a non-empty string, integer or {\"$oid\": ..}, found \"\"",
+                "in.log:2: expected _id to be a non-empty string, integer or {\"$oid\": ..}, found {\"$oid\":\"\"}",
+            ]
+        );
     }
 
     #[test]

@@ -1215,6 +1215,31 @@ fn secret_file_mistakes_are_errors_with_key_and_line() {
     );
 }
 
+/// A secret file that is not a regular file is refused before it is read: `/dev/zero` reports no
+/// length and never ends (it read until memory ran out), a FIFO would block start-up until a
+/// writer came, a folder is not a secret.
+#[test]
+fn secret_files_that_are_not_regular_files_are_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let fifo = dir.path().join("fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success(), "mkfifo {}", fifo.display());
+    let folder = dir.path().display().to_string();
+    for path in ["/dev/zero", fifo.to_str().expect("UTF-8 path"), &folder] {
+        let err = expect_err("s.yaml", &format!("MG_PASSWORD_FILE: {path}\n"), &no_env());
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "config error in s.yaml line 1: MG_PASSWORD_FILE names {path}, which cannot be \
+                 read: it is not a regular file"
+            )
+        );
+    }
+}
+
 /// The binary fills `${VAR}` from its own environment (any variable, not only LAD_*) and says
 /// where an unset one is, exiting 2 like every configuration error.
 #[test]

@@ -7,6 +7,39 @@ use proptest::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+/// Counts near `u64::MAX` (a saved miner may hold any) and times near the ends of `i64`
+/// saturate instead of overflowing (the model_file fuzz target found the merge overflow).
+#[test]
+fn stats_saturate_at_the_ends() {
+    let p = params();
+    let full = PatternStats {
+        count: u64::MAX,
+        first_ms: 0,
+        last_ms: 0,
+        buckets: vec![(0, u64::MAX)],
+    };
+    let mut merged = full.clone();
+    merged.merge(full.clone(), p.params());
+    assert_eq!(
+        (merged.count, merged.buckets.clone()),
+        (u64::MAX, vec![(0, u64::MAX)])
+    );
+    let mut added = full;
+    added.add(1, 1, p.params());
+    assert_eq!(
+        (added.count, added.buckets),
+        (u64::MAX, vec![(0, u64::MAX)])
+    );
+    let mut early = PatternStats::default();
+    early.add(i64::MIN + 1, 1, p.params());
+    early.add(i64::MAX, 1, p.params());
+    assert_eq!(early.buckets[0].0, i64::MIN);
+    assert_eq!(
+        (early.first_ms, early.last_ms, early.count),
+        (i64::MIN + 1, i64::MAX, 2)
+    );
+}
+
 fn params() -> PatternValidParams {
     PatternParams::default()
         .check()

@@ -255,15 +255,33 @@ fn read_secret(key: &str, at: &Origin, path: &Path) -> Result<String, ConfigErro
         path: path.to_path_buf(),
         reason,
     };
-    let len = std::fs::metadata(path)
-        .map_err(|e| fail(e.to_string()))?
-        .len();
-    if len > MAX_SECRET_BYTES {
-        return Err(fail(format!(
+    let too_big = |len: u64| {
+        fail(format!(
             "it holds {len} bytes, more than a secret ({MAX_SECRET_BYTES} at most)"
-        )));
+        ))
+    };
+    let meta = std::fs::metadata(path).map_err(|e| fail(e.to_string()))?;
+    // A FIFO would block start-up until a writer comes, and a device such as /dev/zero
+    // reports no length and never ends: only a regular file is read, and at most the cap.
+    if !meta.is_file() {
+        return Err(fail("it is not a regular file".to_string()));
     }
-    let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
+    if meta.len() > MAX_SECRET_BYTES {
+        return Err(too_big(meta.len()));
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| {
+            std::io::Read::read_to_end(
+                &mut std::io::Read::take(f, MAX_SECRET_BYTES + 1),
+                &mut bytes,
+            )
+        })
+        .map_err(|e| fail(e.to_string()))?;
+    if bytes.len() as u64 > MAX_SECRET_BYTES {
+        return Err(too_big(bytes.len() as u64));
+    }
+    let text = String::from_utf8(bytes).map_err(|_| fail("it is not UTF-8 text".to_string()))?;
     let text = text
         .strip_suffix("\r\n")
         .or_else(|| text.strip_suffix('\n'))
