@@ -211,7 +211,10 @@ mod tests {
         let line = "<38>Dec  7 10:00:01 bastion sshd[4711]: Failed password for root";
         let with = record_json(&row(line, Default::default()));
         let added = ["facility", "severity", "app_name", "procid"];
-        for (key, value) in added.iter().zip([json!(4), json!(6), json!("sshd"), json!("4711")]) {
+        for (key, value) in added
+            .iter()
+            .zip([json!(4), json!(6), json!("sshd"), json!("4711")])
+        {
             assert_eq!(with[*key], value, "{key}: {with}");
         }
         assert!(with.get("msgid").is_none(), "{with}");
@@ -227,9 +230,18 @@ mod tests {
             (&json!(20), &json!(5), &json!("nginx"), &json!("ID47"))
         );
         assert!(v.get("procid").is_none(), "a nil PROCID is left out: {v}");
-        let no_pri = record_json(&row("Dec  7 10:00:01 bastion CRON[77]: job done", Default::default()));
-        assert_eq!((&no_pri["app_name"], &no_pri["procid"]), (&json!("CRON"), &json!("77")));
-        assert!(no_pri.get("severity").is_none(), "no <PRI>, no severity: {no_pri}");
+        let no_pri = record_json(&row(
+            "Dec  7 10:00:01 bastion CRON[77]: job done",
+            Default::default(),
+        ));
+        assert_eq!(
+            (&no_pri["app_name"], &no_pri["procid"]),
+            (&json!("CRON"), &json!("77"))
+        );
+        assert!(
+            no_pri.get("severity").is_none(),
+            "no <PRI>, no severity: {no_pri}"
+        );
     }
 
     #[test]
@@ -243,7 +255,10 @@ mod tests {
         extra.insert("app_name".into(), json!("su"));
         let theirs = row("<11>Dec  7 10:00:01 h app[9]: x", extra);
         let v = record_json(&theirs);
-        assert_eq!((&v["severity"], &v["app_name"]), (&json!("theirs"), &json!("su")));
+        assert_eq!(
+            (&v["severity"], &v["app_name"]),
+            (&json!("theirs"), &json!("su"))
+        );
         assert_eq!((&v["facility"], &v["procid"]), (&json!(1), &json!("9")));
         assert_eq!(
             without(v, &["facility", "procid"]),
