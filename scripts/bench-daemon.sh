@@ -9,6 +9,13 @@
 #
 # Usage: scripts/bench-daemon.sh [WORK_DIR]   (env: RECORDS, HOSTS, RAW_DIR, CORES;
 # PERF=1 profiles the scoring run with perf instead; PHASES=1 times each phase of every batch)
+#
+# FRESH=1: the scored lines are newer than the training window, as in a running daemon, so the
+# pattern observer mines every one (in the default run every scored line is in its model's
+# window and the observer only classifies it). The oldest FRESH_SHARE percent (default 20) of
+# the records are imported, trained on and scored (not timed); then the rest is imported and
+# the same backlog is scored three times from one copy of the store: `lad detect` end to end,
+# and the batch loop of examples/detect_phases with and without the observer (time per phase).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -39,9 +46,44 @@ if [ ! -s "$WORK/logs-$RECORDS-$HOSTS.jsonl" ]; then
   "$GEN" --raw-dir "$RAW_DIR" --out "$WORK/logs-$RECORDS-$HOSTS.jsonl" --records "$RECORDS" \
     --hosts "$HOSTS" --seed 7 --span-s 86400
 fi
+LOGS="$WORK/logs-$RECORDS-$HOSTS.jsonl"
+if [ "${FRESH:-0}" = 1 ]; then
+  cargo build --release -p lad --example detect_phases --manifest-path "$ROOT/Cargo.toml" >&2
+  PHASE_BIN=$TARGET/release/examples/detect_phases
+  OLD=$(( RECORDS * ${FRESH_SHARE:-20} / 100 ))
+  # gen_logs writes the records in time order: the head is the past, the tail is new.
+  head -n "$OLD" "$LOGS" > "$WORK/old.jsonl"
+  tail -n +"$(( OLD + 1 ))" "$LOGS" > "$WORK/new.jsonl"
+  echo "importing, training on and scoring the oldest $OLD records" >&2
+  "$LAD" -q import -c "$WORK/bench.yaml" --source bench "$WORK/old.jsonl"
+  taskset -c "$CORES" "$LAD" -q train -c "$WORK/bench.yaml"
+  taskset -c "$CORES" "$LAD" -q detect -c "$WORK/bench.yaml"
+  "$LAD" -q import -c "$WORK/bench.yaml" --source bench "$WORK/new.jsonl"
+  rm -rf "$WORK/snapshot" && mkdir -p "$WORK/snapshot"
+  cp -a "$WORK"/lad.db* "$WORK/models" "$WORK/snapshot/"
+  restore() {
+    rm -rf "$WORK"/lad.db* "$WORK/models"
+    cp -a "$WORK"/snapshot/* "$WORK/"
+  }
+  NEW=$(( RECORDS - OLD ))
+  la() { cut -d' ' -f1-3 /proc/loadavg; }
+  restore
+  /usr/bin/time -o "$WORK/time.txt" -f '%e %M' taskset -c "$CORES" "$LAD" detect -c "$WORK/bench.yaml" 2> "$WORK/detect.log"
+  read -r SECS RSS_KIB < "$WORK/time.txt"
+  awk -v n="$NEW" -v s="$SECS" -v rss="$RSS_KIB" -v la="$(la)" 'BEGIN {
+    printf "lad detect, %d records newer than the training window: %.2f s, %.0f records/s; peak RSS %.0f MiB (load average %s)\n",
+      n, s, n / s, rss / 1024, la }'
+  restore
+  echo "batch loop with the observer (load average $(la)):"
+  taskset -c "$CORES" "$PHASE_BIN" "$WORK/bench.yaml"
+  restore
+  echo "batch loop without the observer (load average $(la)):"
+  taskset -c "$CORES" "$PHASE_BIN" "$WORK/bench.yaml" --no-observer
+  exit 0
+fi
 echo "importing" >&2
 /usr/bin/time -f 'import: %e s, peak RSS %M KiB' "$LAD" -q import -c "$WORK/bench.yaml" \
-  --source bench "$WORK/logs-$RECORDS-$HOSTS.jsonl"
+  --source bench "$LOGS"
 echo "training" >&2
 /usr/bin/time -f 'train: %e s, peak RSS %M KiB' taskset -c "$CORES" "$LAD" -q train -c "$WORK/bench.yaml"
 

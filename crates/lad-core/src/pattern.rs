@@ -18,6 +18,8 @@
 //!    (`removing chargen`, `removing rsync`, ...). A variable found by its shape counts as
 //!    that much evidence at once: a word where an otherwise equal shape has one (`user admin`
 //!    beside `user 4711`) is a variable as soon as the two are seen, given full context.
+//!    Three words there that are equal but for their digits (`IRQ0`, `IRQ2`, `IRQ9`) are
+//!    numbered instances of one name and make a variable too, given full context.
 //!    A word right before a position that became a variable by the count of its values
 //!    (`for user <*>`) names values: after it, two values are enough elsewhere too, also for
 //!    shapes seen before the word did so.
@@ -331,6 +333,9 @@ struct Class {
 struct Skeleton {
     /// Distinct values seen at the position (hashes), until it opens.
     values: Vec<u64>,
+    /// Of the values that are words with digits, the hash with every digit a `0`: two values
+    /// with the same one differ only in their digits (`eth0`, `eth1`).
+    digit_masks: Vec<u64>,
     /// Shapes with this skeleton until it opens, then one of them.
     members: Vec<u32>,
     open: bool,
@@ -664,8 +669,17 @@ impl Miner {
                     continue;
                 }
                 let new_value = !skeleton.values.contains(&value);
+                // Three values equal but for their digits (`IRQ0`, `IRQ2`, `IRQ9`): numbered
+                // instances of one name. (Two are not enough: `IPV4` / `IPV6` name events.)
+                let mask = probe.masks[i];
+                let twins = new_value
+                    && mask != 0
+                    && skeleton.digit_masks.iter().filter(|&&m| m == mask).count() >= 2;
                 if new_value {
                     skeleton.values.push(value);
+                    if mask != 0 {
+                        skeleton.digit_masks.push(mask);
+                    }
                 }
                 if !skeleton.members.contains(&shape) {
                     skeleton.members.push(shape);
@@ -676,7 +690,8 @@ impl Miner {
                 let counted = skeleton.values.len() >= if weak { 2 * need } else { need };
                 // After a word that named a variable elsewhere (`for user <*>`), two values.
                 let known = keyed && skeleton.values.len() >= 2;
-                if bare || counted || known {
+                let twins = twins && !weak;
+                if bare || counted || known || twins {
                     self.open_skeleton(key, i, &mut joins, &mut work);
                     if let Some(word) = key_word.filter(|_| counted) {
                         if self.keys.insert(word) {
@@ -713,6 +728,7 @@ impl Miner {
         };
         skeleton.open = true;
         skeleton.values = Vec::new();
+        skeleton.digit_masks = Vec::new();
         let members = std::mem::take(&mut skeleton.members);
         let Some(&first) = members.first() else {
             return;
@@ -959,6 +975,25 @@ fn frame_key(lexed: &Lexed) -> u64 {
 struct Probe {
     hashes: Vec<u64>,
     kinds: Vec<Kind>,
+    /// For a word with a digit: its hash with every digit a `0` (see [`digit_mask`]); else 0.
+    masks: Vec<u64>,
+}
+
+/// The hash of a word with every ASCII digit written as `0`, when it has a digit and starts
+/// with a letter (`eth0`, `IRQ9`, `node2`): words equal but for their digits are numbered
+/// instances of one name. 0 for any other word.
+fn digit_mask(word: &str) -> u64 {
+    let b = word.as_bytes();
+    if !b.first().is_some_and(u8::is_ascii_alphabetic) || !b.iter().any(u8::is_ascii_digit) {
+        return 0;
+    }
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &c in b {
+        let c = if c.is_ascii_digit() { b'0' } else { c };
+        h ^= u64::from(c);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h | 1
 }
 
 /// The hash of a variable position.
@@ -969,8 +1004,14 @@ impl Probe {
         let n = lexed.pieces.len();
         let mut hashes = Vec::with_capacity(n);
         let mut kinds = Vec::with_capacity(n);
+        let mut masks = Vec::with_capacity(n);
         for i in 0..n {
             let kind = lexed.pieces[i].kind();
+            masks.push(if kind == Kind::Word {
+                digit_mask(lexed.piece_text(i))
+            } else {
+                0
+            });
             let h = if kind == Kind::Var {
                 VAR_HASH
             } else {
@@ -980,7 +1021,11 @@ impl Probe {
             hashes.push(h);
             kinds.push(kind);
         }
-        Self { hashes, kinds }
+        Self {
+            hashes,
+            kinds,
+            masks,
+        }
     }
 
     /// The hash of the word right before position `i` and a space, if there is one.
@@ -992,6 +1037,7 @@ impl Probe {
     fn make_var(&mut self, i: usize) {
         self.hashes[i] = VAR_HASH;
         self.kinds[i] = Kind::Var;
+        self.masks[i] = 0;
     }
 
     /// For each word or variable position that may be a variable: the hash of the shape with

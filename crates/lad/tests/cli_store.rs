@@ -292,6 +292,50 @@ fn import_every_format_then_train_detect_aggregate_export() {
 }
 
 #[test]
+fn export_adds_the_fields_of_a_syslog_header_kept_in_the_message() {
+    // Messages that keep their syslog header (as a collector stored them): `lad export` shows
+    // the header's fields under the names `lad import` gives a syslog file's; a field the
+    // record has keeps its value, and a message without a header gets none.
+    let env = Env::new("");
+    let t = common::rfc3339(now_ms() - 60_000);
+    let input = env.path("kept-headers.jsonl");
+    write_json_lines(
+        &input,
+        &[
+            json!({"hostname": "h", "received_at": t,
+                   "message": "<86>Dec  7 10:00:01 h sudo[812]: pam_unix(sudo:session): session opened"}),
+            json!({"hostname": "h", "received_at": t,
+                   "message": "<13>1 2026-12-07T10:00:01Z h app - ID7 - started", "severity": "mine"}),
+            json!({"hostname": "h", "received_at": t, "message": "no header here"}),
+        ],
+    );
+    env.lad("import", &[s(&input)], 0);
+    let rows = env.export(&[]);
+    let ending = |end: &str| {
+        rows.iter()
+            .find(|r| r["message"].as_str().is_some_and(|m| m.ends_with(end)))
+            .expect("exported")
+    };
+    let a = ending("session opened");
+    assert_record_shape(a);
+    assert_eq!(
+        (&a["facility"], &a["severity"], &a["app_name"], &a["procid"]),
+        (&json!(10), &json!(6), &json!("sudo"), &json!("812")),
+        "{a}"
+    );
+    let b = ending("started");
+    assert_eq!(
+        (&b["facility"], &b["severity"], &b["app_name"], &b["msgid"]),
+        (&json!(1), &json!("mine"), &json!("app"), &json!("ID7")),
+        "{b}"
+    );
+    let c = ending("no header here");
+    for key in ["facility", "severity", "app_name", "procid", "msgid"] {
+        assert!(c.get(key).is_none(), "{key} without a header: {c}");
+    }
+}
+
+#[test]
 fn the_store_can_be_named_in_the_environment() {
     let dir = tempfile::tempdir().expect("temp dir");
     let input = dir.path().join("in.jsonl");

@@ -206,6 +206,29 @@ fn a_word_where_another_shape_has_a_value_is_a_value() {
 }
 
 #[test]
+fn three_names_equal_but_for_their_digits_are_a_value() {
+    let lines = [
+        "IRQ0 used by override.",
+        "IRQ2 used by override.",
+        "IRQ9 used by override.",
+    ];
+    let mined = mine(&lines, &params());
+    assert!(mined.ids.iter().all(|&id| id == mined.ids[0]), "{mined:?}");
+    assert_eq!(text_of(&mined.miner, mined.ids[0]), "<*> used by override.");
+    // Two are not evidence enough (`IPV4` and `IPV6` name two events), nor are three words
+    // that differ in more than their digits.
+    let mined = mine(&lines[..2], &params());
+    assert_ne!(mined.ids[0], mined.ids[1]);
+    let mixed = [
+        "IRQ0 used by override.",
+        "NMI2 used by override.",
+        "IRQ9 used by override.",
+    ];
+    let mined = mine(&mixed, &params());
+    assert_ne!(mined.ids[0], mined.ids[2]);
+}
+
+#[test]
 fn after_a_word_that_named_a_variable_two_values_are_enough() {
     let mut lines: Vec<String> = ["ann", "bob", "cy", "dee"]
         .iter()
