@@ -56,7 +56,11 @@ fn many_tiny_hosts_cost_one_summary_line_and_the_others_are_scored() {
         1,
         "one summary line counts all the waiting hosts:\n{err}"
     );
-    assert_eq!(lines_with(&err, "tiny-"), 1, "only the summary names a tiny host:\n{err}");
+    assert_eq!(
+        lines_with(&err, "tiny-"),
+        1,
+        "only the summary names a tiny host:\n{err}"
+    );
     assert!(err.lines().count() < 20, "bounded output:\n{err}");
     let models = dir.path().join("models");
     let model_dirs = walk_files(&models)
