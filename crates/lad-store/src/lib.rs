@@ -198,6 +198,8 @@ impl Store {
     /// such a record is one invalid line (skipped with `--skip-invalid`), never a whole import
     /// refused. SQLite and the local files take any record.
     pub fn import_limit(&self, record: &NewRecord) -> Option<String> {
+        // Read only by the drivers' arms; a build without them takes any record.
+        let _ = record;
         match self {
             #[cfg(feature = "mysql")]
             Store::Mysql(_) => mysql::import_limit(record),
