@@ -205,10 +205,13 @@ impl TryFrom<LofParts> for Lof {
                 parts.dim
             ));
         }
-        if parts.points.len() != n * parts.dim {
+        // Checked: a corrupt file may claim a dimension whose product with n overflows
+        // (found by fuzzing: fuzz/regressions/model_file/crash-ee99...).
+        let coordinates = n.checked_mul(parts.dim);
+        if coordinates != Some(parts.points.len()) {
             return bad(format!(
                 "expected {} coordinates ({n} points of dimension {}), found {}",
-                n * parts.dim,
+                coordinates.map_or_else(|| "more than usize::MAX".to_string(), |c| c.to_string()),
                 parts.dim,
                 parts.points.len()
             ));

@@ -309,6 +309,10 @@ impl Daemon {
             // Once, with the models loaded: anomalies a kill left without an incident.
             book.repair()?;
         }
+        // The lag is the age of the oldest unscored record as a scrape sees it: set before the
+        // pass scores, so it grows while a long pass runs (it read 0 through a 42 s pass before).
+        let oldest = self.oldest_unscored()?;
+        self.state.set_oldest_unscored(oldest);
         let read = self.score_backlog()?;
         if let Some(book) = &self.incidents {
             // The backlog is scored: nothing older is coming, so quiet incidents resolve.
@@ -336,8 +340,8 @@ impl Daemon {
                 .aggr_schedule
                 .next_after_instant(now, self.config.timezone.offset());
         }
-        let lag = self.lag_seconds()?.unwrap_or(0.0);
-        self.state.set_lag(lag);
+        let oldest = self.oldest_unscored()?;
+        self.state.set_oldest_unscored(oldest);
         Ok(read)
     }
 
@@ -437,16 +441,16 @@ impl Daemon {
         Ok(stats.read)
     }
 
-    fn lag_seconds(&mut self) -> Result<Option<f64>> {
+    /// The time of the oldest unscored record of the modelled hosts' sources, if any.
+    fn oldest_unscored(&mut self) -> Result<Option<i64>> {
         let sources = pipeline::model_sources(&self.models.snapshot());
-        let now = pipeline::now_ms();
         let mut oldest: Option<i64> = None;
         for s in sources {
             if let Some(t) = self.stores()?.source.oldest_unscored_time(&s)? {
                 oldest = Some(oldest.map_or(t, |o| o.min(t)));
             }
         }
-        Ok(oldest.map(|t| (now - t).max(0) as f64 / 1000.0))
+        Ok(oldest)
     }
 
     /// Retrains every modelled host on a thread of its own, with its own connection for

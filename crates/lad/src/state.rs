@@ -41,7 +41,8 @@ pub struct State {
     pub batches: AtomicU64,
     /// Aggregation passes.
     pub aggregation_runs: AtomicU64,
-    lag_bits: AtomicU64,
+    /// The time of the oldest unscored record (ms), `None` when nothing waits.
+    oldest_unscored_ms: Mutex<Option<i64>>,
     store_ok: AtomicBool,
     errors: Mutex<BTreeMap<&'static str, u64>>,
     hosts: Mutex<BTreeMap<(String, String), HostState>>,
@@ -115,14 +116,23 @@ impl State {
         self.aggregation_runs.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Sets the age of the oldest unscored record, in seconds.
-    pub fn set_lag(&self, seconds: f64) {
-        self.lag_bits.store(seconds.to_bits(), Ordering::Relaxed);
+    /// Sets the time of the oldest unscored record (`None`: nothing waits). The daemon sets it
+    /// before a pass scores and again after, so the lag keeps growing while a long pass runs.
+    pub fn set_oldest_unscored(&self, time_ms: Option<i64>) {
+        if let Ok(mut t) = self.oldest_unscored_ms.lock() {
+            *t = time_ms;
+        }
     }
 
-    /// The age of the oldest unscored record, in seconds.
+    /// The age of the oldest unscored record at `now_ms`, in seconds (0 when nothing waits).
+    pub fn lag_at(&self, now_ms: i64) -> f64 {
+        let oldest = self.oldest_unscored_ms.lock().map(|t| *t).unwrap_or(None);
+        oldest.map_or(0.0, |t| now_ms.saturating_sub(t).max(0) as f64 / 1000.0)
+    }
+
+    /// The age of the oldest unscored record now, in seconds.
     pub fn lag(&self) -> f64 {
-        f64::from_bits(self.lag_bits.load(Ordering::Relaxed))
+        self.lag_at(crate::pipeline::now_ms())
     }
 
     /// Whether the last pass reached the store.
@@ -200,5 +210,24 @@ impl State {
     /// Every known (source, host) and its state.
     pub fn hosts(&self) -> BTreeMap<(String, String), HostState> {
         self.hosts.lock().map(|h| h.clone()).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lag_is_the_age_of_the_oldest_unscored_record_when_read() {
+        let state = State::default();
+        assert_eq!(state.lag_at(10_000), 0.0, "nothing waits: no lag");
+        state.set_oldest_unscored(Some(4_000));
+        assert_eq!(state.lag_at(10_000), 6.0);
+        // A scrape later in the same pass sees a larger lag, not the value of the last pass.
+        assert_eq!(state.lag_at(52_000), 48.0);
+        // A record stamped in the future is no negative lag.
+        assert_eq!(state.lag_at(1_000), 0.0);
+        state.set_oldest_unscored(None);
+        assert_eq!(state.lag_at(52_000), 0.0);
     }
 }
