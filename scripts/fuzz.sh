@@ -12,6 +12,9 @@
 # The build goes to $LAD_FUZZ_TARGET_DIR (default /var/tmp/lad-fuzz-target), kept between runs.
 # Each run starts from the committed seeds (fuzz/corpus/<target>/) plus what earlier runs of
 # this machine found ($LAD_FUZZ_TARGET_DIR/corpus/<target>/, never committed).
+# LAD_FUZZ_SEED=N fixes libFuzzer's random seed and LAD_FUZZ_FRESH=1 starts from the committed
+# seeds only: the test command uses both, so its fuzz step explores the same inputs on every
+# run (as far as its time allows) and fails only on a bug, not on the luck of a run.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT/fuzz"
@@ -47,6 +50,11 @@ status=0
 summary=()
 for t in "${targets[@]}"; do
     work="$target_dir/corpus/$t"
+    if [[ -n "${LAD_FUZZ_FRESH:-}" ]]; then
+        # From the committed seeds only, so the run does not depend on earlier runs.
+        work="$target_dir/corpus-fresh/$t"
+        rm -rf "$work"
+    fi
     artifacts="$target_dir/artifacts/$t"
     mkdir -p "$work" "$artifacts"
     rm -f "$artifacts"/*
@@ -56,7 +64,8 @@ for t in "${targets[@]}"; do
     set +e
     "$bin_dir/$t" "$work" "corpus/$t" \
         -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=2048 \
-        -max_len=65536 -print_final_stats=1 -artifact_prefix="$artifacts/" >"$log" 2>&1
+        -max_len=65536 -print_final_stats=1 -artifact_prefix="$artifacts/" \
+        ${LAD_FUZZ_SEED:+-seed="$LAD_FUZZ_SEED"} >"$log" 2>&1
     rc=$?
     set -e
     execs=$(grep -Eo 'stat::number_of_executed_units: [0-9]+' "$log" | awk '{print $2}' | tail -1)
