@@ -47,26 +47,16 @@ pub fn progress(len: u64, what: &str, quiet: bool) -> indicatif::ProgressBar {
 /// The most characters [`error_line`] keeps.
 pub const MAX_ERROR_LINE: usize = 600;
 
-/// An error and its causes as one line for the log: causes joined by `": "`, a cause left out
-/// when the message before it already says it (wrapping errors often print their source), every
+/// An error and its causes as one line for the log: [`crate::error::chain`] (causes joined by
+/// `": "`, a cause left out when the message before it already ends with it), then every
 /// run of white space (drivers' multi-line dumps) made one space, and the whole cut to
 /// [`MAX_ERROR_LINE`] characters.
 pub fn error_line(e: &anyhow::Error) -> String {
-    let mut out = String::new();
-    for cause in e.chain() {
-        let text = cause
-            .to_string()
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ");
-        if text.is_empty() || out.contains(&text) {
-            continue;
-        }
-        if !out.is_empty() {
-            out.push_str(": ");
-        }
-        out.push_str(&text);
-    }
+    // The causes and their de-duplication are `error::chain`'s; this only makes it one line.
+    let mut out = crate::error::chain(e)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
     if out.chars().count() > MAX_ERROR_LINE {
         out = out.chars().take(MAX_ERROR_LINE - 1).collect();
         out.push('…');
