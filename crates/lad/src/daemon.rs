@@ -415,6 +415,9 @@ impl Daemon {
                 summary.log("models trained");
             }
             self.waiting = summary.waiting;
+            self.state
+                .hosts_waiting
+                .store(summary.waiting as u64, Ordering::Relaxed);
             self.models.put(adopt(&self.state, results));
         }
         self.state.set_models(&self.models.snapshot());

@@ -326,6 +326,18 @@ impl IncidentBook {
                 }
             }
         }
+        // Each open incident is announced again: an opening whose notice a kill lost (stored,
+        // not yet in the alert outbox) is sent now; one sent before has the same key and the
+        // sender skips it.
+        let now_ms = crate::pipeline::now_ms();
+        if let Ok(mut q) = self.notices.lock() {
+            for i in &open {
+                q.push_back(Notice::new(i, Transition::Opened, now_ms));
+            }
+            while q.len() > NOTICE_QUEUE {
+                q.pop_front();
+            }
+        }
         inner.tracker.restore(open);
         inner.restored = true;
         self.open

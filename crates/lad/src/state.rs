@@ -41,6 +41,8 @@ pub struct State {
     pub batches: AtomicU64,
     /// Aggregation passes.
     pub aggregation_runs: AtomicU64,
+    /// Hosts with too little data to train, whose lines wait unscored.
+    pub hosts_waiting: AtomicU64,
     /// The time of the oldest unscored record (ms), `None` when nothing waits.
     oldest_unscored_ms: Mutex<Option<i64>>,
     store_ok: AtomicBool,

@@ -77,11 +77,10 @@ pub fn alerter_settings(config: &Config) -> Result<Option<AlerterSettings>, Usag
         .alert_page_url
         .clone()
         .unwrap_or_else(|| format!("http://{}/", config.http_addr));
-    Ok(Some(AlerterSettings::new(
-        receivers,
-        page_url,
-        config.model_base_dir.join("alerts"),
-    )))
+    let mut settings =
+        AlerterSettings::new(receivers, page_url, config.model_base_dir.join("alerts"));
+    settings.history_after = Some(config.incident_quiet_gap);
+    Ok(Some(settings))
 }
 
 /// The error for a backend this build of lad was compiled without.

@@ -25,12 +25,14 @@ use serde_json::Value;
 
 mod common;
 
-/// An HTTP listener that records every POST body; answers 503 while `failing` is set.
+/// An HTTP listener that records every POST body; answers 503 while `failing` is set, and 400
+/// (not recorded) to a body holding the text in `refuse`.
 struct Receiver {
     port: u16,
     bodies: Arc<Mutex<Vec<Value>>>,
     failing: Arc<AtomicBool>,
     refused: Arc<AtomicUsize>,
+    refuse: Arc<Mutex<Option<String>>>,
     stop: Arc<AtomicBool>,
 }
 
@@ -44,18 +46,20 @@ impl Receiver {
         let bodies = Arc::new(Mutex::new(Vec::new()));
         let failing = Arc::new(AtomicBool::new(false));
         let refused = Arc::new(AtomicUsize::new(0));
+        let refuse = Arc::new(Mutex::new(None));
         let stop = Arc::new(AtomicBool::new(false));
         listener.set_nonblocking(true).expect("nonblocking");
-        let (b, f, r, s) = (
+        let (b, f, r, x, s) = (
             Arc::clone(&bodies),
             Arc::clone(&failing),
             Arc::clone(&refused),
+            Arc::clone(&refuse),
             Arc::clone(&stop),
         );
         std::thread::spawn(move || {
             while !s.load(Ordering::Relaxed) {
                 match listener.accept() {
-                    Ok((stream, _)) => serve(stream, &b, &f, &r),
+                    Ok((stream, _)) => serve(stream, &b, &f, &r, &x),
                     Err(_) => std::thread::sleep(Duration::from_millis(10)),
                 }
             }
@@ -65,6 +69,7 @@ impl Receiver {
             bodies,
             failing,
             refused,
+            refuse,
             stop,
         }
     }
@@ -105,6 +110,7 @@ fn serve(
     bodies: &Mutex<Vec<Value>>,
     failing: &AtomicBool,
     refused: &AtomicUsize,
+    refuse: &Mutex<Option<String>>,
 ) {
     let _ = stream.set_nonblocking(false);
     let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
@@ -133,9 +139,17 @@ fn serve(
     if reader.read_exact(&mut body).is_err() {
         return;
     }
+    let bad = refuse
+        .lock()
+        .expect("not poisoned")
+        .as_deref()
+        .is_some_and(|marker| String::from_utf8_lossy(&body).contains(marker));
     let status = if failing.load(Ordering::Relaxed) {
         refused.fetch_add(1, Ordering::Relaxed);
         "503 Service Unavailable"
+    } else if bad {
+        refused.fetch_add(1, Ordering::Relaxed);
+        "400 Bad Request"
     } else {
         if let Ok(v) = serde_json::from_slice(&body) {
             bodies.lock().expect("not poisoned").push(v);
@@ -293,9 +307,9 @@ fn webhook_down_then_up_loses_nothing_and_repeats_nothing() {
     assert_eq!(
         keys,
         [
-            format!("inc-2:opened:10:{}", T + 10_000),
-            format!("inc-2:grew:20:{}", T + 20_000),
-            format!("inc-2:resolved:30:{}", T + 30_000),
+            "inc-2:opened".to_string(),
+            "inc-2:grew:10".to_string(),
+            "inc-2:resolved".to_string(),
         ]
     );
     assert_eq!(stats.counts()["webhook"].sent, 3);
@@ -391,6 +405,97 @@ fn a_full_queue_drops_the_oldest_and_counts_it() {
         .collect();
     assert_eq!(ids, ["inc-q3", "inc-q4"]);
     assert_eq!(stats.counts()["webhook"].dropped, 3);
+    alerter.shutdown();
+}
+
+#[test]
+fn an_alert_refused_for_good_is_dropped_and_holds_back_no_other_firing_alert() {
+    // The receiver speaks Alertmanager's API path but refuses (400) any body naming bad-host:
+    // the refused alert must leave the firing set, or every re-post (which carries all firing
+    // alerts) would be refused and the good alert would stop being kept alive.
+    let rx = Receiver::start();
+    *rx.refuse.lock().expect("not poisoned") = Some("bad-host".to_string());
+    let dir = tempfile::tempdir().expect("temp dir");
+    let stats = Arc::new(AlertStats::default());
+    let url = format!("http://127.0.0.1:{}", rx.port);
+    let alerter = start(
+        settings(ReceiverKind::Alertmanager, &url, dir.path()),
+        &stats,
+    );
+    alerter.notify(notice("inc-bad", Transition::Opened, &["bad-host"], 3));
+    alerter.notify(notice("inc-good", Transition::Opened, &["good-host"], 3));
+    // The first post of inc-good, then re-posts every second (`resend_interval`).
+    rx.wait_for(
+        Duration::from_secs(15),
+        "three posts of the good alert",
+        |b| b.len() >= 3,
+    );
+    for body in rx.bodies() {
+        let hosts: Vec<&str> = body
+            .as_array()
+            .expect("a list of alerts")
+            .iter()
+            .map(|a| a["labels"]["host"].as_str().unwrap_or(""))
+            .collect();
+        assert_eq!(hosts, ["good-host"], "{body:#}");
+    }
+    let counts = &stats.counts()["alertmanager"];
+    assert_eq!(counts.sent, 1, "{counts:?}");
+    assert_eq!(counts.failures, 1, "only the one refusal: {counts:?}");
+    assert_eq!(rx.refused.load(Ordering::Relaxed), 1);
+    alerter.shutdown();
+}
+
+#[test]
+fn incidents_over_before_lad_saw_them_page_nobody_and_live_ones_do() {
+    // A backlog: an incident whose last line is from 2024 is history when lad forms it; one
+    // whose last line is a minute old is news. With the quiet gap as the limit (lad's setting),
+    // only the news is sent, its resolution too, and the history's resolution is not.
+    let rx = Receiver::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let stats = Arc::new(AlertStats::default());
+    let mut s = settings(ReceiverKind::Webhook, &rx.url(), dir.path());
+    s.history_after = Some(Duration::from_secs(600));
+    let alerter = start(s, &stats);
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_millis() as i64;
+    let mut live = notice("inc-live", Transition::Opened, &["web-1"], 3);
+    live.first_seen_ms = now_ms - 120_000;
+    live.last_seen_ms = now_ms - 60_000;
+    alerter.notify(notice("inc-old", Transition::Opened, &["web-1"], 3));
+    alerter.notify(notice("inc-old", Transition::Grew, &["web-1"], 30));
+    alerter.notify(live.clone());
+    alerter.notify(notice("inc-old", Transition::Resolved, &["web-1"], 30));
+    live.transition = Transition::Resolved;
+    live.state = "resolved".to_string();
+    alerter.notify(live);
+    rx.wait_for(
+        Duration::from_secs(10),
+        "the live incident's two notices",
+        |b| b.len() >= 2,
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let sent: Vec<(String, String)> = rx
+        .bodies()
+        .iter()
+        .map(|b| {
+            (
+                b["incident_id"].as_str().unwrap_or("").to_string(),
+                b["transition"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        sent,
+        [
+            ("inc-live".to_string(), "opened".to_string()),
+            ("inc-live".to_string(), "resolved".to_string())
+        ]
+    );
+    let c = stats.counts()["webhook"];
+    assert_eq!((c.sent, c.failures, c.dropped), (2, 0, 0));
     alerter.shutdown();
 }
 
@@ -546,6 +651,46 @@ fn alertmanager_forwards_firing_then_resolved_with_labels_and_link() {
     .collect();
     assert_eq!(seen, expected);
     assert_eq!(stats.counts()["alertmanager"].sent, 2);
+    alerter.shutdown();
+    drop(am);
+}
+
+#[test]
+fn alertmanager_takes_an_incident_from_a_host_whose_clock_runs_ahead() {
+    if !alertmanager_available("alertmanager_takes_an_incident_from_a_host_whose_clock_runs_ahead")
+    {
+        return;
+    }
+    // Line times an hour ahead of now: Alertmanager refuses (400) an alert whose startsAt is
+    // after its endsAt, and a firing alert ends a few re-post intervals from now.
+    let rx = Receiver::start();
+    let (am, port) = TestAlertmanager::start(&rx.url());
+    let dir = tempfile::tempdir().expect("temp dir");
+    let stats = Arc::new(AlertStats::default());
+    let url = format!("http://127.0.0.1:{port}");
+    let alerter = start(
+        settings(ReceiverKind::Alertmanager, &url, dir.path()),
+        &stats,
+    );
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_millis() as i64;
+    let mut ahead = notice("am-ahead", Transition::Opened, &["fast-clock"], 3);
+    ahead.first_seen_ms = now_ms + 3_600_000;
+    ahead.last_seen_ms = ahead.first_seen_ms + 3_000;
+    alerter.notify(ahead.clone());
+    rx.wait_for(Duration::from_secs(20), "the firing alert", |b| {
+        forwarded(b).contains_key(&key("am-ahead", "fast-clock", "firing"))
+    });
+    ahead.transition = Transition::Resolved;
+    ahead.state = "resolved".to_string();
+    alerter.notify(ahead);
+    rx.wait_for(Duration::from_secs(20), "the resolved alert", |b| {
+        forwarded(b).contains_key(&key("am-ahead", "fast-clock", "resolved"))
+    });
+    let counts = &stats.counts()["alertmanager"];
+    assert_eq!((counts.sent, counts.failures), (2, 0), "{counts:?}");
     alerter.shutdown();
     drop(am);
 }
@@ -719,4 +864,96 @@ fn alertmanager_down_for_a_minute_with_default_backoff() {
         c.sent,
         c.dropped
     );
+}
+
+/// A kill between storing an incident and queueing its alert would lose the opening: the state
+/// it leaves is an incident stored as open whose notice never reached the outbox. `lad detect`
+/// without a receiver leaves exactly that state; `lad run` with a webhook must then announce
+/// each open incident once, and a second `lad run` must announce none again.
+#[test]
+fn open_incidents_whose_alert_was_never_queued_are_announced_once_after_a_restart() {
+    let rx = Receiver::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = |name: &str| dir.path().join(name).to_str().expect("UTF-8").to_string();
+    let base = format!(
+        "SQLITE_PATH: '{}'\nMODEL_BASE_DIR: '{}'\nLOF_NEIGHBORS: 20\nTRAIN_MAX_ENTRIES: 2000\n",
+        path("lad.db"),
+        path("models")
+    );
+    let plain = dir.path().join("plain.yaml");
+    std::fs::write(&plain, &base).expect("write config");
+    let cfg = plain.to_str().expect("UTF-8");
+    let now = common::now_ms();
+    let hosts = ["web", "db", "fw"];
+    common::write_json_lines(
+        &dir.path().join("routine.jsonl"),
+        &common::docs(3, &hosts, 600, 0, now - 7_200_000),
+    );
+    common::write_json_lines(
+        &dir.path().join("backlog.jsonl"),
+        &common::docs(4, &hosts, 800, 40, now - 60_000),
+    );
+    common::lad_expect(
+        &["-q", "import", "-c", cfg, &path("routine.jsonl")],
+        None,
+        0,
+    );
+    common::lad_expect(&["-q", "train", "-c", cfg], None, 0);
+    common::lad_expect(
+        &["-q", "import", "-c", cfg, &path("backlog.jsonl")],
+        None,
+        0,
+    );
+    common::lad_expect(&["-q", "detect", "-c", cfg], None, 0);
+    let exported = common::json_lines(
+        &common::lad_expect(&["-q", "export", "-c", cfg, "--incidents"], None, 0).stdout,
+    );
+    let open: std::collections::BTreeSet<String> = exported
+        .iter()
+        .filter(|i| i["state"] == "open")
+        .filter_map(|i| i["id"].as_str().map(str::to_string))
+        .collect();
+    assert!(
+        !open.is_empty(),
+        "the backlog's last minute leaves open incidents: {exported:?}"
+    );
+
+    let alerting = dir.path().join("alerting.yaml");
+    std::fs::write(
+        &alerting,
+        format!(
+            "{base}INFER_TIME_SPAN: 1\nHTTP_ADDR: '127.0.0.1:{}'\nALERT_WEBHOOK_URL: '{}'\n",
+            free_port(),
+            rx.url()
+        ),
+    )
+    .expect("write config");
+    let opened = |bodies: &[Value]| -> BTreeMap<String, usize> {
+        let mut out = BTreeMap::new();
+        for b in bodies.iter().filter(|b| b["transition"] == "opened") {
+            *out.entry(b["incident_id"].as_str().unwrap_or("").to_string())
+                .or_insert(0) += 1;
+        }
+        out
+    };
+    let mut daemon = common::Daemon::start(&alerting, dir.path().join("run1.log"));
+    daemon.wait_for(
+        "every open incident announced",
+        Duration::from_secs(60),
+        || opened(&rx.bodies()).len() >= open.len(),
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(daemon.terminate(), Some(0));
+    let first = opened(&rx.bodies());
+    let expected: BTreeMap<String, usize> = open.iter().map(|id| (id.clone(), 1)).collect();
+    assert_eq!(first, expected, "{:#?}", rx.bodies());
+
+    let mut daemon = common::Daemon::start(&alerting, dir.path().join("run2.log"));
+    let log = dir.path().join("run2.log");
+    daemon.wait_for("the alerter", Duration::from_secs(60), || {
+        std::fs::read_to_string(&log).is_ok_and(|l| l.contains("alerts enabled"))
+    });
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(daemon.terminate(), Some(0));
+    assert_eq!(opened(&rx.bodies()), expected, "nothing announced twice");
 }

@@ -83,6 +83,25 @@ fn many_tiny_hosts_cost_one_summary_line_and_the_others_are_scored() {
         300,
         "every line of the modelled hosts is scored, the tiny hosts' wait"
     );
+
+    // The daemon says how many hosts wait (their lines keep lad_scoring_lag_seconds up).
+    let port = free_port();
+    let run_config = sqlite_config(dir.path(), "INFER_TIME_SPAN: 1\n");
+    let text = std::fs::read_to_string(&run_config)
+        .expect("config")
+        .replace("127.0.0.1:0", &format!("127.0.0.1:{port}"));
+    std::fs::write(&run_config, text).expect("config");
+    let mut daemon = Daemon::start(&run_config, dir.path().join("run.log"));
+    let metrics = || {
+        get(port, "/metrics")
+            .map(|(_, body, _)| body)
+            .unwrap_or_default()
+    };
+    daemon.wait_for("lad_hosts_waiting 600", Duration::from_secs(60), || {
+        metrics().contains("\nlad_hosts_waiting 600\n")
+    });
+    assert!(metrics().contains("\nlad_models_loaded 2\n"));
+    assert_eq!(daemon.terminate(), Some(0));
 }
 
 fn walk_files(dir: &Path) -> Vec<PathBuf> {

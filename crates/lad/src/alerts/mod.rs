@@ -143,16 +143,21 @@ pub struct AlertNotice {
 }
 
 impl AlertNotice {
-    /// The identity of this notice: the same transition of the same incident at the same size
-    /// is one notice, however often it is handed over (a tracker replaying after a restart).
+    /// The identity of this notice: `<id>:opened`, `<id>:grew:<power of ten passed>` or
+    /// `<id>:resolved`. An incident opens once, passes each power of ten once and resolves once,
+    /// so a notice handed over again (the open incidents re-announced after a restart, a tracker
+    /// replaying) has the key of the one sent before, whatever its count is by then.
     pub fn key(&self) -> String {
-        format!(
-            "{}:{}:{}:{}",
-            self.id,
-            self.transition.as_str(),
-            self.count,
-            self.last_seen_ms
-        )
+        match self.transition {
+            Transition::Grew => {
+                let mut power = 1u64;
+                while power <= self.count / 10 {
+                    power *= 10;
+                }
+                format!("{}:grew:{power}", self.id)
+            }
+            t => format!("{}:{}", self.id, t.as_str()),
+        }
     }
 }
 
@@ -238,6 +243,11 @@ pub struct AlerterSettings {
     pub request_timeout: Duration,
     /// Seed of the jitter generator (each receiver mixes in its kind).
     pub seed: u64,
+    /// An opening or growth whose incident's last line is older than this when the notice
+    /// arrives is history (a backlog being scored), not news: it pages nobody, and the
+    /// resolution of an incident never announced is not sent either. `None`: every notice
+    /// is news. lad sets the incident quiet gap.
+    pub history_after: Option<Duration>,
 }
 
 impl AlerterSettings {
@@ -252,6 +262,7 @@ impl AlerterSettings {
             resend_interval: Duration::from_secs(60),
             request_timeout: Duration::from_secs(10),
             seed: 1,
+            history_after: None,
         }
     }
 }
@@ -409,8 +420,23 @@ mod tests {
     }
 
     #[test]
-    fn notice_key_names_incident_transition_and_size() {
-        let n = payload::tests::notice("inc-1", Transition::Grew);
-        assert_eq!(n.key(), "inc-1:grew:42:1704456060000");
+    fn notice_key_names_incident_transition_and_power_of_ten() {
+        let mut n = payload::tests::notice("inc-1", Transition::Grew);
+        assert_eq!(n.key(), "inc-1:grew:10");
+        for (count, power) in [
+            (10, 10),
+            (99, 10),
+            (100, 100),
+            (1_234, 1_000),
+            (u64::MAX, 10u64.pow(19)),
+        ] {
+            n.count = count;
+            assert_eq!(n.key(), format!("inc-1:grew:{power}"), "count {count}");
+        }
+        n.transition = Transition::Opened;
+        n.last_seen_ms += 60_000;
+        assert_eq!(n.key(), "inc-1:opened");
+        n.transition = Transition::Resolved;
+        assert_eq!(n.key(), "inc-1:resolved");
     }
 }

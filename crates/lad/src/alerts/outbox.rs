@@ -116,6 +116,16 @@ impl Outbox {
         self.recent.iter().any(|k| k == key)
     }
 
+    /// Whether a notice of incident `id` was accepted (among the recent keys) or one of its
+    /// alerts fires.
+    pub fn announced(&self, id: &str) -> bool {
+        self.firing.contains_key(id)
+            || self
+                .recent
+                .iter()
+                .any(|k| k.strip_prefix(id).is_some_and(|rest| rest.starts_with(':')))
+    }
+
     /// Accepts a notice: remembers its key and queues it; returns the oldest pending notice
     /// when the queue held `capacity` already (it is dropped).
     pub fn push(&mut self, pending: Pending, capacity: usize) -> Option<Pending> {

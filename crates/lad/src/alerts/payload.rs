@@ -49,10 +49,12 @@ impl AmAlert {
     /// The v2 API object; a firing alert gets `endsAt` at `firing_until_ms`.
     pub fn to_json(&self, firing_until_ms: i64) -> Value {
         let ends = self.ends_at_ms.unwrap_or(firing_until_ms);
+        // Alertmanager refuses an alert that ends before it starts (HTTP 400), which a host
+        // whose clock runs ahead would cause: such an alert starts when it ends at the latest.
         json!({
             "labels": self.labels,
             "annotations": self.annotations,
-            "startsAt": format_rfc3339_millis(self.starts_at_ms),
+            "startsAt": format_rfc3339_millis(self.starts_at_ms.min(ends)),
             "endsAt": format_rfc3339_millis(ends),
             "generatorURL": self.generator_url,
         })
@@ -193,7 +195,8 @@ pub fn alertmanager_alerts(
         .collect();
     let ended = |a: &AmAlert| AmAlert {
         annotations: notes.clone(),
-        ends_at_ms: Some(now_ms.max(a.starts_at_ms)),
+        // Now, even when the lines' clock runs ahead: an alert ending later would fire on.
+        ends_at_ms: Some(now_ms),
         ..a.clone()
     };
     if n.transition == Transition::Resolved {

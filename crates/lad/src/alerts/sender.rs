@@ -20,7 +20,7 @@ use super::outbox::{Outbox, Payload, Pending};
 use super::payload::{self, AmAlert};
 use super::{
     now_ms, AlertError, AlertNotice, AlertStats, AlerterSettings, Backoff, ReceiverKind,
-    ReceiverSettings, Shared,
+    ReceiverSettings, Shared, Transition,
 };
 
 /// Alerts per request when the firing set is re-posted.
@@ -39,6 +39,7 @@ pub struct Sender {
     capacity: usize,
     backoff: Backoff,
     resend: Duration,
+    history_after: Option<Duration>,
     rng: ChaCha8Rng,
     stats: Arc<AlertStats>,
     /// Consecutive failed attempts of the current head (or re-post).
@@ -97,6 +98,7 @@ impl Sender {
             capacity: settings.queue_capacity.max(1),
             backoff: settings.backoff,
             resend: settings.resend_interval.max(Duration::from_millis(100)),
+            history_after: settings.history_after,
             rng: ChaCha8Rng::seed_from_u64(settings.seed ^ (receiver.kind as u64 + 1)),
             stats,
             retries: 0,
@@ -166,9 +168,24 @@ impl Sender {
         }
     }
 
+    /// Whether `n` is history rather than news (see [`AlerterSettings::history_after`]).
+    fn is_history(&self, n: &AlertNotice, now_ms: i64) -> bool {
+        let Some(after) = self.history_after else {
+            return false;
+        };
+        let after = i64::try_from(after.as_millis()).unwrap_or(i64::MAX);
+        match n.transition {
+            Transition::Opened | Transition::Grew => {
+                n.last_seen_ms.saturating_add(after) < now_ms && !self.outbox.announced(&n.id)
+            }
+            Transition::Resolved => !self.outbox.announced(&n.id),
+        }
+    }
+
     /// Queues the notices not seen before.
     fn accept(&mut self, notices: std::collections::VecDeque<AlertNotice>) {
         let now_ms = now_ms();
+        let mut history = 0usize;
         for n in notices {
             let key = n.key();
             if self.outbox.seen(&key) {
@@ -176,6 +193,14 @@ impl Sender {
                     receiver = self.name(),
                     key, "notice already accepted; not sent again"
                 );
+                continue;
+            }
+            if self.is_history(&n, now_ms) {
+                debug!(
+                    receiver = self.name(),
+                    key, "incident over before lad saw it; not sent"
+                );
+                history += 1;
                 continue;
             }
             let payload = match self.kind {
@@ -198,6 +223,13 @@ impl Sender {
                 self.stats.dropped(self.name());
                 warn!(receiver = self.name(), dropped = %old.key, capacity = self.capacity, "alert queue full; dropped the oldest notice");
             }
+        }
+        if history > 0 {
+            info!(
+                receiver = self.name(),
+                notices = history,
+                "notices of incidents that were over before lad scored their lines (a backlog) not sent"
+            );
         }
     }
 
@@ -239,7 +271,15 @@ impl Sender {
                 self.save();
             }
             Err(e @ AlertError::Refused { .. }) => {
-                self.outbox.pending.pop_front();
+                if let Some(Pending {
+                    payload: Payload::Alertmanager(refused),
+                    ..
+                }) = self.outbox.pending.pop_front()
+                {
+                    // What the receiver refused is not re-posted as firing either: it would
+                    // be refused again on every re-post, and hold back the alerts beside it.
+                    self.forget_firing(&refused);
+                }
                 self.stats.failure(self.name());
                 self.retries = 0;
                 error!(receiver = self.name(), key, error = %e, "alert refused; dropped");
@@ -249,14 +289,51 @@ impl Sender {
         }
     }
 
-    /// Re-posts every firing alert so Alertmanager keeps them.
+    /// Drops `alerts` (by labels) from the firing set.
+    fn forget_firing(&mut self, alerts: &[AmAlert]) {
+        self.outbox.firing.retain(|_, firing| {
+            firing.retain(|f| !alerts.iter().any(|a| a.labels == f.labels));
+            !firing.is_empty()
+        });
+    }
+
+    /// Re-posts every firing alert so Alertmanager keeps them. A request the receiver refuses
+    /// for good is re-sent an alert at a time, and the alerts refused alone leave the firing
+    /// set (logged and counted once), so one bad alert does not keep the others from firing.
     fn keepalive(&mut self) {
         let alerts: Vec<AmAlert> = self.outbox.firing.values().flatten().cloned().collect();
         let until = self.firing_until_ms();
         for chunk in alerts.chunks(KEEPALIVE_CHUNK) {
-            if let Err(e) = self.post(&payload::alertmanager_body(chunk, until)) {
-                self.failed(&e, "re-post of firing alerts");
-                return;
+            match self.post(&payload::alertmanager_body(chunk, until)) {
+                Ok(()) => {}
+                Err(AlertError::Refused { .. }) => {
+                    let mut refused = Vec::new();
+                    for alert in chunk {
+                        match self.post(&payload::alertmanager_body(
+                            std::slice::from_ref(alert),
+                            until,
+                        )) {
+                            Ok(()) => {}
+                            Err(e @ AlertError::Refused { .. }) => {
+                                self.stats.failure(self.name());
+                                error!(receiver = self.name(), labels = ?alert.labels, error = %e, "firing alert refused on re-post; no longer re-posted");
+                                refused.push(alert.clone());
+                            }
+                            Err(e) => {
+                                self.forget_firing(&refused);
+                                self.save();
+                                self.failed(&e, "re-post of firing alerts");
+                                return;
+                            }
+                        }
+                    }
+                    self.forget_firing(&refused);
+                    self.save();
+                }
+                Err(e) => {
+                    self.failed(&e, "re-post of firing alerts");
+                    return;
+                }
             }
         }
         debug!(

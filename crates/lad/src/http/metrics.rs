@@ -41,6 +41,7 @@ pub const METRIC_NAMES: &[&str] = &[
     "lad_store_up",
     "lad_incidents_open",
     "lad_models_loaded",
+    "lad_hosts_waiting",
     "lad_model_loaded",
     "lad_training_duration_seconds",
     "lad_model_age_seconds",
@@ -178,6 +179,12 @@ impl Collector for StateCollector {
             "lad_models_loaded",
             "(source, host) pairs with a model in use.",
             hosts.values().filter(|h| h.has_model).count() as u64,
+        )?;
+        count_gauge(
+            &mut e,
+            "lad_hosts_waiting",
+            "(source, host) pairs with too little data to train: their lines wait unscored and count in lad_scoring_lag_seconds.",
+            s.hosts_waiting.load(std::sync::atomic::Ordering::Relaxed),
         )?;
         {
             let mut m = e.encode_descriptor(
