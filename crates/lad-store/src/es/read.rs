@@ -214,7 +214,7 @@ impl RecordSource for EsStore {
     }
 
     /// See [`crate::Store::list_sources`]: open indices, less those starting with `.`, lad's
-    /// state index, `ES_TARGET_INDEX` and aggregate targets.
+    /// state and incident indices, `ES_TARGET_INDEX` and aggregate targets.
     fn list_sources(&mut self) -> Result<Vec<String>, StoreError> {
         let targets: HashSet<String> = self.targets(None)?.into_iter().map(|(_, t)| t).collect();
         Ok(self
@@ -223,6 +223,7 @@ impl RecordSource for EsStore {
             .filter(|n| {
                 !n.starts_with('.')
                     && *n != self.config.state_index
+                    && *n != self.config.incident_index
                     && Some(n) != self.config.target_index.as_ref()
                     && !targets.contains(n)
             })
