@@ -53,6 +53,21 @@ impl EsStore {
         }
     }
 
+    /// The filter of records with `from_ms <= time < to_ms`. An end at `i64::MIN` or `i64::MAX`
+    /// (a whole history, as incident repair reads it) is left open: a `date` field refuses to
+    /// parse such numbers.
+    pub(super) fn time_range(&self, from_ms: i64, to_ms: i64) -> Value {
+        let mut range = Map::new();
+        if from_ms != i64::MIN {
+            range.insert("gte".into(), json!(from_ms));
+        }
+        if to_ms != i64::MAX {
+            range.insert("lt".into(), json!(to_ms));
+        }
+        range.insert("format".into(), json!("epoch_millis"));
+        json!({ "range": { &self.fields().time: range } })
+    }
+
     /// The filters every read of records applies: `ES_QUERY`, when set.
     pub(super) fn user_filters(&self) -> Vec<Value> {
         match &self.config.query {
@@ -317,9 +332,7 @@ impl TrainingReader for EsStore {
         let field = self.host_field(source)?;
         let mut filter = self.user_filters();
         filter.push(json!({ "term": { field: host } }));
-        filter.push(json!({ "range": { &self.fields().time: {
-            "gte": from_ms, "lt": to_ms, "format": "epoch_millis",
-        } } }));
+        filter.push(self.time_range(from_ms, to_ms));
         let query = json!({ "bool": {
             "filter": filter,
             "must_not": [{ "exists": { "field": MALFORMED_FIELD } }],
