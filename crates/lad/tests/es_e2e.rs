@@ -10,7 +10,8 @@
 //! fields and types, nothing else touched (hostile strings included), documents outside
 //! `ES_QUERY` never scored, aggregates and their links, and an idempotent second aggregation.
 //! The second kills `lad run` with SIGKILL at seeded moments mid-backlog and compares its
-//! verdicts with an uninterrupted `lad detect` on another clone. The third checks incidents:
+//! verdicts with an uninterrupted `lad detect` on another clone, and that every anomaly ended
+//! in one incident, counted once. The third checks incidents:
 //! `lad detect` forms them in lad's incident index, `lad export --incidents`, `lad export
 //! --anomalies` (each anomaly's `incident_id`) and `GET /api/incidents` read them, a second run
 //! adds nothing, and a run after the index was lost forms the same incidents again.
@@ -408,6 +409,46 @@ fn killed_daemon_on_es_scores_like_an_uninterrupted_detect() {
         &differ[..differ.len().min(5)]
     );
     assert!(flagged > 0 && (flagged as u64) < total, "{flagged} flagged");
+
+    // Incidents: wherever the kills fell (one between a batch's verdicts and its incidents is
+    // repaired on the next start), every anomaly has one link, to an incident that exists, and
+    // an incident formed of anomalies counts each once. (The backlog is dense enough for rate
+    // jumps, whose incidents count lines, not anomalies.)
+    let incidents = export(&config_a, "--incidents");
+    let mut per_incident: HashMap<String, u64> = HashMap::new();
+    let anomalies = export(&config_a, "--anomalies");
+    assert_eq!(anomalies.len(), flagged);
+    for a in &anomalies {
+        let id = a["incident_id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("every anomaly has an incident: {a}"));
+        *per_incident.entry(id.to_owned()).or_default() += 1;
+    }
+    let links = all(&a.url, "lad-incidents")
+        .values()
+        .filter(|d| d["kind"] == "link")
+        .count();
+    assert_eq!(links, flagged, "one link per anomaly");
+    for i in &incidents {
+        let id = i["id"].as_str().unwrap_or_default();
+        if i["rate"].is_null() {
+            assert_eq!(
+                i["count"].as_u64(),
+                per_incident.get(id).copied(),
+                "counted once: {i}"
+            );
+        }
+        per_incident.remove(id);
+    }
+    assert!(
+        per_incident.is_empty(),
+        "anomalies linked to no exported incident: {per_incident:?}"
+    );
+    eprintln!(
+        "{flagged} anomalies in {} incidents, {} of them rate jumps",
+        incidents.len(),
+        incidents.iter().filter(|i| !i["rate"].is_null()).count()
+    );
 }
 
 /// `lad export` of `what` as JSON values.
