@@ -223,8 +223,8 @@ impl IncidentBook {
     }
 
     /// Takes back the incidents stored as open and folds in the anomalies of every source it
-    /// scores that have no incident yet (see the module docs). Done once; later calls do nothing. Call it
-    /// after the models are loaded, before scoring.
+    /// scores that have no incident yet (see the module docs). Done once; later calls do
+    /// nothing. Call it after the models are loaded, before scoring.
     pub fn repair(&self) -> Result<()> {
         let Ok(mut inner) = self.inner.lock() else {
             return Ok(());
