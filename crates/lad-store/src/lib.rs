@@ -330,6 +330,8 @@ macro_rules! dispatch_incidents {
             Store::Mysql(s) => IncidentStore::$method(&mut **s, $($arg),*),
             #[cfg(feature = "mongo")]
             Store::Mongo(s) => IncidentStore::$method(&mut **s, $($arg),*),
+            #[cfg(feature = "es")]
+            Store::Es(s) => IncidentStore::$method(&mut **s, $($arg),*),
             #[allow(unreachable_patterns)]
             other => Err(StoreError::unsupported(other.backend(), $op)),
         }
@@ -345,6 +347,8 @@ impl Store {
             Store::Mysql(_) => true,
             #[cfg(feature = "mongo")]
             Store::Mongo(_) => true,
+            #[cfg(feature = "es")]
+            Store::Es(_) => true,
             #[allow(unreachable_patterns)]
             _ => false,
         }

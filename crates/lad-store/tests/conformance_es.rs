@@ -83,5 +83,5 @@ lad_store::conformance_tests!(
         Some(h) => h,
         None => return,
     };
-    record_source, training_reader, verdict_sink, state_store, record_archive
+    record_source, training_reader, verdict_sink, state_store, incident_store, record_archive
 );

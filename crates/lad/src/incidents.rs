@@ -3,7 +3,7 @@
 //! [`lad_core::incident::Tracker`] and keeps them in the store's
 //! [`IncidentStore`](lad_store::IncidentStore) role, one write per batch: the incidents the
 //! batch changed and the link of each of its anomalies to its incident, in one transaction
-//! (sqlite, MySQL) or one journal line (`local`).
+//! (sqlite, MySQL), one journal line (`local`), or links first (MongoDB, Elasticsearch).
 //!
 //! It feeds the host patterns itself ([`PatternBook::observe_each`]), so a runtime uses either
 //! `Observer::Patterns` or `Observer::Incidents`, never both. Per batch and host: each flagged
@@ -222,9 +222,9 @@ impl IncidentBook {
             .unwrap_or_default()
     }
 
-    /// Takes back the incidents stored as open and folds in the anomalies of every source that
-    /// have no incident yet (see the module docs). Done once; later calls do nothing. Call it
-    /// after the models are loaded, before scoring.
+    /// Takes back the incidents stored as open and folds in the anomalies of every source it
+    /// scores that have no incident yet (see the module docs). Done once; later calls do
+    /// nothing. Call it after the models are loaded, before scoring.
     pub fn repair(&self) -> Result<()> {
         let Ok(mut inner) = self.inner.lock() else {
             return Ok(());
@@ -235,7 +235,13 @@ impl IncidentBook {
         self.restore(&mut inner)?;
         let gap = inner.tracker.params().quiet_gap_ms;
         let stores = self.stores(&mut inner)?;
-        let sources = stores.source.list_sources()?;
+        // The sources this instance scores, named as its batches name them (so as its incidents
+        // and links do): an Elasticsearch source such as `syslog-*` lists as its indices.
+        let sources: Vec<String> = if self.config.log_sources.is_empty() {
+            stores.source.list_sources()?
+        } else {
+            self.config.log_sources.keys().cloned().collect()
+        };
         let mut signals: Vec<(RecordId, Signal)> = Vec::new();
         for source in &sources {
             let stored = stores.sink().incidents(&IncidentQuery {

@@ -217,12 +217,12 @@ pub fn drain_sources(
 }
 
 /// Whether incidents are formed: `INCIDENTS` is on and the sink keeps them (every backend but
-/// `stdout`, which has no [`lad_store::IncidentStore`] role).
+/// `stdout` and `kafka`, which have no [`lad_store::IncidentStore`] role).
 pub fn keeps_incidents(config: &Config) -> bool {
     config.incidents
         && matches!(
             config.storage_datasink,
-            SinkKind::Sqlite | SinkKind::Local | SinkKind::Mongo | SinkKind::Mysql
+            SinkKind::Sqlite | SinkKind::Local | SinkKind::Mongo | SinkKind::Mysql | SinkKind::Es
         )
 }
 

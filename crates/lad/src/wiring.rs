@@ -240,6 +240,7 @@ fn es_config(config: &Config) -> Result<lad_store::EsConfig, UsageError> {
         query: es.query.clone(),
         target_index: es.target_index.clone(),
         state_index: es.state_index.clone(),
+        incident_index: es.incident_index.clone(),
         version: es.version,
         fields: field_names(config),
         ..lad_store::EsConfig::default()

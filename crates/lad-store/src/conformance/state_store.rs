@@ -34,6 +34,12 @@ pub fn anomalies_window(h: &mut dyn Harness) {
             .collect::<Vec<_>>(),
         ["m5", "m6"]
     );
+    // A whole history, as incident repair reads a source that has no incident yet.
+    let a = ok(
+        h.store().anomalies("src", i64::MIN, i64::MAX, 100),
+        "anomalies of all time",
+    );
+    assert_eq!(a.len(), 4, "every anomaly");
 }
 
 /// Aggregates link their members, show up on anomalies and exports, are not duplicated by a

@@ -41,6 +41,9 @@ pub struct EsConfig {
     pub target_index: Option<String>,
     /// `ES_STATE_INDEX`: lad's own index (aggregate targets, feedback); default `lad-state`.
     pub state_index: String,
+    /// `ES_INCIDENT_INDEX`: lad's index of incidents and the links of anomalies to them;
+    /// default `lad-incidents`.
+    pub incident_index: String,
     /// `ES_VERSION`: the major version the old config named; only compared with what the
     /// server reports (a notice when they differ).
     pub version: Option<u32>,
@@ -63,6 +66,7 @@ impl fmt::Debug for EsConfig {
             .field("query", &self.query)
             .field("target_index", &self.target_index)
             .field("state_index", &self.state_index)
+            .field("incident_index", &self.incident_index)
             .finish_non_exhaustive()
     }
 }
@@ -84,6 +88,7 @@ impl Default for EsConfig {
             query: None,
             target_index: None,
             state_index: "lad-state".into(),
+            incident_index: "lad-incidents".into(),
             version: None,
             fields: FieldNames::default(),
         }

@@ -39,9 +39,11 @@
 //! the seed schema, plus `input_source`), with ids that sort by creation; members get
 //! `aggregated_message_id`. lad's own index (`ES_STATE_INDEX`, default `lad-state`) holds which
 //! input feeds which target and the feedback marks (ids taken by `op_type: create` of the next
-//! number, so two writers never share one). `lad_malformed: reason` marks a document that
-//! cannot be read. Indices starting with `.` or `lad-state`, and aggregate targets, are never
-//! listed as sources.
+//! number, so two writers never share one). Incidents and the links of anomalies to them are
+//! documents of `ES_INCIDENT_INDEX` (default `lad-incidents`, see `incident.rs`).
+//! `lad_malformed: reason` marks a document that cannot be read. Indices starting with `.`,
+//! lad's state and incident indices, `ES_TARGET_INDEX` and aggregate targets are never listed
+//! as sources.
 //!
 //! # Reads, refresh and limits
 //!
@@ -61,14 +63,16 @@
 //! Files: this one holds the store, opening and the HTTP calls; `config` the settings, `error`
 //! the error mapping, `codec` documents to records, `read` the [`RecordSource`](crate::RecordSource)
 //! and [`TrainingReader`](crate::TrainingReader) roles, `write` the
-//! [`VerdictSink`](crate::VerdictSink), `state` the [`StateStore`](crate::StateStore), `archive`
-//! the [`RecordArchive`](crate::RecordArchive), and `testserver` the test server helper (feature
+//! [`VerdictSink`](crate::VerdictSink), `state` the [`StateStore`](crate::StateStore),
+//! `incident` the [`IncidentStore`](crate::IncidentStore), `archive` the
+//! [`RecordArchive`](crate::RecordArchive), and `testserver` the test server helper (feature
 //! `test-support`).
 
 mod archive;
 mod codec;
 mod config;
 mod error;
+mod incident;
 mod read;
 mod state;
 #[cfg(feature = "test-support")]

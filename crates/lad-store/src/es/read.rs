@@ -53,6 +53,21 @@ impl EsStore {
         }
     }
 
+    /// The filter of records with `from_ms <= time < to_ms`. An end at `i64::MIN` or `i64::MAX`
+    /// (a whole history, as incident repair reads it) is left open: a `date` field refuses to
+    /// parse such numbers.
+    pub(super) fn time_range(&self, from_ms: i64, to_ms: i64) -> Value {
+        let mut range = Map::new();
+        if from_ms != i64::MIN {
+            range.insert("gte".into(), json!(from_ms));
+        }
+        if to_ms != i64::MAX {
+            range.insert("lt".into(), json!(to_ms));
+        }
+        range.insert("format".into(), json!("epoch_millis"));
+        json!({ "range": { &self.fields().time: range } })
+    }
+
     /// The filters every read of records applies: `ES_QUERY`, when set.
     pub(super) fn user_filters(&self) -> Vec<Value> {
         match &self.config.query {
@@ -214,7 +229,7 @@ impl RecordSource for EsStore {
     }
 
     /// See [`crate::Store::list_sources`]: open indices, less those starting with `.`, lad's
-    /// state index, `ES_TARGET_INDEX` and aggregate targets.
+    /// state and incident indices, `ES_TARGET_INDEX` and aggregate targets.
     fn list_sources(&mut self) -> Result<Vec<String>, StoreError> {
         let targets: HashSet<String> = self.targets(None)?.into_iter().map(|(_, t)| t).collect();
         Ok(self
@@ -223,6 +238,7 @@ impl RecordSource for EsStore {
             .filter(|n| {
                 !n.starts_with('.')
                     && *n != self.config.state_index
+                    && *n != self.config.incident_index
                     && Some(n) != self.config.target_index.as_ref()
                     && !targets.contains(n)
             })
@@ -316,9 +332,7 @@ impl TrainingReader for EsStore {
         let field = self.host_field(source)?;
         let mut filter = self.user_filters();
         filter.push(json!({ "term": { field: host } }));
-        filter.push(json!({ "range": { &self.fields().time: {
-            "gte": from_ms, "lt": to_ms, "format": "epoch_millis",
-        } } }));
+        filter.push(self.time_range(from_ms, to_ms));
         let query = json!({ "bool": {
             "filter": filter,
             "must_not": [{ "exists": { "field": MALFORMED_FIELD } }],

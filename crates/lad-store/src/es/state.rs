@@ -113,9 +113,7 @@ impl StateStore for EsStore {
         }
         let mut filter = self.user_filters();
         filter.push(json!({ "term": { "is_anomaly": 1 } }));
-        filter.push(json!({ "range": { &self.fields().time: {
-            "gte": from_ms, "lt": to_ms, "format": "epoch_millis",
-        } } }));
+        filter.push(self.time_range(from_ms, to_ms));
         let sort = self.time_sort("desc");
         let hits = self.scan(
             operation,

@@ -508,6 +508,7 @@ fn es_settings(b: &mut Builder) -> Result<EsSettings> {
         timeout: b.seconds("ES_TIMEOUT", 60)?,
         connect_timeout: b.seconds("ES_CONNECT_TIMEOUT", 5)?,
         state_index: b.text_or("ES_STATE_INDEX", "lad-state")?,
+        incident_index: b.text_or("ES_INCIDENT_INDEX", "lad-incidents")?,
         aggregate_index: b.text_or("ES_AGGREGATE_INDEX", "lad-aggregates")?,
     })
 }

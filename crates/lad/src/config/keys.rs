@@ -100,6 +100,7 @@ pub(crate) const KNOWN_KEYS: &[(&str, EnvForm)] = &[
     ("ES_TIMEOUT", Yaml),
     ("ES_CONNECT_TIMEOUT", Yaml),
     ("ES_STATE_INDEX", Verbatim),
+    ("ES_INCIDENT_INDEX", Verbatim),
     ("ES_AGGREGATE_INDEX", Verbatim),
     ("KF_BOOTSTRAP_SERVER", Verbatim),
     ("KF_TOPIC", Verbatim),

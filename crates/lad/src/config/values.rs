@@ -320,6 +320,8 @@ pub struct EsSettings {
     pub connect_timeout: Duration,
     /// `ES_STATE_INDEX`: lad's own index (aggregate targets, feedback).
     pub state_index: String,
+    /// `ES_INCIDENT_INDEX`: lad's index of incidents and their links to anomalies.
+    pub incident_index: String,
     /// `ES_AGGREGATE_INDEX`: where aggregates of every source go.
     pub aggregate_index: String,
 }
