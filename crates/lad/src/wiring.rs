@@ -199,6 +199,7 @@ fn backend_for_source(config: &Config, consumes: Consumes) -> Result<BackendConf
 #[cfg(feature = "es")]
 fn es_config(config: &Config) -> Result<lad_store::EsConfig, UsageError> {
     let es = &config.es;
+    check_es_indices(config)?;
     let text = es
         .endpoint
         .as_ref()
@@ -245,6 +246,60 @@ fn es_config(config: &Config) -> Result<lad_store::EsConfig, UsageError> {
         fields: field_names(config),
         ..lad_store::EsConfig::default()
     })
+}
+
+/// lad's own indices (`ES_STATE_INDEX`, `ES_INCIDENT_INDEX`, `ES_AGGREGATE_INDEX`,
+/// `ES_TARGET_INDEX`) each hold one kind of document with a mapping of its own: two keys
+/// naming one index, or one of them naming an index lad reads records from, would mix them.
+#[cfg(feature = "es")]
+fn check_es_indices(config: &Config) -> Result<(), UsageError> {
+    let es = &config.es;
+    let mut own: Vec<(&str, &str)> = vec![
+        ("ES_STATE_INDEX", es.state_index.as_str()),
+        ("ES_INCIDENT_INDEX", es.incident_index.as_str()),
+        ("ES_AGGREGATE_INDEX", es.aggregate_index.as_str()),
+    ];
+    if let Some(t) = &es.target_index {
+        own.push(("ES_TARGET_INDEX", t.as_str()));
+    }
+    for (i, (key, name)) in own.iter().enumerate() {
+        if let Some((other, _)) = own[..i].iter().find(|(_, n)| n == name) {
+            return Err(UsageError(format!(
+                "{other} and {key} both name the index {name:?}: each holds its own kind of \
+                 document; give them different names"
+            )));
+        }
+    }
+    let sources = config
+        .log_sources
+        .keys()
+        .map(|s| ("LOG_SOURCES", s.as_str()))
+        .chain(
+            es.input_index
+                .iter()
+                .map(|s| ("ES_INPUT_INDEX", s.as_str())),
+        );
+    for (skey, source) in sources {
+        // A pattern `syslog-*` reads what it matches; the old daily source `syslog-` reads
+        // `syslog-YYYY.MM.DD`.
+        let reads = |index: &str| {
+            index == source
+                || source
+                    .strip_suffix('*')
+                    .is_some_and(|prefix| !prefix.contains(['*', ',']) && index.starts_with(prefix))
+                || (skey == "ES_INPUT_INDEX"
+                    && index
+                        .strip_prefix(source)
+                        .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit())))
+        };
+        if let Some((key, name)) = own.iter().find(|(_, n)| reads(n)) {
+            return Err(UsageError(format!(
+                "{key} {name:?} is an index lad would read records from ({skey} {source:?}); \
+                 give lad's own index a name outside the sources"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The error for `kafka` in a build without the feature (off by default: see README).

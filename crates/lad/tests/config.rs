@@ -920,6 +920,35 @@ fn old_elasticsearch_keys_load_and_credentials_never_show() {
     assert!(err.to_string().contains("LOG_SOURCES"), "{err}");
     let err = expect_err("es.yaml", "STORAGE_DATASINK: es\n", &no_env());
     assert!(err.to_string().contains("STORAGE_DATASOURCE"), "{err}");
+    // lad's own indices are distinct and not read as sources (checked with the backend
+    // settings, which `lad check-config` and every command run at load).
+    let wired = |text: &str| {
+        let (cfg, _) = load_text("es.yaml", text, &no_env()).expect("loads");
+        lad::wiring::check(&cfg).map_err(|e| e.to_string())
+    };
+    let err = wired(
+        "STORAGE_DATASOURCE: es\nES_ENDPOINT: h\nES_INPUT_INDEX: logs-\n\
+         ES_INCIDENT_INDEX: lad-state\n",
+    )
+    .expect_err("two keys name one index");
+    assert!(
+        err.contains("ES_STATE_INDEX") && err.contains("ES_INCIDENT_INDEX"),
+        "{err}"
+    );
+    let err = wired("STORAGE_DATASOURCE: es\nES_ENDPOINT: h\nLOG_SOURCES:\n  'lad-*':\n")
+        .expect_err("a source pattern matches lad's own index");
+    assert!(
+        err.contains("ES_STATE_INDEX") && err.contains("lad-*"),
+        "{err}"
+    );
+    let err = wired(
+        "STORAGE_DATASOURCE: es\nES_ENDPOINT: h\nES_INPUT_INDEX: logs-\n\
+         ES_TARGET_INDEX: logs-2024.01.05\n",
+    )
+    .expect_err("a daily index of the source");
+    assert!(err.contains("ES_TARGET_INDEX"), "{err}");
+    wired("STORAGE_DATASOURCE: es\nES_ENDPOINT: h\nES_INPUT_INDEX: lad\n")
+        .expect("a source named like the start of lad's indices is not one of them");
 }
 
 #[test]
