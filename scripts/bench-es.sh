@@ -21,6 +21,8 @@ if [ -n "${LAD_TEST_ES_URL:-}" ]; then
 else
     BASE="http://127.0.0.1:$("$ROOT/scripts/es-test-server.sh")"
 fi
+# The server's process, for its CPU time (clones run inside it).
+SERVER_PID=${SERVER_PID:-$(pgrep -f "osmem-server.*-addr 127.0.0.1:${BASE##*:}" | head -n 1 || true)}
 WORK=$(mktemp -d)
 read -r CLONE_ID URL < <(python3 -c '
 import json, sys, urllib.request

@@ -57,19 +57,38 @@ for name, hosts in sources.items():
 PY
 }
 
+# CPU seconds (user + system) a process has used, from /proc/PID/stat; 0 without a PID.
+cpu_seconds() {
+    if [ -n "${1:-}" ] && [ -r "/proc/$1/stat" ]; then
+        awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); print ($12 + $13) / hz }' "/proc/$1/stat"
+    else
+        echo 0
+    fi
+}
+
 # bench_run CONFIG NAME: generates the data, imports both sources, trains, then times
-# `lad detect` from start to exit and prints records/s under NAME.
+# `lad detect` from start to exit and prints records/s under NAME, with the CPU time lad used
+# (and the server's, when SERVER_PID names its process): what lad's side costs per record,
+# whatever the server's speed.
 bench_run() {
-    local config="$1" name="$2" start end c
+    local config="$1" name="$2" start end c s0 s1 cpu
     bench_generate
     for c in network_logs web_logs; do
         "$LAD" -q import --config "$config" --source "$c" "$WORK/$c.jsonl"
     done
     "$LAD" -q train --config "$config"
+    s0=$(cpu_seconds "${SERVER_PID:-}")
     start=$(date +%s.%N)
-    "$LAD" -q detect --config "$config"
+    cpu=$( { /usr/bin/time -f '%U %S' "$LAD" -q detect --config "$config" 2>&1 >/dev/null; } | tail -n 1)
     end=$(date +%s.%N)
-    python3 -c "import sys; n, s = int(sys.argv[1]), float(sys.argv[2]); \
-print(f'lad detect ({sys.argv[3]}): {n} records in {s:.2f} s = {n / s:,.0f} records/s')" \
-        "$(( N / 2 * 2 ))" "$(python3 -c "print($end - $start)")" "$name"
+    s1=$(cpu_seconds "${SERVER_PID:-}")
+    python3 -c "import sys
+n, s, name = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
+lad = sum(float(x) for x in sys.argv[4].split())
+server = float(sys.argv[6]) - float(sys.argv[5])
+print(f'lad detect ({name}): {n} records in {s:.2f} s = {n / s:,.0f} records/s')
+print(f'  CPU: lad {lad:.2f} s = {lad / n * 1e6:.1f} us per record (one core: {n / lad:,.0f} records/s); '
+      + (f'server {server:.2f} s' if server > 0 else 'server not measured (SERVER_PID unset)'))" \
+        "$(( N / 2 * 2 ))" "$(python3 -c "print($end - $start)")" "$name" "$cpu" "$s0" "$s1"
+    echo "  load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 }

@@ -23,7 +23,12 @@
 //!   the incident as the bucket grows (each line once).
 //! - **Silence** ([`silence`]): a pattern logged in at least `silence_coverage` (default 90 %) of the
 //!   buckets of a history of at least `silence_min_history_ms` (default 24 h) that has not been seen for
-//!   `silence_after_ms` (default 2 h) is a signal, once per silence.
+//!   `silence_after_ms` (default 2 h) is a signal, once per silence, when the silence is unlikely
+//!   even in its quietest hours: the lines it would log in the silence at its low rate (the 10th
+//!   percentile of its full buckets' counts) are at least `silence_min_expected` (default 6, so a
+//!   Poisson stream at that rate is silent that long with probability e^-6, about 0.25 %). A
+//!   pattern that follows people (web requests, logins) and thins out at night is thus no
+//!   heartbeat at 1 a.m.; a job logging every 5 minutes is one after 2 h.
 //!
 //! An incident's id is the 64-bit FNV-1a hash of its source, first host, first pattern and first
 //! time, as 16 hex digits: the same signals in the same order give the same ids in every run.
@@ -65,6 +70,9 @@ pub struct IncidentParams {
     pub silence_coverage: f64,
     /// A heartbeat not seen for this long (ms) is silent. Above 0.
     pub silence_after_ms: i64,
+    /// Lines a silence must have missed at the pattern's low rate (see the module docs) to
+    /// count. Above 0.
+    pub silence_min_expected: f64,
 }
 
 impl Default for IncidentParams {
@@ -80,6 +88,7 @@ impl Default for IncidentParams {
             silence_min_history_ms: 24 * 3_600_000,
             silence_coverage: 0.9,
             silence_after_ms: 2 * 3_600_000,
+            silence_min_expected: 6.0,
         }
     }
 }
@@ -139,6 +148,13 @@ impl IncidentParams {
                 "silence_after_ms",
                 "above 0",
                 self.silence_after_ms.to_string(),
+            );
+        }
+        if !(self.silence_min_expected > 0.0 && self.silence_min_expected.is_finite()) {
+            return bad(
+                "silence_min_expected",
+                "above 0",
+                self.silence_min_expected.to_string(),
             );
         }
         Ok(IncidentValidParams(self.clone()))
@@ -869,6 +885,28 @@ pub fn silence(
     let buckets = (span / bucket_ms) as f64;
     let seen = stats.buckets.iter().filter(|b| b.1 > 0).count() as f64;
     if seen / buckets < p.silence_coverage {
+        return None;
+    }
+    // The low rate: the 10th percentile of the counts of the full buckets (all but the first
+    // and the last; empty ones count as 0), in lines per bucket.
+    let mut full: Vec<u64> = Vec::new();
+    let mut at = first + bucket_ms;
+    let mut i = 1;
+    while at < last {
+        let n = match stats.buckets.get(i) {
+            Some(&(start, n)) if start == at => {
+                i += 1;
+                n
+            }
+            _ => 0,
+        };
+        full.push(n);
+        at += bucket_ms;
+    }
+    full.sort_unstable();
+    let low = full.get(full.len() / 10).copied().unwrap_or(0) as f64;
+    let silent_buckets = now_ms.saturating_sub(stats.last_ms) as f64 / bucket_ms as f64;
+    if low * silent_buckets < p.silence_min_expected {
         return None;
     }
     let lines: u64 = stats.buckets.iter().map(|b| b.1).sum();

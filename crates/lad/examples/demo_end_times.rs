@@ -12,7 +12,8 @@
 //! per run (each injected incident's flagged/injected lines and how many incidents it became,
 //! routine lines flagged, incidents of routine lines) and a total; exits 1 when a run misses an
 //! incident (under a third of its lines flagged), splits one, or forms an incident of routine
-//! lines.
+//! lines. With `DEMO_KEEP` set, each run's folder (its `lad.db` and models) is kept in the
+//! temporary folder as `lad-demo-end-<END_MS>` and named.
 
 use std::process::ExitCode;
 
@@ -77,7 +78,16 @@ fn main() -> ExitCode {
             summary.total,
             cells.join(", ")
         );
-        let _ = std::fs::remove_dir_all(dir.path().join(run.to_string()));
+        if std::env::var_os("DEMO_KEEP").is_some() {
+            // Kept for a look (`lad export --incidents` with its lad.db): the folder persists.
+            let kept = std::env::temp_dir().join(format!("lad-demo-end-{end_ms}"));
+            let _ = std::fs::remove_dir_all(&kept);
+            if std::fs::rename(dir.path().join(run.to_string()), &kept).is_ok() {
+                println!("  kept in {}", kept.display());
+            }
+        } else {
+            let _ = std::fs::remove_dir_all(dir.path().join(run.to_string()));
+        }
     }
     println!(
         "{runs} runs: routine lines flagged {routine_flagged} of {routine_lines}, incidents of \

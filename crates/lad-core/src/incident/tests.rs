@@ -266,6 +266,18 @@ fn a_heartbeat_that_stops_is_an_incident_once() {
     // Too short a history.
     let short: Vec<(i64, u64)> = (0..5).map(|h| (h * HOUR, 60)).collect();
     assert_eq!(silence(&stats(&short), 10 * HOUR, HOUR, &params), None);
+    // A pattern that follows people: 60 lines an hour by day, 1 in the night hours. Seen in
+    // every hour, but at 1 line an hour a silence of 2.5 h is likely (e^-2.5): no heartbeat;
+    // after 7 h at that rate (e^-7) it is one.
+    let diurnal: Vec<(i64, u64)> = (0..48)
+        .map(|h| (h * HOUR, if (h % 24) < 8 { 1 } else { 60 }))
+        .collect();
+    let dst = stats(&diurnal);
+    assert_eq!(
+        silence(&dst, dst.last_ms + 5 * HOUR / 2, HOUR, &params),
+        None
+    );
+    assert!(silence(&dst, dst.last_ms + 7 * HOUR, HOUR, &params).is_some());
 
     let mut t = tracker();
     let mut s = line("router", 33 * HOUR, "heartbeat ok", "");
@@ -347,6 +359,14 @@ fn params_are_checked() {
         ..IncidentParams::default()
     };
     assert_eq!(bad.check().expect_err("an error").name, "rate_factor");
+    let bad = IncidentParams {
+        silence_min_expected: f64::NAN,
+        ..IncidentParams::default()
+    };
+    assert_eq!(
+        bad.check().expect_err("an error").name,
+        "silence_min_expected"
+    );
 }
 
 #[test]
