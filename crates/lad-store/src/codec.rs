@@ -55,24 +55,66 @@ pub fn write_verdict_document(
     is_anomaly: bool,
     score: f64,
 ) -> serde_json::Result<()> {
-    // Inserted in the order `record_document` and `with_verdict` insert, so a later key
-    // replaces an earlier one as it does there; a map sorted by key, as `Map` is.
-    let mut doc: std::collections::BTreeMap<&str, DocField<'_>> = record
+    let sorted = !map_keeps_insertion_order();
+    write_verdict_fields(out, record, fields, is_anomaly, score, sorted)
+}
+
+/// [`write_verdict_document`] with the keys sorted (as a `Map` without `preserve_order` keeps
+/// them) or in insertion order.
+fn write_verdict_fields(
+    out: &mut Vec<u8>,
+    record: &Record,
+    fields: &FieldNames,
+    is_anomaly: bool,
+    score: f64,
+    sorted: bool,
+) -> serde_json::Result<()> {
+    // Inserted in the order `record_document` and `with_verdict` insert, so that a later key
+    // replaces an earlier one in place as it does there.
+    let mut doc: Vec<(&str, DocField<'_>)> = record
         .extra
         .iter()
         .map(|(k, v)| (k.as_str(), DocField::Json(v)))
         .collect();
-    doc.insert("_id", DocField::Owned(record.id.to_string()));
-    doc.insert("source", DocField::Text(&record.source));
-    doc.insert(&fields.host, DocField::Text(&record.host));
-    doc.insert(
+    let mut insert = |key, value| match doc.iter_mut().find(|(k, _)| *k == key) {
+        Some(slot) => slot.1 = value,
+        None => doc.push((key, value)),
+    };
+    insert("_id", DocField::Owned(record.id.to_string()));
+    insert("source", DocField::Text(&record.source));
+    insert(&fields.host, DocField::Text(&record.host));
+    insert(
         &fields.time,
         DocField::Owned(format_rfc3339_millis(record.time)),
     );
-    doc.insert(&fields.message, DocField::Text(&record.message));
-    doc.insert("is_anomaly", DocField::Int(i64::from(is_anomaly)));
-    doc.insert("anomaly_score", DocField::Float(score));
-    serde_json::to_writer(out, &doc)
+    insert(&fields.message, DocField::Text(&record.message));
+    insert("is_anomaly", DocField::Int(i64::from(is_anomaly)));
+    insert("anomaly_score", DocField::Float(score));
+    if sorted {
+        doc.sort_by(|a, b| a.0.cmp(b.0));
+    }
+    serde_json::to_writer(out, &Document(doc))
+}
+
+/// Whether serde_json's `Map` keeps keys in insertion order (its `preserve_order` feature,
+/// which any crate of the build may turn on) rather than sorted.
+fn map_keeps_insertion_order() -> bool {
+    static KEEPS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *KEEPS.get_or_init(|| {
+        let mut m = Map::new();
+        m.insert("b".into(), Value::Null);
+        m.insert("a".into(), Value::Null);
+        m.keys().next().is_some_and(|k| k == "b")
+    })
+}
+
+/// The fields of [`write_verdict_document`] in the order they are written.
+struct Document<'a>(Vec<(&'a str, DocField<'a>)>);
+
+impl serde::Serialize for Document<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().map(|(k, v)| (k, v)))
+    }
 }
 
 /// A field of [`write_verdict_document`], borrowed where it can be.
@@ -213,7 +255,21 @@ mod tests {
             .unwrap();
             let mut new = Vec::new();
             write_verdict_document(&mut new, &record, &fields, anomaly, score).unwrap();
-            assert_eq!(String::from_utf8(new).unwrap(), String::from_utf8(old).unwrap());
+            assert_eq!(
+                String::from_utf8(new).unwrap(),
+                String::from_utf8(old).unwrap()
+            );
+            // The other order a build's `Map` may have: sorted by key.
+            let sorted: std::collections::BTreeMap<String, Value> =
+                with_verdict(record_document(&record, &fields), anomaly, score)
+                    .into_iter()
+                    .collect();
+            let mut new = Vec::new();
+            write_verdict_fields(&mut new, &record, &fields, anomaly, score, true).unwrap();
+            assert_eq!(
+                String::from_utf8(new).unwrap(),
+                serde_json::to_string(&sorted).unwrap()
+            );
         }
     }
 

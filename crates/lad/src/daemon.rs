@@ -4,7 +4,9 @@
 //! records batch by batch (each batch's verdicts written in one transaction, so a kill at any
 //! moment loses no verdict and scores nothing twice: a restart reads exactly the records that
 //! still have none) and hand each scored batch to the observers (the daemon's counters, a log
-//! line); then the loop sleeps INFER_TIME_SPAN seconds. Hosts without a model are trained on start (PARALLELISM at a
+//! line); then the loop sleeps INFER_TIME_SPAN seconds (except after a stream's pass that saw
+//! hosts come which it had no model for yet: the next pass, which gives them one, starts at
+//! once). Hosts without a model are trained on start (PARALLELISM at a
 //! time); a host with too little data waits and is retried every pass (one summary line per
 //! pass names how many wait). Retraining on
 //! RETRAIN_SCHEDULE runs on its own thread with its own connection for training, so scoring goes

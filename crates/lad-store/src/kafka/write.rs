@@ -52,7 +52,10 @@ impl VerdictSink for KafkaStore {
             if self.config.verdicts == VerdictSelection::Anomalies && !v.is_anomaly {
                 continue;
             }
-            let published = self.published.get(source).is_some_and(|p| p.contains(&v.id));
+            let published = self
+                .published
+                .get(source)
+                .is_some_and(|p| p.contains(&v.id));
             if published || !seen.insert(&v.id) {
                 continue;
             }
