@@ -45,6 +45,101 @@ pub fn with_verdict(
     document
 }
 
+/// Writes the document shape of a record with its verdict as JSON to `out`: the bytes of
+/// `with_verdict(record_document(record, fields), is_anomaly, score)`, without building the
+/// document (no copy of the record's fields; the Kafka sink writes one per record).
+pub fn write_verdict_document(
+    out: &mut Vec<u8>,
+    record: &Record,
+    fields: &FieldNames,
+    is_anomaly: bool,
+    score: f64,
+) -> serde_json::Result<()> {
+    let sorted = !map_keeps_insertion_order();
+    write_verdict_fields(out, record, fields, is_anomaly, score, sorted)
+}
+
+/// [`write_verdict_document`] with the keys sorted (as a `Map` without `preserve_order` keeps
+/// them) or in insertion order.
+fn write_verdict_fields(
+    out: &mut Vec<u8>,
+    record: &Record,
+    fields: &FieldNames,
+    is_anomaly: bool,
+    score: f64,
+    sorted: bool,
+) -> serde_json::Result<()> {
+    // Inserted in the order `record_document` and `with_verdict` insert, so that a later key
+    // replaces an earlier one in place as it does there.
+    let mut doc: Vec<(&str, DocField<'_>)> = record
+        .extra
+        .iter()
+        .map(|(k, v)| (k.as_str(), DocField::Json(v)))
+        .collect();
+    let mut insert = |key, value| match doc.iter_mut().find(|(k, _)| *k == key) {
+        Some(slot) => slot.1 = value,
+        None => doc.push((key, value)),
+    };
+    insert("_id", DocField::Owned(record.id.to_string()));
+    insert("source", DocField::Text(&record.source));
+    insert(&fields.host, DocField::Text(&record.host));
+    insert(
+        &fields.time,
+        DocField::Owned(format_rfc3339_millis(record.time)),
+    );
+    insert(&fields.message, DocField::Text(&record.message));
+    insert("is_anomaly", DocField::Int(i64::from(is_anomaly)));
+    insert("anomaly_score", DocField::Float(score));
+    if sorted {
+        doc.sort_by(|a, b| a.0.cmp(b.0));
+    }
+    serde_json::to_writer(out, &Document(doc))
+}
+
+/// Whether serde_json's `Map` keeps keys in insertion order (its `preserve_order` feature,
+/// which any crate of the build may turn on) rather than sorted.
+fn map_keeps_insertion_order() -> bool {
+    static KEEPS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *KEEPS.get_or_init(|| {
+        let mut m = Map::new();
+        m.insert("b".into(), Value::Null);
+        m.insert("a".into(), Value::Null);
+        m.keys().next().is_some_and(|k| k == "b")
+    })
+}
+
+/// The fields of [`write_verdict_document`] in the order they are written.
+struct Document<'a>(Vec<(&'a str, DocField<'a>)>);
+
+impl serde::Serialize for Document<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().map(|(k, v)| (k, v)))
+    }
+}
+
+/// A field of [`write_verdict_document`], borrowed where it can be.
+enum DocField<'a> {
+    Json(&'a Value),
+    Text(&'a str),
+    Owned(String),
+    Int(i64),
+    /// Written as `json!(f)` writes it (`null` when not finite).
+    Float(f64),
+}
+
+impl serde::Serialize for DocField<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            DocField::Json(v) => v.serialize(s),
+            DocField::Text(t) => s.serialize_str(t),
+            DocField::Owned(t) => s.serialize_str(t),
+            DocField::Int(n) => s.serialize_i64(*n),
+            DocField::Float(f) if f.is_finite() => s.serialize_f64(*f),
+            DocField::Float(_) => s.serialize_unit(),
+        }
+    }
+}
+
 /// The JSON form of an id inside a document: `{"$oid": ..}` for an ObjectId (as mongoexport
 /// writes it), a number for an integer key, a string otherwise.
 pub fn id_json(id: &RecordId) -> Value {
@@ -118,6 +213,62 @@ pub fn printed_aggregate_json(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_verdict_document_is_written_as_the_document_shape_is() -> serde_json::Result<()> {
+        let mut extra = Map::new();
+        for (k, v) in [
+            ("tag", json!("x \"quoted\" \u{e9}")),
+            ("_id", json!("from the input")),
+            ("is_anomaly", json!("replaced")),
+            ("msg", json!("replaced by the message")),
+            ("nested", json!({"b": [1, 2.5, null], "a": true})),
+            ("zz", json!(-3)),
+            ("lad_offset", json!(42)),
+        ] {
+            extra.insert(k.into(), v);
+        }
+        let fields = FieldNames {
+            message: "msg".into(),
+            host: "node".into(),
+            time: "@timestamp".into(),
+        };
+        for (id, time, anomaly, score) in [
+            (RecordId::Text("3:17".into()), 1_767_225_600_123, true, 0.75),
+            (RecordId::Int(-1), -5, false, 0.0),
+            (RecordId::ObjectId("65a0".into()), i64::MAX, true, 1e300),
+            (RecordId::Int(9), 0, false, f64::NAN),
+        ] {
+            let record = Record {
+                id,
+                source: "topic".into(),
+                host: "h-1".into(),
+                time,
+                message: "a line\twith tabs".into(),
+                extra: extra.clone(),
+            };
+            let old = serde_json::to_vec(&Value::Object(with_verdict(
+                record_document(&record, &fields),
+                anomaly,
+                score,
+            )))?;
+            let mut new = Vec::new();
+            write_verdict_document(&mut new, &record, &fields, anomaly, score)?;
+            assert_eq!(String::from_utf8_lossy(&new), String::from_utf8_lossy(&old));
+            // The other order a build's `Map` may have: sorted by key.
+            let sorted: std::collections::BTreeMap<String, Value> =
+                with_verdict(record_document(&record, &fields), anomaly, score)
+                    .into_iter()
+                    .collect();
+            let mut new = Vec::new();
+            write_verdict_fields(&mut new, &record, &fields, anomaly, score, true)?;
+            assert_eq!(
+                String::from_utf8_lossy(&new),
+                serde_json::to_string(&sorted)?
+            );
+        }
+        Ok(())
+    }
 
     #[test]
     fn document_and_export_shapes() {

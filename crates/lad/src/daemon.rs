@@ -4,7 +4,9 @@
 //! records batch by batch (each batch's verdicts written in one transaction, so a kill at any
 //! moment loses no verdict and scores nothing twice: a restart reads exactly the records that
 //! still have none) and hand each scored batch to the observers (the daemon's counters, a log
-//! line); then the loop sleeps INFER_TIME_SPAN seconds. Hosts without a model are trained on start (PARALLELISM at a
+//! line); then the loop sleeps INFER_TIME_SPAN seconds (except after a stream's pass that saw
+//! hosts come which it had no model for yet: the next pass, which gives them one, starts at
+//! once). Hosts without a model are trained on start (PARALLELISM at a
 //! time); a host with too little data waits and is retried every pass (one summary line per
 //! pass names how many wait). Retraining on
 //! RETRAIN_SCHEDULE runs on its own thread with its own connection for training, so scoring goes
@@ -123,6 +125,8 @@ pub struct Daemon {
     quiet: Quiet,
     /// Hosts that waited for more training data in the last pass (logged when it changes).
     waiting: usize,
+    /// The (source, host) pairs the last pass found to model (with a model or waiting).
+    known_hosts: usize,
 }
 
 impl Daemon {
@@ -163,6 +167,7 @@ impl Daemon {
             outage: None,
             quiet: Quiet::default(),
             waiting: 0,
+            known_hosts: 0,
         }
     }
 
@@ -204,7 +209,9 @@ impl Daemon {
                     self.note_quiet(read);
                     self.backoff = Duration::from_secs(1);
                     self.state.set_store_ok(true);
-                    self.sleep(self.config.infer_time_span);
+                    if !self.new_hosts_came(read) {
+                        self.sleep(self.config.infer_time_span);
+                    }
                 }
                 Err(e) => {
                     self.state.count_error("store");
@@ -276,6 +283,26 @@ impl Daemon {
                 "no new records in the last passes; is anything still sending logs?"
             );
         }
+    }
+
+    /// Whether a pass that read `read` records from a stream saw hosts come that its models do
+    /// not cover yet (partitions assigned, or first read, while it scored): their records are
+    /// buffered, so the next pass, which gives them their models, starts at once instead of
+    /// after INFER_TIME_SPAN. Hosts that wait for training data are not new: they wait as before.
+    fn new_hosts_came(&mut self, read: u64) -> bool {
+        if read == 0 || self.stopping() {
+            return false;
+        }
+        let config = self.config.clone();
+        let Ok(stores) = self.stores() else {
+            return false;
+        };
+        if !stores.source.is_stream() {
+            return false;
+        }
+        // An error here shows in the next pass, which reads the same way.
+        let hosts = pipeline::host_pairs(&config, &mut stores.source).map_or(0, |h| h.len());
+        hosts > self.known_hosts
     }
 
     /// Sleeps up to `d`, waking early to stop.
@@ -366,6 +393,7 @@ impl Daemon {
     fn ensure_models(&mut self) -> Result<()> {
         let config = self.config.clone();
         let hosts = pipeline::host_pairs(&config, &mut self.stores()?.source)?;
+        self.known_hosts = hosts.len();
         if self.stores()?.source.is_stream() {
             // A stream's instance scores the hosts of its partitions: a rebalance moved the
             // others to another instance, which loads their models from MODEL_BASE_DIR.

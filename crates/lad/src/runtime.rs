@@ -7,7 +7,9 @@
 //!
 //! Stage order is the delivery guarantee: a batch is acknowledged only after its verdicts are
 //! written, and observers see it only after both, so whatever an observer does cannot lose or
-//! repeat a verdict. For the database backends acknowledging is the verdict itself (a record
+//! repeat a verdict. Observers that write nothing run on a thread beside the worker, one batch
+//! behind it, so that following a batch overlaps reading and scoring the next
+//! ([`Worker::drain`]). For the database backends acknowledging is the verdict itself (a record
 //! with a verdict is no longer unscored); a stream source would commit its offsets there.
 //!
 //! [`drain_sources`] spreads sources over workers: several at once where the backend takes
@@ -32,8 +34,9 @@ use crate::state::State;
 use crate::wiring::{self, Stores};
 
 /// Something that follows scored batches. Called after the batch's verdicts are written and
-/// acknowledged, from the worker's thread (so possibly from several threads at once); it must
-/// not fail the batch and should not block for long.
+/// acknowledged, in the order of the batches, from the draining worker's thread or from one
+/// that follows it one batch behind (see [`Worker::drain`]; so possibly from several threads at
+/// once); it must not fail the batch and should not block for long.
 pub trait BatchObserver {
     /// Sees one scored batch.
     fn observe(&self, batch: &ScoredBatch);
@@ -51,6 +54,13 @@ pub enum Observer {
     Patterns(Arc<PatternBook>),
     /// Incidents (which feed the live patterns themselves: use this or `Patterns`, not both).
     Incidents(Arc<IncidentBook>),
+}
+
+impl Observer {
+    /// Whether it writes to a store (the incident book does, through its own connection).
+    fn writes_to_store(&self) -> bool {
+        matches!(self, Observer::Incidents(_))
+    }
 }
 
 impl BatchObserver for Observer {
@@ -107,6 +117,20 @@ impl Worker {
         models: &Models,
         observers: &[Observer],
     ) -> Result<DetectStats> {
+        let batch = self.score_batch(config, source, models)?;
+        for o in observers {
+            o.observe(&batch);
+        }
+        Ok(batch.stats)
+    }
+
+    /// One batch of `source`: poll, score, write, acknowledge.
+    fn score_batch(
+        &mut self,
+        config: &Config,
+        source: &str,
+        models: &Models,
+    ) -> Result<ScoredBatch> {
         let batch = pipeline::detect_batch(config, &mut self.stores, source, models)?;
         // Acknowledge only now that the verdicts are written: a stream source commits its
         // offsets here; for the database backends the written verdict is the mark (the record
@@ -118,13 +142,17 @@ impl Worker {
                 .acknowledge(source, &ids)
                 .with_context(|| format!("acknowledging a batch of {source}"))?;
         }
-        for o in observers {
-            o.observe(&batch);
-        }
-        Ok(batch.stats)
+        Ok(batch)
     }
 
     /// Scores `source` batch by batch until its backlog is empty or `stop` is set.
+    ///
+    /// Observers that write nothing to a store follow on a thread of their own, one batch
+    /// behind: the next batch is read, scored and written while they see the last one (the live
+    /// patterns cost about as much as the scoring). They still see every batch after it was
+    /// acknowledged, in order, and all of them before this returns, an error included. An
+    /// incident book writes to the state store, so with one the observers run between batches,
+    /// and its writes never overlap the worker's.
     pub fn drain(
         &mut self,
         config: &Config,
@@ -133,15 +161,53 @@ impl Worker {
         observers: &[Observer],
         stop: &AtomicBool,
     ) -> Result<DetectStats> {
-        let mut total = DetectStats::default();
-        while !stop.load(Ordering::Relaxed) {
-            let stats = self.step(config, source, models, observers)?;
-            total.add(stats);
-            if stats.read == 0 {
-                break;
+        if observers.iter().any(Observer::writes_to_store) {
+            let mut total = DetectStats::default();
+            while !stop.load(Ordering::Relaxed) {
+                let stats = self.step(config, source, models, observers)?;
+                total.add(stats);
+                if stats.read == 0 {
+                    break;
+                }
             }
+            return Ok(total);
         }
-        Ok(total)
+        std::thread::scope(|scope| {
+            // One batch waits while the observers see another: memory for two batches at most.
+            let (scored, to_observe) = std::sync::mpsc::sync_channel::<ScoredBatch>(1);
+            let follower = std::thread::Builder::new()
+                .name("lad-observe".into())
+                .spawn_scoped(scope, move || {
+                    for batch in to_observe {
+                        for o in observers {
+                            o.observe(&batch);
+                        }
+                    }
+                })
+                .context("starting the thread that follows scored batches")?;
+            let mut total = DetectStats::default();
+            let result = loop {
+                if stop.load(Ordering::Relaxed) {
+                    break Ok(total);
+                }
+                let batch = match self.score_batch(config, source, models) {
+                    Ok(b) => b,
+                    Err(e) => break Err(e),
+                };
+                let stats = batch.stats;
+                total.add(stats);
+                // Fails only when the follower is gone, i.e. an observer panicked: the join
+                // below passes the panic on.
+                if scored.send(batch).is_err() || stats.read == 0 {
+                    break Ok(total);
+                }
+            };
+            drop(scored);
+            if let Err(panic) = follower.join() {
+                std::panic::resume_unwind(panic);
+            }
+            result
+        })
     }
 }
 

@@ -39,7 +39,7 @@ mod state;
 pub mod testing;
 mod write;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -72,9 +72,9 @@ pub struct KafkaStore {
     scoring: Option<Scoring>,
     /// The last training scan, reused by every host of a training pass.
     training: Option<read::TrainingScan>,
-    /// Verdicts this process published and whose records are not yet acknowledged, so that
-    /// writing the same verdicts again publishes nothing new.
-    published: HashSet<(String, RecordId)>,
+    /// Per source, verdicts this process published and whose records are not yet
+    /// acknowledged, so that writing the same verdicts again publishes nothing new.
+    published: HashMap<String, HashSet<RecordId>>,
     /// Aggregates published, to number their ids.
     aggregates_published: u64,
 }
@@ -116,7 +116,7 @@ impl KafkaStore {
             producer,
             scoring,
             training: None,
-            published: HashSet::new(),
+            published: HashMap::new(),
             aggregates_published: 0,
         })
     }

@@ -36,13 +36,12 @@ enum Entry {
     },
 }
 
-impl Entry {
-    fn id(&self) -> &RecordId {
-        match self {
-            Entry::Good(r) => &r.id,
-            Entry::Bad { report, .. } => &report.id,
-        }
-    }
+/// A buffered message and where it came from (kept beside it so that acknowledging and
+/// rebalancing never parse ids).
+struct Buffered {
+    partition: i32,
+    offset: i64,
+    entry: Entry,
 }
 
 /// What is known of one assigned partition.
@@ -67,8 +66,9 @@ impl PartitionState {
 pub(super) struct Scoring {
     consumer: BaseConsumer<GroupContext>,
     /// Buffered messages per topic, in the order they were consumed.
-    buffer: HashMap<String, VecDeque<Entry>>,
-    partitions: HashMap<(String, i32), PartitionState>,
+    buffer: HashMap<String, VecDeque<Buffered>>,
+    /// Per topic, the assigned partitions seen so far.
+    partitions: HashMap<String, HashMap<i32, PartitionState>>,
     /// Hosts seen on the assigned partitions, per topic, with their partitions.
     hosts: HashMap<String, HashMap<String, HashSet<i32>>>,
     /// Per topic, the only hosts scored (LOG_SOURCES `HOSTNAMES`).
@@ -150,15 +150,18 @@ impl Scoring {
         Ok(())
     }
 
-    /// Buffers one consumed message (or passes it over when its host is not scored).
+    /// Buffers one consumed message (or passes it over when its host is not scored). Strings
+    /// are copied into the maps only for a topic, partition or host not seen before.
     fn take(&mut self, topic: String, partition: i32, offset: i64, entry: Entry) {
-        let state = self
-            .partitions
-            .entry((topic.clone(), partition))
-            .or_insert_with(|| PartitionState {
-                committed: -1,
-                ..PartitionState::default()
-            });
+        let state = match self.partitions.get_mut(&topic) {
+            Some(p) => p,
+            None => self.partitions.entry(topic.clone()).or_default(),
+        }
+        .entry(partition)
+        .or_insert_with(|| PartitionState {
+            committed: -1,
+            ..PartitionState::default()
+        });
         state.next = state.next.max(offset + 1);
         if let Entry::Good(r) = &entry {
             if let Some(filter) = self.host_filter.get(&topic) {
@@ -166,15 +169,25 @@ impl Scoring {
                     return;
                 }
             }
-            self.hosts
-                .entry(topic.clone())
-                .or_default()
-                .entry(r.host.clone())
-                .or_default()
-                .insert(partition);
+            let hosts = match self.hosts.get_mut(&topic) {
+                Some(h) => h,
+                None => self.hosts.entry(topic.clone()).or_default(),
+            };
+            match hosts.get_mut(&r.host) {
+                Some(parts) => {
+                    parts.insert(partition);
+                }
+                None => {
+                    hosts.insert(r.host.clone(), HashSet::from([partition]));
+                }
+            }
         }
         state.pending.insert(offset);
-        self.buffer.entry(topic).or_default().push_back(entry);
+        self.buffer.entry(topic).or_default().push_back(Buffered {
+            partition,
+            offset,
+            entry,
+        });
     }
 
     /// Forgets what was buffered of partitions a rebalance took away.
@@ -184,9 +197,11 @@ impl Scoring {
             Err(_) => return,
         };
         for (topic, partition) in revoked {
-            self.partitions.remove(&(topic.clone(), partition));
+            if let Some(parts) = self.partitions.get_mut(&topic) {
+                parts.remove(&partition);
+            }
             if let Some(buffer) = self.buffer.get_mut(&topic) {
-                buffer.retain(|e| parse_id(e.id()).is_none_or(|(p, _)| p != partition));
+                buffer.retain(|b| b.partition != partition);
             }
             if let Some(hosts) = self.hosts.get_mut(&topic) {
                 for parts in hosts.values_mut() {
@@ -199,13 +214,15 @@ impl Scoring {
 
     /// Marks offsets of `topic` done and drops their records from the buffer.
     fn done(&mut self, topic: &str, ids: &HashSet<(i32, i64)>) {
-        for (partition, offset) in ids {
-            if let Some(state) = self.partitions.get_mut(&(topic.to_string(), *partition)) {
-                state.pending.remove(offset);
+        if let Some(parts) = self.partitions.get_mut(topic) {
+            for (partition, offset) in ids {
+                if let Some(state) = parts.get_mut(partition) {
+                    state.pending.remove(offset);
+                }
             }
         }
         if let Some(buffer) = self.buffer.get_mut(topic) {
-            buffer.retain(|e| parse_id(e.id()).is_none_or(|k| !ids.contains(&k)));
+            buffer.retain(|b| !ids.contains(&(b.partition, b.offset)));
         }
     }
 
@@ -213,12 +230,14 @@ impl Scoring {
     fn commit(&mut self, config: &KafkaConfig) -> Result<(), StoreError> {
         let mut list = TopicPartitionList::new();
         let mut moved = Vec::new();
-        for ((topic, partition), state) in &self.partitions {
-            let at = state.resume_at();
-            if at > state.committed {
-                list.add_partition_offset(topic, *partition, Offset::Offset(at))
-                    .map_err(|e| classify(e, config, "commit offsets"))?;
-                moved.push(((topic.clone(), *partition), at));
+        for (topic, parts) in &self.partitions {
+            for (partition, state) in parts {
+                let at = state.resume_at();
+                if at > state.committed {
+                    list.add_partition_offset(topic, *partition, Offset::Offset(at))
+                        .map_err(|e| classify(e, config, "commit offsets"))?;
+                    moved.push((topic.clone(), *partition, at));
+                }
             }
         }
         if moved.is_empty() {
@@ -233,8 +252,12 @@ impl Scoring {
             Err(e) if rebalancing(&e) => return Ok(()),
             Err(e) => return Err(classify(e, config, "commit offsets")),
         }
-        for (key, at) in moved {
-            if let Some(state) = self.partitions.get_mut(&key) {
+        for (topic, partition, at) in moved {
+            if let Some(state) = self
+                .partitions
+                .get_mut(&topic)
+                .and_then(|p| p.get_mut(&partition))
+            {
                 state.committed = at;
             }
         }
@@ -364,7 +387,7 @@ impl RecordSource for KafkaStore {
         let Some(buffer) = scoring.buffer.get(source) else {
             return Ok(batch);
         };
-        for entry in buffer {
+        for Buffered { entry, .. } in buffer {
             if batch.records.len() + batch.malformed.len() >= limit {
                 break;
             }
@@ -385,8 +408,10 @@ impl RecordSource for KafkaStore {
         if !self.check_source(source) {
             return Ok(());
         }
-        for id in ids {
-            self.published.remove(&(source.to_string(), id.clone()));
+        if let Some(published) = self.published.get_mut(source) {
+            for id in ids {
+                published.remove(id);
+            }
         }
         let keys: HashSet<(i32, i64)> = ids.iter().filter_map(parse_id).collect();
         self.scoring("acknowledge records")?.done(source, &keys);
@@ -417,12 +442,12 @@ impl RecordSource for KafkaStore {
             .buffer
             .get(source)
             .and_then(|b| {
-                b.iter().find_map(|e| match e {
-                    Entry::Bad {
-                        report,
-                        key,
-                        payload,
-                    } if &report.id == id => Some((key.clone(), payload.clone())),
+                b.iter().find_map(|b| match &b.entry {
+                    Entry::Bad { key, payload, .. }
+                        if (b.partition, b.offset) == (partition, offset) =>
+                    {
+                        Some((key.clone(), payload.clone()))
+                    }
                     _ => None,
                 })
             });
@@ -511,7 +536,7 @@ impl RecordSource for KafkaStore {
             .and_then(|s| s.buffer.get(source))
             .and_then(|b| {
                 b.iter()
-                    .filter_map(|e| match e {
+                    .filter_map(|b| match &b.entry {
                         Entry::Good(r) => Some(r.time),
                         Entry::Bad { .. } => None,
                     })

@@ -13,7 +13,7 @@
 //! records from another store; the first message of a key stands and any later one is equal
 //! (same model, same record). Kafka transactions are not used.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use serde_json::Value;
 
@@ -39,36 +39,45 @@ impl VerdictSink for KafkaStore {
         for v in verdicts {
             check_score(super::BACKEND, v)?;
         }
-        if self.published.len() > MAX_REMEMBERED {
+        if self.published.values().map(HashSet::len).sum::<usize>() > MAX_REMEMBERED {
             self.published.clear();
         }
-        let by_id: std::collections::HashMap<&RecordId, &Record> =
-            records.iter().map(|r| (&r.id, r)).collect();
+        let mut records = RecordFinder::new(records);
         let topic = self.config.verdict_topic.clone();
-        let mut sent: Vec<(String, RecordId)> = Vec::new();
+        let mut sent: Vec<RecordId> = Vec::new();
         let mut seen: HashSet<&RecordId> = HashSet::new();
+        // One buffer for every message: librdkafka copies the payload.
+        let mut bytes = Vec::new();
         for v in verdicts {
             if self.config.verdicts == VerdictSelection::Anomalies && !v.is_anomaly {
                 continue;
             }
-            let key = (source.to_string(), v.id.clone());
-            if self.published.contains(&key) || !seen.insert(&v.id) {
+            let published = self
+                .published
+                .get(source)
+                .is_some_and(|p| p.contains(&v.id));
+            if published || !seen.insert(&v.id) {
                 continue;
             }
-            let (document, host) = match by_id.get(&v.id) {
-                Some(r) => (
-                    codec::record_document(r, &self.config.fields),
-                    Some(r.host.as_str()),
+            bytes.clear();
+            let record = records.find(&v.id);
+            let encoded = match record {
+                Some(r) => codec::write_verdict_document(
+                    &mut bytes,
+                    r,
+                    &self.config.fields,
+                    v.is_anomaly,
+                    v.score,
                 ),
                 None => {
                     let mut m = serde_json::Map::new();
                     m.insert("_id".into(), Value::String(v.id.to_string()));
                     m.insert("source".into(), Value::String(source.to_owned()));
-                    (m, None)
+                    let payload = Value::Object(codec::with_verdict(m, v.is_anomaly, v.score));
+                    serde_json::to_writer(&mut bytes, &payload)
                 }
             };
-            let payload = Value::Object(codec::with_verdict(document, v.is_anomaly, v.score));
-            let bytes = serde_json::to_vec(&payload).map_err(|e| {
+            encoded.map_err(|e| {
                 StoreError::invalid_record(
                     super::BACKEND,
                     &v.id,
@@ -78,19 +87,25 @@ impl VerdictSink for KafkaStore {
             })?;
             self.send(
                 &topic,
-                host.map(str::as_bytes),
+                record.map(|r| r.host.as_bytes()),
                 &bytes,
                 None,
                 "publish verdicts",
             )?;
-            sent.push(key);
+            sent.push(v.id.clone());
         }
         if sent.is_empty() {
             return Ok(0);
         }
         self.flush("publish verdicts")?;
         let n = sent.len();
-        self.published.extend(sent);
+        match self.published.get_mut(source) {
+            Some(p) => p.extend(sent),
+            None => {
+                self.published
+                    .insert(source.to_string(), sent.into_iter().collect());
+            }
+        }
         Ok(n)
     }
 
@@ -126,5 +141,38 @@ impl VerdictSink for KafkaStore {
             self.flush("publish aggregates")?;
         }
         Ok(ids)
+    }
+}
+
+/// Finds the record of a verdict: verdicts come in the order of their records (the scoring
+/// pass makes them so), so the search goes on from the last record found; after the first miss
+/// it uses a map by id.
+struct RecordFinder<'a> {
+    records: &'a [Record],
+    next: usize,
+    by_id: Option<HashMap<&'a RecordId, &'a Record>>,
+}
+
+impl<'a> RecordFinder<'a> {
+    fn new(records: &'a [Record]) -> Self {
+        RecordFinder {
+            records,
+            next: 0,
+            by_id: None,
+        }
+    }
+
+    fn find(&mut self, id: &RecordId) -> Option<&'a Record> {
+        if self.by_id.is_none() {
+            if let Some(i) = self.records[self.next..].iter().position(|r| &r.id == id) {
+                self.next += i + 1;
+                return Some(&self.records[self.next - 1]);
+            }
+        }
+        let records = self.records;
+        self.by_id
+            .get_or_insert_with(|| records.iter().map(|r| (&r.id, r)).collect())
+            .get(id)
+            .copied()
     }
 }
