@@ -8,8 +8,12 @@
 #           alert line; alerts flagged and how many incidents hold them; lines per incident.
 #   daemon: scripts/bench-daemon.sh with INCIDENTS=false, then true (same records): the scoring
 #           rate with incidents on must stay within 10% of off.
+#   times : the demo at many "now"s (crates/lad/examples/demo_end_times.rs): 24 end times 7 h
+#           apart from 2026-11-24T11:00Z, then 24 five hours apart from 2026-11-30T00:53:20Z
+#           (across a month change); per run each injected incident's lines and incidents,
+#           routine lines flagged and routine incidents; not part of `all`.
 #
-# Usage: scripts/bench-incidents.sh [all|demo|bgl|daemon] [WORK_DIR]
+# Usage: scripts/bench-incidents.sh [all|demo|bgl|daemon|times] [WORK_DIR]
 #   env: RECORDS (daemon step, default 1000000), CORES (default 0,1)
 set -euo pipefail
 
@@ -98,8 +102,16 @@ step_daemon() {
   done
 }
 
+step_times() {
+  echo "== times: demo_end_times at 48 end times" >&2
+  cargo build --release --quiet -p lad --example demo_end_times --manifest-path "$ROOT/Cargo.toml" >&2
+  local ex="$TARGET/release/examples/demo_end_times"
+  "$ex" 24 7 1795518000000 | tail -n 1 || true
+  "$ex" 24 5 1796000000000 | tail -n 1 || true
+}
+
 case "$WHAT" in
   all) step_demo; step_bgl; step_daemon ;;
-  demo|bgl|daemon) "step_$WHAT" ;;
-  *) echo "usage: scripts/bench-incidents.sh [all|demo|bgl|daemon] [WORK_DIR]" >&2; exit 2 ;;
+  demo|bgl|daemon|times) "step_$WHAT" ;;
+  *) echo "usage: scripts/bench-incidents.sh [all|demo|bgl|daemon|times] [WORK_DIR]" >&2; exit 2 ;;
 esac

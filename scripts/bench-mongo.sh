@@ -25,6 +25,8 @@ else
     PORT=$("$ROOT/scripts/mongo-test-server.sh")
     trap '"$ROOT/scripts/mongo-test-server.sh" stop' EXIT
 fi
+# The server's process, for its CPU time.
+SERVER_PID=${SERVER_PID:-$(pgrep -f "secantusd-rs .*--port $PORT" | head -n 1 || true)}
 
 WORK=$(mktemp -d)
 DB="lad_bench_$$"
