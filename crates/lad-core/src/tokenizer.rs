@@ -697,6 +697,19 @@ fn words(message: &str, start: usize, end: usize, sink: &mut Sink<'_>) {
         if w.bytes().all(|b| b == b'_') {
             continue;
         }
+        // A month or weekday glued to other text (`<86>Dec  1 09:52:25`, a syslog priority
+        // before the month) is a date as a chunk of its own is: never a word, or every line
+        // of a new month would be novel.
+        if w.len() == 3 {
+            let next = bytes[i..]
+                .iter()
+                .find(|b| !b.is_ascii_whitespace())
+                .copied();
+            if is_calendar_word(w.as_bytes(), next) {
+                sink.push(DATE);
+                continue;
+            }
+        }
         sink.push_lower(w);
     }
 }
@@ -941,6 +954,16 @@ mod tests {
 
     fn letters(s: &str) -> Vec<String> {
         Tokenizer::new(TokenizerMode::LettersOnly).tokenize(s)
+    }
+
+    #[test]
+    fn a_month_after_a_syslog_priority_is_a_date_so_a_new_month_is_not_novel() {
+        let dec = masked("<86>Dec  1 09:52:25 bastion sshd[30879]: session closed for user admin");
+        let nov = masked("<86>Nov 30 23:59:59 bastion sshd[30879]: session closed for user admin");
+        assert_eq!(dec, nov);
+        assert!(dec.iter().all(|t| t != "dec" && t != "nov"), "{dec:?}");
+        // A word that merely looks like one stays a word without a number after it.
+        assert!(masked("<5>may the build pass").contains(&"may".to_string()));
     }
 
     #[test]
