@@ -457,10 +457,7 @@ fn incidents_over_before_lad_saw_them_page_nobody_and_live_ones_do() {
     let mut s = settings(ReceiverKind::Webhook, &rx.url(), dir.path());
     s.history_after = Some(Duration::from_secs(600));
     let alerter = start(s, &stats);
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("after 1970")
-        .as_millis() as i64;
+    let now_ms = common::now_ms();
     let mut live = notice("inc-live", Transition::Opened, &["web-1"], 3);
     live.first_seen_ms = now_ms - 120_000;
     live.last_seen_ms = now_ms - 60_000;
@@ -672,10 +669,7 @@ fn alertmanager_takes_an_incident_from_a_host_whose_clock_runs_ahead() {
         settings(ReceiverKind::Alertmanager, &url, dir.path()),
         &stats,
     );
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("after 1970")
-        .as_millis() as i64;
+    let now_ms = common::now_ms();
     let mut ahead = notice("am-ahead", Transition::Opened, &["fast-clock"], 3);
     ahead.first_seen_ms = now_ms + 3_600_000;
     ahead.last_seen_ms = ahead.first_seen_ms + 3_000;

@@ -15,6 +15,14 @@ pub(super) fn lookup<'a>(doc: &'a Map<String, Value>, path: &str) -> Option<&'a 
     lookup(doc.get(head)?.as_object()?, rest)
 }
 
+/// The string at `key` of a document lad wrote itself, `""` when it is missing.
+pub(super) fn text_field(doc: &Map<String, Value>, key: &str) -> String {
+    doc.get(key)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
+}
+
 /// Fields that make up the record itself or lad's marks, so not part of `extra`.
 pub(super) fn is_record_field(key: &str, f: &FieldNames) -> bool {
     key == f.host

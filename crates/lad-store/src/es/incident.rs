@@ -234,12 +234,7 @@ impl IncidentStore for EsStore {
             .iter()
             .filter_map(|h| {
                 let d = h.source.as_ref()?;
-                let text = |k: &str| {
-                    d.get(k)
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_owned()
-                };
+                let text = |k: &str| super::codec::text_field(d, k);
                 Some(IncidentLink {
                     source: text("source"),
                     record_id: RecordId::parse(d.get("record_id")?.as_str()?),

@@ -169,12 +169,7 @@ impl StateStore for EsStore {
             let mut found = Vec::new();
             for h in &hits {
                 let Some(d) = h.source.as_ref() else { continue };
-                let text = |k: &str| {
-                    d.get(k)
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_owned()
-                };
+                let text = |k: &str| super::codec::text_field(d, k);
                 let time = |k: &str| {
                     d.get(k)
                         .and_then(Value::as_str)
@@ -313,12 +308,7 @@ impl StateStore for EsStore {
             .iter()
             .filter_map(|h| {
                 let d = h.source.as_ref()?;
-                let text = |k: &str| {
-                    d.get(k)
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_owned()
-                };
+                let text = |k: &str| super::codec::text_field(d, k);
                 let optional = |k: &str| d.get(k).and_then(Value::as_str).map(str::to_owned);
                 Some(Feedback {
                     id: d.get("feedback_id")?.as_i64()?,
