@@ -30,11 +30,22 @@ fn main() {
                             git(&["rev-parse", "--path-format=absolute", "--git-common-dir"])
                                 .map(PathBuf::from)
                                 .unwrap_or_else(|| dir.clone());
-                        println!("cargo:rerun-if-changed={}", common.join(&branch).display());
-                        println!(
-                            "cargo:rerun-if-changed={}",
-                            common.join("packed-refs").display()
-                        );
+                        // Only paths that exist: cargo reruns a build script with a missing
+                        // rerun-if-changed path on every build, and then rebuilds the crate (a
+                        // fresh clone has no packed-refs). A branch kept only in packed-refs
+                        // gets a file of its own when it moves: its folder is watched.
+                        let branch = common.join(&branch);
+                        let watched = if branch.is_file() {
+                            Some(branch)
+                        } else {
+                            branch.parent().map(PathBuf::from)
+                        };
+                        let packed = common.join("packed-refs");
+                        for path in watched.into_iter().chain(Some(packed)) {
+                            if path.exists() {
+                                println!("cargo:rerun-if-changed={}", path.display());
+                            }
+                        }
                     }
                 }
                 hash
