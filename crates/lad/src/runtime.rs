@@ -7,9 +7,10 @@
 //!
 //! Stage order is the delivery guarantee: a batch is acknowledged only after its verdicts are
 //! written, and observers see it only after both, so whatever an observer does cannot lose or
-//! repeat a verdict. Observers that write nothing run on a thread beside the worker, one batch
-//! behind it, so that following a batch overlaps reading and scoring the next
-//! ([`Worker::drain`]). For the database backends acknowledging is the verdict itself (a record
+//! repeat a verdict. Observers run on a thread beside the worker, one batch behind it, so that
+//! following a batch overlaps reading and scoring the next ([`Worker::drain`]); the incident
+//! book writes through a connection of its own, so its writes may overlap the worker's (the
+//! backends take two writers: SQLite waits for the other up to its busy timeout). For the database backends acknowledging is the verdict itself (a record
 //! with a verdict is no longer unscored); a stream source would commit its offsets there.
 //!
 //! [`drain_sources`] spreads sources over workers: several at once where the backend takes
@@ -54,13 +55,6 @@ pub enum Observer {
     Patterns(Arc<PatternBook>),
     /// Incidents (which feed the live patterns themselves: use this or `Patterns`, not both).
     Incidents(Arc<IncidentBook>),
-}
-
-impl Observer {
-    /// Whether it writes to a store (the incident book does, through its own connection).
-    fn writes_to_store(&self) -> bool {
-        matches!(self, Observer::Incidents(_))
-    }
 }
 
 impl BatchObserver for Observer {
@@ -109,21 +103,6 @@ impl Worker {
         &mut self.stores
     }
 
-    /// One batch of `source`: poll, score, write, acknowledge, then tell the observers.
-    pub fn step(
-        &mut self,
-        config: &Config,
-        source: &str,
-        models: &Models,
-        observers: &[Observer],
-    ) -> Result<DetectStats> {
-        let batch = self.score_batch(config, source, models)?;
-        for o in observers {
-            o.observe(&batch);
-        }
-        Ok(batch.stats)
-    }
-
     /// One batch of `source`: poll, score, write, acknowledge.
     fn score_batch(
         &mut self,
@@ -147,12 +126,13 @@ impl Worker {
 
     /// Scores `source` batch by batch until its backlog is empty or `stop` is set.
     ///
-    /// Observers that write nothing to a store follow on a thread of their own, one batch
-    /// behind: the next batch is read, scored and written while they see the last one (the live
-    /// patterns cost about as much as the scoring). They still see every batch after it was
-    /// acknowledged, in order, and all of them before this returns, an error included. An
-    /// incident book writes to the state store, so with one the observers run between batches,
-    /// and its writes never overlap the worker's.
+    /// The observers follow on a thread of their own, one batch behind: the next batch is
+    /// read, scored and written while they see the last one (the live patterns and incidents
+    /// cost about as much as the scoring). They still see every batch after it was
+    /// acknowledged, in order, and all of them before this returns, an error included. The
+    /// incident book writes through its own connection, so its writes may overlap the
+    /// worker's; a kill between the two loses no incident line (the book's repair on start
+    /// links the anomalies stored without one).
     pub fn drain(
         &mut self,
         config: &Config,
@@ -161,17 +141,6 @@ impl Worker {
         observers: &[Observer],
         stop: &AtomicBool,
     ) -> Result<DetectStats> {
-        if observers.iter().any(Observer::writes_to_store) {
-            let mut total = DetectStats::default();
-            while !stop.load(Ordering::Relaxed) {
-                let stats = self.step(config, source, models, observers)?;
-                total.add(stats);
-                if stats.read == 0 {
-                    break;
-                }
-            }
-            return Ok(total);
-        }
         std::thread::scope(|scope| {
             // One batch waits while the observers see another: memory for two batches at most.
             let (scored, to_observe) = std::sync::mpsc::sync_channel::<ScoredBatch>(1);
