@@ -215,7 +215,12 @@ impl DeliveryLog {
 /// librdkafka's error reports, logged as rdkafka does, except the end of a partition: the
 /// training scan asks for it, and it is no error.
 fn report(error: KafkaError, reason: &str) {
-    if matches!(error, KafkaError::PartitionEOF(_)) {
+    // librdkafka reports it as a partition's error or, from the scan's poll, as a global one
+    // ("Global error: PartitionEOF"): neither is an error.
+    if matches!(
+        error,
+        KafkaError::PartitionEOF(_) | KafkaError::Global(RDKafkaErrorCode::PartitionEOF)
+    ) {
         return;
     }
     log::error!(target: "librdkafka", "librdkafka: {error}: {reason}");
