@@ -35,9 +35,9 @@ use crate::state::State;
 use crate::wiring::{self, Stores};
 
 /// Something that follows scored batches. Called after the batch's verdicts are written and
-/// acknowledged, in the order of the batches, from the draining worker's thread or from one
-/// that follows it one batch behind (see [`Worker::drain`]; so possibly from several threads at
-/// once); it must not fail the batch and should not block for long.
+/// acknowledged, in the order of the batches, from a thread that follows the draining worker
+/// one batch behind (see [`Worker::drain`]; one per worker, so possibly from several threads
+/// at once); it must not fail the batch and should not block for long.
 pub trait BatchObserver {
     /// Sees one scored batch.
     fn observe(&self, batch: &ScoredBatch);
