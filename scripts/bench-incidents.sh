@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Incidents (issue 15), measured three ways:
 #   demo  : `lad demo`'s seven injected incidents: how many incidents each one's flagged lines
-#           joined (goal: 1), incidents of routine lines only in the live hours (goal: 0),
+#           joined (goal: 1), incidents of routine lines only in the live hours that opened
+#           (goal: 0; pending or expired ones, one info line sent to nobody, are counted apart),
 #           flagged lines per incident.
 #   bgl   : LogHub BGL 2k with its alert labels: import the first 1,000 lines, train, import the
 #           last 1,000, `lad detect` (which forms incidents); per incident, whether it holds an
@@ -80,16 +81,27 @@ flagged_alerts = [a for a in an_test if a.get("label") == 1]
 inc_of = {}
 for a in an_test:
     inc_of.setdefault(a.get("incident_id"), []).append(a)
-incs = {i: v for i, v in inc_of.items() if i is not None}
+state = {}
+for l in open(f"{b}/incidents.jsonl"):
+    i = json.loads(l)
+    state[i["id"]] = i["state"]
+def never_opened(i):
+    return state.get(i) in ("pending", "expired")
+linked = {i: v for i, v in inc_of.items() if i is not None}
+incs = {i: v for i, v in linked.items() if not never_opened(i)}
+quiet = {i: v for i, v in linked.items() if never_opened(i)}
 with_alert = [i for i, v in incs.items() if any(a.get("label") == 1 for a in v)]
 without = [i for i, v in incs.items() if not any(a.get("label") == 1 for a in v)]
+quiet_alert = [i for i, v in quiet.items() if any(a.get("label") == 1 for a in v)]
 unlinked = len(inc_of.get(None, []))
 sizes = sorted(len(v) for v in incs.values())
 print(f"bgl test half: {len(test)} lines, {alerts} alert lines; {len(an_test)} flagged "
       f"({len(flagged_alerts)} alerts), {unlinked} without an incident")
-print(f"bgl incidents of the test half: {len(incs)}; {len(with_alert)} hold alert lines, "
-      f"{len(without)} hold none; flagged lines per incident: median "
+print(f"bgl incidents of the test half that opened: {len(incs)}; {len(with_alert)} hold alert "
+      f"lines, {len(without)} hold none; flagged lines per incident: median "
       f"{sizes[len(sizes)//2] if sizes else 0}, max {sizes[-1] if sizes else 0}")
+print(f"bgl pending or expired (one info line, sent to nobody): {len(quiet)}, "
+      f"{len(quiet_alert)} of them hold an alert line")
 PYEOF
 }
 

@@ -10,6 +10,13 @@
 //!   last line is at most `together_ms` (default 120 s) before it (patterns that fire together on a
 //!   host). Several candidates: the one seen last, then the smallest id. Otherwise a new
 //!   incident opens.
+//! - **Pending.** An incident whose only evidence is one flagged line without an alarming word
+//!   (severity `info`) is *pending*: kept, linked to its line and joinable, but not reported as
+//!   opened (no alert, not counted open), as an alert rule waits out its pending period. It
+//!   opens (and is reported opened) when a second line joins it, or a line with an alarming
+//!   word, a rate jump or a silence; quiet for the quiet gap while pending it *expires* and is
+//!   never reported. One rare line of a routine kind (a command an admin runs once a month)
+//!   is thus seen on the anomalies and among pending incidents but pages nobody.
 //! - **Quiet gap.** An incident whose last line is more than `quiet_gap_ms` (default 600 s) older than
 //!   its source's clock is resolved and never joined again. The clock of a source is the newest
 //!   time seen of it (event time, not the wall clock: the caller may move it on with
@@ -222,7 +229,8 @@ pub struct Signal {
 }
 
 /// Where an incident is in its life. `Acknowledged` and `Muted` are open incidents a person
-/// marked; see [`Incident::state_at`].
+/// marked; see [`Incident::state_at`]. `Pending` and `Expired` are the incidents that never
+/// opened (see the module docs).
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[serde(rename_all = "snake_case")]
 pub enum IncidentState {
@@ -234,17 +242,28 @@ pub enum IncidentState {
     Muted,
     /// Quiet for longer than the quiet gap.
     Resolved,
+    /// One flagged line of severity `info` so far: not reported, not counted open.
+    Pending,
+    /// Pending and then quiet for the quiet gap: it never opened and is never reported.
+    Expired,
 }
 
 impl IncidentState {
-    /// The lower-case name (`open`, `acknowledged`, `muted`, `resolved`).
+    /// The lower-case name (`open`, `acknowledged`, `muted`, `resolved`, `pending`, `expired`).
     pub fn as_str(self) -> &'static str {
         match self {
             IncidentState::Open => "open",
             IncidentState::Acknowledged => "acknowledged",
             IncidentState::Muted => "muted",
             IncidentState::Resolved => "resolved",
+            IncidentState::Pending => "pending",
+            IncidentState::Expired => "expired",
         }
+    }
+
+    /// Whether an incident in this state is over (`Resolved` or `Expired`): never joined again.
+    pub fn is_over(self) -> bool {
+        matches!(self, IncidentState::Resolved | IncidentState::Expired)
     }
 
     /// Reads [`IncidentState::as_str`]'s names.
@@ -254,6 +273,8 @@ impl IncidentState {
             "acknowledged" => IncidentState::Acknowledged,
             "muted" => IncidentState::Muted,
             "resolved" => IncidentState::Resolved,
+            "pending" => IncidentState::Pending,
+            "expired" => IncidentState::Expired,
             _ => return None,
         })
     }
@@ -320,7 +341,8 @@ pub struct Incident {
     pub id: String,
     /// The source of its lines.
     pub source: String,
-    /// `Open` or `Resolved` (marks are apart: see [`Incident::state_at`]).
+    /// `Open`, `Resolved`, `Pending` or `Expired` (marks are apart: see
+    /// [`Incident::state_at`]).
     pub state: IncidentState,
     /// Time of its first signal, ms.
     pub first_seen_ms: i64,
@@ -355,11 +377,11 @@ pub struct Incident {
 }
 
 impl Incident {
-    /// Its state at `now_ms` with people's marks: `Resolved`, else `Muted` while muted, else
-    /// `Acknowledged` when acknowledged, else `Open`.
+    /// Its state at `now_ms` with people's marks: `Resolved`, `Pending` or `Expired` as it is,
+    /// else `Muted` while muted, else `Acknowledged` when acknowledged, else `Open`.
     pub fn state_at(&self, now_ms: i64) -> IncidentState {
-        if self.state == IncidentState::Resolved {
-            IncidentState::Resolved
+        if self.state != IncidentState::Open {
+            self.state
         } else if self.muted_until_ms.is_some_and(|t| t > now_ms) {
             IncidentState::Muted
         } else if self.acknowledged_by.is_some() {
@@ -435,11 +457,17 @@ impl Incident {
         out
     }
 
+    /// Whether a pending incident has what it takes to open: a second line, an alarming word, a
+    /// rate jump or a silence.
+    fn qualifies(&self) -> bool {
+        self.count >= 2 || self.severity() > Severity::Info
+    }
+
     fn new(id: String, s: &Signal) -> Incident {
         Incident {
             id,
             source: s.source.clone(),
-            state: IncidentState::Open,
+            state: IncidentState::Pending,
             first_seen_ms: s.time_ms,
             last_seen_ms: s.time_ms,
             count: 0,
@@ -525,7 +553,8 @@ impl Incident {
 }
 
 /// What happened to an incident, to be sent at most once. The tracker reports each transition
-/// once per incident: `Opened` when its first signal arrives, `Grew` each time its line count
+/// once per incident: `Opened` when its first signal arrives (for a pending incident: when it
+/// opens; one that expires is never reported), `Grew` each time its line count
 /// passes a power of ten (10, 100, ...; once per power, remembered across restarts in
 /// [`Incident::reported_count`]), `Resolved` when it has been quiet for the quiet gap. The
 /// transitions of acknowledged or muted incidents are reported too; the sender decides whether
@@ -603,7 +632,7 @@ impl Tracker {
     /// are ignored. Each source's clock starts at its newest `last_seen_ms`.
     pub fn restore(&mut self, incidents: impl IntoIterator<Item = Incident>) {
         for i in incidents {
-            if i.state == IncidentState::Resolved {
+            if i.state.is_over() {
                 continue;
             }
             let clock = self.clocks.entry(i.source.clone()).or_insert(i64::MIN);
@@ -617,9 +646,17 @@ impl Tracker {
         }
     }
 
-    /// The incidents not resolved, by id.
+    /// The incidents not resolved (pending ones included), by id.
     pub fn open(&self) -> impl Iterator<Item = &Incident> + '_ {
         self.open.values()
+    }
+
+    /// How many incidents are open: not resolved and not pending.
+    pub fn open_count(&self) -> usize {
+        self.open
+            .values()
+            .filter(|i| i.state == IncidentState::Open)
+            .count()
     }
 
     /// An open incident.
@@ -687,13 +724,20 @@ impl Tracker {
         let mut events = Vec::new();
         for id in quiet {
             if let Some(mut i) = self.open.remove(&id) {
-                i.state = IncidentState::Resolved;
+                let opened = i.state == IncidentState::Open;
+                i.state = if opened {
+                    IncidentState::Resolved
+                } else {
+                    IncidentState::Expired
+                };
                 self.changed.remove(&id);
                 self.resolved.push(i);
-                events.push(Event {
-                    id,
-                    transition: Transition::Resolved,
-                });
+                if opened {
+                    events.push(Event {
+                        id,
+                        transition: Transition::Resolved,
+                    });
+                }
             }
         }
         // Rate counts of buckets long gone are not needed any more.
@@ -734,8 +778,8 @@ impl Tracker {
             }
         };
         let params = self.params.params().clone();
-        let (id, opened) = match self.find(s, &params) {
-            Some(id) => (id, false),
+        let id = match self.find(s, &params) {
+            Some(id) => id,
             None => {
                 let id = incident_id(&s.source, &s.host, s.pattern, s.time_ms);
                 self.open.insert(id.clone(), Incident::new(id.clone(), s));
@@ -744,15 +788,19 @@ impl Tracker {
                     .entry(s.source.clone())
                     .or_insert(s.time_ms);
                 *oldest = (*oldest).min(s.time_ms);
-                events.push(Event {
-                    id: id.clone(),
-                    transition: Transition::Opened,
-                });
-                (id, true)
+                id
             }
         };
         if let Some(i) = self.open.get_mut(&id) {
             i.add(s, lines, &params);
+            let opened = i.state == IncidentState::Pending && i.qualifies();
+            if opened {
+                i.state = IncidentState::Open;
+                events.push(Event {
+                    id: id.clone(),
+                    transition: Transition::Opened,
+                });
+            }
             // Only the largest power of ten passed is reported, and not in the step that
             // opened the incident (the opening says it all).
             let mut power = i.reported_count.max(1).saturating_mul(10);
@@ -763,7 +811,7 @@ impl Tracker {
             }
             if let Some(count) = passed {
                 i.reported_count = count;
-                if !opened {
+                if !opened && i.state != IncidentState::Pending {
                     events.push(Event {
                         id: id.clone(),
                         transition: Transition::Grew { count },

@@ -10,9 +10,10 @@
 //! Defaults: 24 runs, 7 hours apart (so every hour of the day and every weekday is met), from
 //! 2026-11-24T11:00:00Z (the end time `crates/lad/tests/demo_recall.rs` fixes). Prints one line
 //! per run (each injected incident's flagged/injected lines and how many incidents it became,
-//! routine lines flagged, incidents of routine lines) and a total; exits 1 when a run misses an
-//! incident (under a third of its lines flagged), splits one, or forms an incident of routine
-//! lines. With `DEMO_KEEP` set, each run's folder (its `lad.db` and models) is kept in the
+//! routine lines flagged, incidents of routine lines, opened and pending/expired) and a total;
+//! exits 1 when a run misses an incident (under a third of its lines flagged, or none in an
+//! incident that opened), splits one, or opens an incident of routine lines (a pending or
+//! expired one, one `info` line sent to nobody, is counted apart). With `DEMO_KEEP` set, each run's folder (its `lad.db` and models) is kept in the
 //! temporary folder as `lad-demo-end-<END_MS>` and named.
 
 use std::process::ExitCode;
@@ -41,6 +42,7 @@ fn main() -> ExitCode {
         }
     };
     let (mut routine_lines, mut routine_flagged, mut routine_incidents) = (0, 0, 0);
+    let mut routine_pending = 0;
     let (mut missed, mut split) = (0, 0);
     for run in 0..runs {
         let end_ms = first + run * step_hours * 3_600_000;
@@ -59,7 +61,8 @@ fn main() -> ExitCode {
         let mut cells = Vec::new();
         for (name, (injected, flagged)) in &report.incidents {
             let became = summary.per_injected.get(name).copied().unwrap_or(0);
-            if flagged * 3 < *injected {
+            // Missed: too few lines flagged, or none of them in an incident that opened.
+            if flagged * 3 < *injected || became == 0 {
                 missed += 1;
             }
             if became > 1 {
@@ -70,11 +73,13 @@ fn main() -> ExitCode {
         routine_lines += report.routine_lines;
         routine_flagged += report.routine_flagged;
         routine_incidents += summary.routine;
+        routine_pending += summary.routine_pending;
         println!(
-            "{when}: routine flagged {}/{}, routine incidents {}, incidents {}; {}",
+            "{when}: routine flagged {}/{}, routine incidents {} (pending/expired {}), incidents {}; {}",
             report.routine_flagged,
             report.routine_lines,
             summary.routine,
+            summary.routine_pending,
             summary.total,
             cells.join(", ")
         );
@@ -91,7 +96,8 @@ fn main() -> ExitCode {
     }
     println!(
         "{runs} runs: routine lines flagged {routine_flagged} of {routine_lines}, incidents of \
-         routine lines {routine_incidents}, incidents missed {missed}, incidents split {split}"
+         routine lines {routine_incidents} (and {routine_pending} pending or expired, sent to \
+         nobody), incidents missed {missed}, incidents split {split}"
     );
     if missed + split + routine_incidents > 0 {
         ExitCode::FAILURE

@@ -107,11 +107,15 @@ pub struct DemoReport {
 /// How the demo's anomalies of the live hours were grouped into incidents.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct IncidentSummary {
-    /// Per injected incident: the incidents its flagged lines joined (1 is the goal).
+    /// Per injected incident: the incidents its flagged lines joined that opened (1 is the
+    /// goal; pending and expired ones are not counted: they page nobody).
     pub per_injected: BTreeMap<&'static str, usize>,
-    /// Incidents of the live hours holding no injected line (0 is the goal).
+    /// Incidents of the live hours that opened and hold no injected line (0 is the goal).
     pub routine: usize,
-    /// Incidents of the live hours.
+    /// Incidents of the live hours that never opened (pending or expired: one `info` line) and
+    /// hold no injected line.
+    pub routine_pending: usize,
+    /// Incidents of the live hours that opened.
     pub total: usize,
     /// Flagged lines of the live hours that joined an incident.
     pub lines_grouped: usize,
@@ -283,46 +287,61 @@ pub fn fill_and_run(config: &Config, now_ms: i64, quiet: bool) -> Result<DemoRep
             ..lad_store::IncidentQuery::default()
         })?;
         let of_injected: std::collections::BTreeSet<&String> = groups.values().flatten().collect();
-        let routine: Vec<&lad_store::StoredIncident> = stored
+        // Pending and expired incidents (one info line) never opened: nobody was paged.
+        let never_opened: std::collections::BTreeSet<&String> = stored
+            .iter()
+            .filter(|i| matches!(i.state.as_str(), "pending" | "expired"))
+            .map(|i| &i.id)
+            .collect();
+        let (routine, routine_pending): (Vec<&lad_store::StoredIncident>, Vec<_>) = stored
             .iter()
             .filter(|i| !of_injected.contains(&i.id) && i.last_seen_ms >= live_start)
-            .collect();
+            .partition(|i| !never_opened.contains(&i.id));
+        let opened_of = |name: &str| {
+            groups
+                .get(name)
+                .map(|g| g.iter().filter(|id| !never_opened.contains(id)).count())
+                .unwrap_or(0)
+        };
+        let total = stored
+            .iter()
+            .filter(|i| i.last_seen_ms >= live_start && !never_opened.contains(&i.id))
+            .count();
         let _ =
             writeln!(
             out,
-            "\nIncidents: {} in the last {} hours ({} anomalies grouped); per injected incident:",
-            stored.iter().filter(|i| i.last_seen_ms >= live_start).count(),
+            "\nIncidents: {total} opened in the last {} hours ({} anomalies grouped); per injected incident:",
             spec.live_hours,
             incident_of.len()
         );
         for name in incidents.keys() {
-            let ids = groups.get(name).map(|g| g.len()).unwrap_or(0);
+            let ids = opened_of(name);
             let _ = writeln!(
                 out,
                 "  {name:<18} {ids} incident{}",
                 if ids == 1 { "" } else { "s" }
             );
         }
-        let _ = writeln!(out, "  incidents of routine lines only: {}", routine.len());
-        for i in routine.iter().take(5) {
+        let _ = writeln!(
+            out,
+            "  incidents of routine lines only: {} opened, {} pending or expired (one info line: sent to nobody)",
+            routine.len(),
+            routine_pending.len()
+        );
+        for i in routine.iter().chain(&routine_pending).take(5) {
             let text = i
                 .body
                 .get("explanation")
                 .and_then(serde_json::Value::as_str)
                 .unwrap_or("");
             let text: String = text.chars().take(110).collect();
-            let _ = writeln!(out, "    {} {text}", i.id);
+            let _ = writeln!(out, "    {} {} {text}", i.id, i.state);
         }
         incident_summary = Some(IncidentSummary {
-            per_injected: incidents
-                .keys()
-                .map(|n| (*n, groups.get(n).map(|g| g.len()).unwrap_or(0)))
-                .collect(),
+            per_injected: incidents.keys().map(|n| (*n, opened_of(n))).collect(),
             routine: routine.len(),
-            total: stored
-                .iter()
-                .filter(|i| i.last_seen_ms >= live_start)
-                .count(),
+            routine_pending: routine_pending.len(),
+            total,
             lines_grouped: incident_of.len(),
         });
     }

@@ -209,7 +209,7 @@ impl IncidentBook {
         &self.patterns
     }
 
-    /// Incidents not resolved (the `lad_incidents_open` gauge).
+    /// Incidents open: not resolved and not pending (the `lad_incidents_open` gauge).
     pub fn open_count(&self) -> u64 {
         self.open.load(Ordering::Relaxed)
     }
@@ -319,10 +319,13 @@ impl IncidentBook {
         if inner.restored {
             return Ok(());
         }
-        let stored = self.stores(inner)?.sink().incidents(&IncidentQuery {
-            state: Some(IncidentState::Open.as_str().into()),
-            ..IncidentQuery::default()
-        })?;
+        let mut stored = Vec::new();
+        for state in [IncidentState::Open, IncidentState::Pending] {
+            stored.extend(self.stores(inner)?.sink().incidents(&IncidentQuery {
+                state: Some(state.as_str().into()),
+                ..IncidentQuery::default()
+            })?);
+        }
         let mut open = Vec::new();
         for s in stored {
             match serde_json::from_value::<Incident>(s.body.clone()) {
@@ -337,7 +340,7 @@ impl IncidentBook {
         // sender skips it.
         let now_ms = crate::pipeline::now_ms();
         if let Ok(mut q) = self.notices.lock() {
-            for i in &open {
+            for i in open.iter().filter(|i| i.state == IncidentState::Open) {
                 q.push_back(Notice::new(i, Transition::Opened, now_ms));
             }
             while q.len() > NOTICE_QUEUE {
@@ -347,7 +350,7 @@ impl IncidentBook {
         inner.tracker.restore(open);
         inner.restored = true;
         self.open
-            .store(inner.tracker.open().count() as u64, Ordering::Relaxed);
+            .store(inner.tracker.open_count() as u64, Ordering::Relaxed);
         Ok(())
     }
 
@@ -510,7 +513,7 @@ impl IncidentBook {
         }
         inner.pending_links.extend(links);
         self.open
-            .store(inner.tracker.open().count() as u64, Ordering::Relaxed);
+            .store(inner.tracker.open_count() as u64, Ordering::Relaxed);
         if !events.is_empty() {
             if let Ok(mut q) = self.notices.lock() {
                 for e in &events {

@@ -80,7 +80,7 @@ impl State {
         self.incidents.get()
     }
 
-    /// Incidents not resolved (0 without an incident book).
+    /// Incidents open: not resolved and not pending (0 without an incident book).
     pub fn incidents_open(&self) -> u64 {
         self.incidents().map_or(0, |b| b.open_count())
     }

@@ -108,6 +108,13 @@ fn detect_forms_incidents_and_a_lost_write_is_repaired_without_duplicates() {
             "an incident counts its anomalies once: {i}"
         );
         assert!(!i["explanation"].as_str().unwrap_or("").is_empty());
+        // One info line and nothing else: pending (or expired), never opened; the rest opened.
+        let one_info_line = i["count"] == 1
+            && i["severity"] == "info"
+            && i["rate"].is_null()
+            && i["silent"].as_array().is_none_or(Vec::is_empty);
+        let state = i["state"].as_str().unwrap_or("");
+        assert_eq!(one_info_line, matches!(state, "pending" | "expired"), "{i}");
     }
     // Several hosts log the same rare templates: some incident lists more than one host.
     assert!(

@@ -320,7 +320,7 @@ fn the_same_signals_give_the_same_incidents() {
 #[test]
 fn marks_change_the_state_and_restore_keeps_open_incidents() {
     let mut t = tracker();
-    let (id, _) = t.observe(&line("h", 0, "p", "p"));
+    let (id, _) = t.observe(&line("h", 0, "p", "p failed"));
     let id = id.expect("present");
     assert!(t.acknowledge(&id, Some("ann")));
     assert_eq!(
@@ -342,9 +342,112 @@ fn marks_change_the_state_and_restore_keeps_open_incidents() {
     let mut u = tracker();
     u.restore(saved);
     assert_eq!(u.clock("syslog"), Some(0));
-    let (again, ev) = u.observe(&line("h", MIN, "p", "p"));
+    let (again, ev) = u.observe(&line("h", MIN, "p", "p failed"));
     assert_eq!(again.as_deref(), Some(id.as_str()));
     assert!(ev.is_empty());
+}
+
+#[test]
+fn one_info_line_is_pending_until_a_second_line_opens_it() {
+    let mut t = tracker();
+    let sudo = "admin : COMMAND=/usr/bin/du -sh <*>";
+    let (a, ev) = t.observe(&line(
+        "h",
+        0,
+        sudo,
+        "admin : COMMAND=/usr/bin/du -sh /var/log",
+    ));
+    let a = a.expect("a pending incident has an id, so that its line links to it");
+    assert!(ev.is_empty(), "a pending incident is not reported");
+    assert_eq!(t.get(&a).expect("kept").state, IncidentState::Pending);
+    assert_eq!(t.get(&a).expect("kept").state_at(0), IncidentState::Pending);
+    assert_eq!(t.open_count(), 0, "and not counted open");
+    let (b, ev) = t.observe(&line(
+        "h",
+        5 * MIN,
+        sudo,
+        "admin : COMMAND=/usr/bin/du -sh /home",
+    ));
+    assert_eq!(b.as_deref(), Some(a.as_str()), "the second line joins it");
+    assert_eq!(transitions(&ev), ["opened"]);
+    assert_eq!(ev[0].id, a);
+    let i = t.get(&a).expect("open");
+    assert_eq!(
+        (i.state, i.count, i.first_seen_ms),
+        (IncidentState::Open, 2, 0)
+    );
+    assert_eq!(t.open_count(), 1);
+    // Once open it resolves as any incident.
+    assert_eq!(transitions(&t.advance("syslog", 16 * MIN)), ["resolved"]);
+}
+
+#[test]
+fn a_pending_incident_quiet_for_the_gap_expires_unreported() {
+    let mut t = tracker();
+    let (a, _) = t.observe(&line(
+        "h",
+        0,
+        "session opened for <*>",
+        "session opened for bob",
+    ));
+    let a = a.expect("present");
+    let ev = t.advance("syslog", 11 * MIN);
+    assert!(ev.is_empty(), "an expiry is not reported: {ev:?}");
+    let changed = t.take_changed();
+    assert_eq!(changed.len(), 1, "but written, as expired");
+    assert_eq!(
+        (changed[0].id.as_str(), changed[0].state),
+        (a.as_str(), IncidentState::Expired)
+    );
+    assert!(changed[0].state.is_over());
+    assert!(t.get(&a).is_none());
+    // The same line again later is a new pending incident, not a join.
+    let (b, ev) = t.observe(&line(
+        "h",
+        30 * MIN,
+        "session opened for <*>",
+        "session opened for eve",
+    ));
+    assert_ne!(b.as_deref(), Some(a.as_str()));
+    assert!(ev.is_empty());
+}
+
+#[test]
+fn an_alarming_word_a_rate_jump_or_a_silence_opens_at_once() {
+    let mut t = tracker();
+    let (_, ev) = t.observe(&line("h", 0, "link <*> down", "link eth0 down"));
+    assert_eq!(transitions(&ev), ["opened"], "'down' warns");
+    let (_, ev) = t.observe(&line("g", 0, "kernel panic", "kernel panic"));
+    assert_eq!(transitions(&ev), ["opened"]);
+    let mut rate = line("r", 0, "GET <*>", "");
+    rate.reason = Reason::Rate {
+        lines_in_bucket: 60,
+        usual_per_bucket: 2.0,
+        bucket_ms: HOUR,
+    };
+    let (_, ev) = t.observe(&rate);
+    assert_eq!(transitions(&ev), ["opened"]);
+    // An info line joining a pending incident of its host opens it (a second line).
+    let (p, ev) = t.observe(&line("q", 0, "user <*> logged in", "user bob logged in"));
+    assert!(ev.is_empty());
+    let (q, ev) = t.observe(&line("q", MIN, "cron <*> started", "cron job started"));
+    assert_eq!(p, q);
+    assert_eq!(transitions(&ev), ["opened"]);
+}
+
+#[test]
+fn restore_keeps_pending_incidents_pending() {
+    let mut t = tracker();
+    let (a, _) = t.observe(&line("h", 0, "p <*>", "p one"));
+    let a = a.expect("present");
+    let saved = t.take_changed();
+    assert_eq!(saved[0].state, IncidentState::Pending);
+    let mut u = tracker();
+    u.restore(saved);
+    assert_eq!(u.open_count(), 0);
+    let (b, ev) = u.observe(&line("h", MIN, "p <*>", "p two"));
+    assert_eq!(b.as_deref(), Some(a.as_str()));
+    assert_eq!(transitions(&ev), ["opened"]);
 }
 
 #[test]

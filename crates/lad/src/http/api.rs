@@ -807,8 +807,8 @@ fn no_incidents(backend: &str) -> ApiError {
 }
 
 /// `GET /api/incidents`: incidents whose time span overlaps `[from, to)`, newest last line
-/// first, filtered by source, host, state (`open`, `acknowledged`, `muted`, `resolved`, or
-/// `active` for the first three) and severity, paged.
+/// first, filtered by source, host, state (`open`, `acknowledged`, `muted`, `resolved`,
+/// `pending`, `expired`, or `active` for the first three) and severity, paged.
 pub async fn incidents(
     State(app): State<AppState>,
     Query(q): Query<IncidentListQuery>,
@@ -825,7 +825,7 @@ pub async fn incidents(
     if let Some(s) = &state {
         if s != "active" && lad_core::incident::IncidentState::parse(s).is_none() {
             return Err(ApiError::bad_request(format!(
-                "parameter state: expected open, acknowledged, muted, resolved or active, found {s:?}"
+                "parameter state: expected open, acknowledged, muted, resolved, pending, expired or active, found {s:?}"
             )));
         }
     }
@@ -834,9 +834,9 @@ pub async fn incidents(
         if !store.has_incidents() {
             return Err(no_incidents(store.backend()));
         }
-        // The store knows open from resolved; marks are applied here.
+        // The store knows open, resolved, pending and expired; marks are applied here.
         let stored_state = match state.as_deref() {
-            Some("resolved") => Some("resolved".to_string()),
+            Some(s @ ("resolved" | "pending" | "expired")) => Some(s.to_string()),
             Some(_) => Some("open".to_string()),
             None => None,
         };
@@ -852,17 +852,18 @@ pub async fn incidents(
         let now = pipeline::now_ms();
         let host = q.host.as_deref().filter(|h| !h.is_empty());
         let severity = q.severity.as_deref().filter(|h| !h.is_empty());
-        let matching: Vec<Value> = all
-            .iter()
-            .filter(|i| host.is_none_or(|h| i.hosts.iter().any(|x| x == h)))
-            .map(|i| crate::wire::incident_json(i, now))
-            .filter(|v| match state.as_deref() {
-                None => true,
-                Some("active") => v["state"] != "resolved",
-                Some(s) => v["state"] == s,
-            })
-            .filter(|v| severity.is_none_or(|s| v["severity"] == s))
-            .collect();
+        let matching: Vec<Value> =
+            all.iter()
+                .filter(|i| host.is_none_or(|h| i.hosts.iter().any(|x| x == h)))
+                .map(|i| crate::wire::incident_json(i, now))
+                .filter(|v| match state.as_deref() {
+                    None => true,
+                    Some("active") => ["open", "acknowledged", "muted"]
+                        .contains(&v["state"].as_str().unwrap_or("")),
+                    Some(s) => v["state"] == s,
+                })
+                .filter(|v| severity.is_none_or(|s| v["severity"] == s))
+                .collect();
         let total = matching.len();
         let items: Vec<Value> = matching.into_iter().skip(offset).take(limit).collect();
         Ok(Json(json!({

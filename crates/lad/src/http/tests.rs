@@ -656,6 +656,8 @@ fn incidents_are_listed_filtered_and_marked() {
     assert_eq!(list("host=mail-1").1["total"], json!(0));
     assert_eq!(list("state=resolved").1["total"], json!(0));
     assert_eq!(list("state=active").1["total"], json!(1));
+    assert_eq!(list("state=pending").1["total"], json!(0), "it opened");
+    assert_eq!(list("state=expired").1["total"], json!(0));
     assert_eq!(
         list(&format!("to={T0}")).1["total"],
         json!(0),
