@@ -12,7 +12,8 @@
 # lad and the broker each used per record in each run, and the broker's own rate for producing
 # the input, so that the share of the 2 cores each side needs can be read off.
 #
-# Usage: scripts/bench-kafka.sh [WORK_DIR]   (env: RECORDS, HOSTS, RAW_DIR, CORES, NO_BUILD)
+# Usage: scripts/bench-kafka.sh [WORK_DIR]   (env: RECORDS, HOSTS, RAW_DIR, CORES, NO_BUILD,
+# LAD_BIN: measure that lad binary)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -33,7 +34,7 @@ TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
   --manifest-path "$ROOT/Cargo.toml" >&2
 [ "${NO_BUILD:-0}" = 1 ] || cargo build --profile test --features kafka -p lad --example gen_logs --example kafka_produce \
   --manifest-path "$ROOT/Cargo.toml" >&2
-LAD=$TARGET/release/lad
+LAD=${LAD_BIN:-$TARGET/release/lad}
 GEN=$TARGET/debug/examples/gen_logs
 PRODUCE=$TARGET/debug/examples/kafka_produce
 

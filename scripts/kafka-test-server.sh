@@ -52,6 +52,11 @@ stop)
         kill "$pid" 2>/dev/null || true
         # A stopped (SIGSTOP) broker must be continued to see the TERM.
         kill -CONT "$pid" 2>/dev/null || true
+        # Wait for it to be gone (10 s, then KILL): a broker started right after on the same
+        # port must not meet the old one still listening (bench-kafka.sh runs back to back
+        # failed every other time without this).
+        for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$pid" 2>/dev/null || true
     fi
     rm -rf "$STATE_DIR"
     exit 0
