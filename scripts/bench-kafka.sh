@@ -13,6 +13,7 @@
 # the input, so that the share of the 2 cores each side needs can be read off.
 #
 # Usage: scripts/bench-kafka.sh [WORK_DIR]   (env: RECORDS, HOSTS, RAW_DIR, CORES, NO_BUILD,
+# ONE_ONLY: skip the two-instance run, KF_EXTRA: librdkafka options added to KF_LIBRDKAFKA_OPTIONS,
 # LAD_BIN: measure that lad binary)
 set -euo pipefail
 
@@ -70,7 +71,7 @@ KF_GROUP_ID: '$2'
 KF_TOPIC: '$3'
 KF_VERDICTS: all
 KF_DEAD_LETTER_TOPIC: 'dlq-$RUN'
-KF_LIBRDKAFKA_OPTIONS: {session.timeout.ms: 6000, heartbeat.interval.ms: 1000, max.poll.interval.ms: 60000}
+KF_LIBRDKAFKA_OPTIONS: {session.timeout.ms: 6000, heartbeat.interval.ms: 1000, max.poll.interval.ms: 60000${KF_EXTRA:+, $KF_EXTRA}}
 LOG_SOURCES:
   '$INPUT':
 MODEL_BASE_DIR: $WORK/models
@@ -131,4 +132,4 @@ bench() { # label instances
 }
 
 bench one-instance 1
-bench two-instances 2
+[ -n "${ONE_ONLY:-}" ] || bench two-instances 2
