@@ -868,36 +868,8 @@ fn alertmanager_down_for_a_minute_with_default_backoff() {
 fn open_incidents_whose_alert_was_never_queued_are_announced_once_after_a_restart() {
     let rx = Receiver::start();
     let dir = tempfile::tempdir().expect("temp dir");
-    let path = |name: &str| dir.path().join(name).to_str().expect("UTF-8").to_string();
-    let base = format!(
-        "SQLITE_PATH: '{}'\nMODEL_BASE_DIR: '{}'\nLOF_NEIGHBORS: 20\nTRAIN_MAX_ENTRIES: 2000\n",
-        path("lad.db"),
-        path("models")
-    );
-    let plain = dir.path().join("plain.yaml");
-    std::fs::write(&plain, &base).expect("write config");
+    let (base, plain) = common::store_with_rare_backlog(dir.path(), "");
     let cfg = plain.to_str().expect("UTF-8");
-    let now = common::now_ms();
-    let hosts = ["web", "db", "fw"];
-    common::write_json_lines(
-        &dir.path().join("routine.jsonl"),
-        &common::docs(3, &hosts, 600, 0, now - 7_200_000),
-    );
-    common::write_json_lines(
-        &dir.path().join("backlog.jsonl"),
-        &common::docs(4, &hosts, 800, 40, now - 60_000),
-    );
-    common::lad_expect(
-        &["-q", "import", "-c", cfg, &path("routine.jsonl")],
-        None,
-        0,
-    );
-    common::lad_expect(&["-q", "train", "-c", cfg], None, 0);
-    common::lad_expect(
-        &["-q", "import", "-c", cfg, &path("backlog.jsonl")],
-        None,
-        0,
-    );
     common::lad_expect(&["-q", "detect", "-c", cfg], None, 0);
     let exported = common::json_lines(
         &common::lad_expect(&["-q", "export", "-c", cfg, "--incidents"], None, 0).stdout,

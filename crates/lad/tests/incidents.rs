@@ -9,10 +9,8 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use common::{docs, json_lines, lad_expect, now_ms, write_json_lines};
+use common::{json_lines, lad_expect};
 use serde_json::Value;
-
-const HOSTS: [&str; 3] = ["web", "db", "fw"];
 
 fn s(path: &Path) -> &str {
     path.to_str().expect("temp paths are UTF-8")
@@ -20,25 +18,7 @@ fn s(path: &Path) -> &str {
 
 /// A store in `dir` with routine lines to train on and a backlog with rare lines every 40th.
 fn setup(dir: &Path, extra: &str) -> PathBuf {
-    let config = dir.join("lad.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "SQLITE_PATH: '{}'\nMODEL_BASE_DIR: '{}'\nLOF_NEIGHBORS: 20\nTRAIN_MAX_ENTRIES: 2000\n{extra}",
-            dir.join("lad.db").display(),
-            dir.join("models").display()
-        ),
-    )
-    .expect("write config");
-    let now = now_ms();
-    let routine = dir.join("routine.jsonl");
-    write_json_lines(&routine, &docs(3, &HOSTS, 600, 0, now - 7_200_000));
-    lad_expect(&["-q", "import", "-c", s(&config), s(&routine)], None, 0);
-    lad_expect(&["-q", "train", "-c", s(&config)], None, 0);
-    let backlog = dir.join("backlog.jsonl");
-    write_json_lines(&backlog, &docs(4, &HOSTS, 800, 40, now - 60_000));
-    lad_expect(&["-q", "import", "-c", s(&config), s(&backlog)], None, 0);
-    config
+    common::store_with_rare_backlog(dir, extra).1
 }
 
 fn export(config: &Path, what: &str) -> Vec<Value> {

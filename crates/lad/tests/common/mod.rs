@@ -157,6 +157,34 @@ pub fn docs(
         .collect()
 }
 
+/// A SQLite store in `dir` (`lad.db`, models in `models/`, 20 neighbours, 2,000 training
+/// lines) whose three hosts (web, db, fw) are trained on 600 routine lines each from two hours
+/// ago, with a backlog of 800 lines each, a rare one every 40th, ending a minute ago, imported
+/// and not scored. Returns the base configuration text (for a test that writes more
+/// configurations over the same store) and the path of `lad.yaml`: that text plus `extra`.
+pub fn store_with_rare_backlog(dir: &Path, extra: &str) -> (String, PathBuf) {
+    let base = format!(
+        "SQLITE_PATH: '{}'\nMODEL_BASE_DIR: '{}'\nLOF_NEIGHBORS: 20\nTRAIN_MAX_ENTRIES: 2000\n",
+        dir.join("lad.db").display(),
+        dir.join("models").display()
+    );
+    let config = dir.join("lad.yaml");
+    std::fs::write(&config, format!("{base}{extra}")).expect("write config");
+    let cfg = config.to_str().expect("temp paths are UTF-8");
+    let hosts = ["web", "db", "fw"];
+    let now = now_ms();
+    let routine = dir.join("routine.jsonl");
+    write_json_lines(&routine, &docs(3, &hosts, 600, 0, now - 7_200_000));
+    let routine = routine.to_str().expect("temp paths are UTF-8");
+    lad_expect(&["-q", "import", "-c", cfg, routine], None, 0);
+    lad_expect(&["-q", "train", "-c", cfg], None, 0);
+    let backlog = dir.join("backlog.jsonl");
+    write_json_lines(&backlog, &docs(4, &hosts, 800, 40, now - 60_000));
+    let backlog = backlog.to_str().expect("temp paths are UTF-8");
+    lad_expect(&["-q", "import", "-c", cfg, backlog], None, 0);
+    (base, config)
+}
+
 /// How many records of the SQLite store at `db` have a verdict.
 pub fn scored(db: &Path) -> usize {
     let conn = rusqlite::Connection::open(db).expect("open the store");
