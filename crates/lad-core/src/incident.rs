@@ -266,6 +266,12 @@ impl IncidentState {
         matches!(self, IncidentState::Resolved | IncidentState::Expired)
     }
 
+    /// Whether an incident in this state has not opened (`Pending`) or never will (`Expired`):
+    /// nothing of it was sent.
+    pub fn never_opened(self) -> bool {
+        matches!(self, IncidentState::Pending | IncidentState::Expired)
+    }
+
     /// Reads [`IncidentState::as_str`]'s names.
     pub fn parse(text: &str) -> Option<IncidentState> {
         Some(match text {
@@ -811,7 +817,7 @@ impl Tracker {
             }
             if let Some(count) = passed {
                 i.reported_count = count;
-                if !opened && i.state != IncidentState::Pending {
+                if !opened {
                     events.push(Event {
                         id: id.clone(),
                         transition: Transition::Grew { count },

@@ -290,7 +290,10 @@ pub fn fill_and_run(config: &Config, now_ms: i64, quiet: bool) -> Result<DemoRep
         // Pending and expired incidents (one info line) never opened: nobody was paged.
         let never_opened: std::collections::BTreeSet<&String> = stored
             .iter()
-            .filter(|i| matches!(i.state.as_str(), "pending" | "expired"))
+            .filter(|i| {
+                lad_core::incident::IncidentState::parse(&i.state)
+                    .is_some_and(lad_core::incident::IncidentState::never_opened)
+            })
             .map(|i| &i.id)
             .collect();
         let (routine, routine_pending): (Vec<&lad_store::StoredIncident>, Vec<_>) = stored

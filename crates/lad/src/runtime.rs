@@ -10,8 +10,9 @@
 //! repeat a verdict. Observers run on a thread beside the worker, one batch behind it, so that
 //! following a batch overlaps reading and scoring the next ([`Worker::drain`]); the incident
 //! book writes through a connection of its own, so its writes may overlap the worker's (the
-//! backends take two writers: SQLite waits for the other up to its busy timeout). For the database backends acknowledging is the verdict itself (a record
-//! with a verdict is no longer unscored); a stream source would commit its offsets there.
+//! backends take two writers: SQLite waits for the other up to its busy timeout). For the
+//! database backends acknowledging is the verdict itself (a record with a verdict is no longer
+//! unscored); a stream source commits its offsets there.
 //!
 //! [`drain_sources`] spreads sources over workers: several at once where the backend takes
 //! parallel writers to different sources (MongoDB collections), one elsewhere (SQLite has one
