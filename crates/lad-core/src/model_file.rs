@@ -10,8 +10,10 @@ use serde::{de::DeserializeOwned, Serialize};
 /// The first bytes of every lad model file.
 pub const MAGIC: [u8; 4] = *b"LADM";
 /// The format version written by this build; a file with another version is refused.
-/// Version 2 added the host's patterns ([`crate::pattern::Miner`]) to the model.
-pub const FORMAT_VERSION: u32 = 2;
+/// Version 2 added the host's patterns ([`crate::pattern::Miner`]) to the model; version 3
+/// models were trained on [`crate::tokenizer::event_text`] (no syslog header words), so an
+/// older model's token sequences would not match the ones scoring now makes.
+pub const FORMAT_VERSION: u32 = 3;
 const HEADER_LEN: usize = 4 + 4 + 8 + 4;
 
 /// Why a model's bytes could not be decoded.
@@ -70,8 +72,20 @@ pub fn frame(payload: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Checks the header and checksum of `bytes`, then deserialises the model.
+/// Checks the header and checksum of `bytes`, then deserialises the model. Only files of
+/// [`FORMAT_VERSION`] are read.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ModelFileError> {
+    decode_since(bytes, FORMAT_VERSION)
+}
+
+/// The serialised shape of a host's patterns ([`crate::pattern::Miner`]) has not changed since
+/// this version: version 3 changed what the detector's token sequences are, not the patterns,
+/// so a pattern checkpoint of version 2 is still read (and its counts kept).
+pub const PATTERNS_SINCE: u32 = 2;
+
+/// [`decode`] for a type whose bytes have not changed since format version `oldest`: a file of
+/// any version from `oldest` to [`FORMAT_VERSION`] is read.
+pub fn decode_since<T: DeserializeOwned>(bytes: &[u8], oldest: u32) -> Result<T, ModelFileError> {
     if bytes.len() < 4 || bytes[..4] != MAGIC {
         return Err(ModelFileError::NotAModel);
     }
@@ -84,7 +98,7 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ModelFileError> {
     let word =
         |at: usize| u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
     let version = word(4);
-    if version != FORMAT_VERSION {
+    if !(oldest..=FORMAT_VERSION).contains(&version) {
         return Err(ModelFileError::Version {
             expected: FORMAT_VERSION,
             found: version,
@@ -155,16 +169,25 @@ mod tests {
                 found: 9
             })
         );
-        // A file of the previous format (version 1, before patterns) is refused by name.
-        let mut old = good.clone();
-        old[4] = 1;
-        assert_eq!(
-            decode::<(String, Vec<f32>)>(&old),
-            Err(ModelFileError::Version {
-                expected: 2,
-                found: 1
-            })
-        );
+        // Files of the earlier formats (1: before patterns, 2: header words in the token
+        // sequences) are refused by name.
+        for version in [1, 2] {
+            let mut old = good.clone();
+            old[4] = version;
+            assert_eq!(
+                decode::<(String, Vec<f32>)>(&old),
+                Err(ModelFileError::Version {
+                    expected: 3,
+                    found: u32::from(version)
+                })
+            );
+        }
+        // A type whose bytes did not change reads the older version it names, no older one.
+        let mut two = good.clone();
+        two[4] = 2;
+        assert!(decode_since::<(String, Vec<f32>)>(&two, PATTERNS_SINCE).is_ok());
+        two[4] = 1;
+        assert!(decode_since::<(String, Vec<f32>)>(&two, PATTERNS_SINCE).is_err());
         assert_eq!(
             decode::<(String, Vec<f32>)>(b"{}"),
             Err(ModelFileError::NotAModel)

@@ -6,6 +6,9 @@
 //! punctuation, keeps identifier-like words whole (`pam_unix`), lowercases ASCII letters and
 //! replaces variable parts by typed placeholders ([`NUM`], [`IP`], [`HEX`], [`PATH`], [`URL`],
 //! [`ID`], [`TIME`], [`DATE`]), so that two lines of one event type give the same tokens.
+//! Masked mode reads a syslog message from its program on ([`event_text`]): the priority, time
+//! and host of an RFC 3164 or 5424 header are fields of the line, not words of the event, so a
+//! host's model learns its events and not its clock or its name.
 //!
 //! The tokenizer is a hand-written byte scanner: it runs on every log line and must be fast. It
 //! never panics on any input and only splits a message at ASCII bytes, so non-ASCII text stays
@@ -96,10 +99,36 @@ impl Tokenizer {
         };
         match self.mode {
             TokenizerMode::LettersOnly => letters_only(message, &mut sink),
-            TokenizerMode::Masked => masked(message, &mut sink),
+            TokenizerMode::Masked => masked(event_text(message), &mut sink),
         }
         sink.count
     }
+}
+
+/// The part of `message` that says what happened, which [`TokenizerMode::Masked`] reads: from
+/// the program of its syslog header on (`sshd[812]: Failed password ...`; RFC 5424: APP-NAME,
+/// PROCID, MSGID, structured data and message), or the body where a header with a `<PRI>`
+/// names no program ([`crate::syslog::split`]). The priority, timestamp and host are left out:
+/// the priority is read by the severity prior, and time and host are fields of the record.
+///
+/// Only a header that is surely syslog is cut: one with a `<PRI>` or a program tag. A line
+/// that merely starts with a time (`2024-01-05T10:00:00Z ERROR connection refused`) is read
+/// whole, since the word after the time may be the event's own (the splitter would take it
+/// for a host name).
+pub fn event_text(message: &str) -> &str {
+    let split = crate::syslog::split(message);
+    let Some(header) = split.header else {
+        return message;
+    };
+    if header.priority.is_none() && header.program.is_none() {
+        return message;
+    }
+    let start = match header.program {
+        // A slice of `message` (the splitter only borrows), so its offset is where it starts.
+        Some(program) => program.as_ptr() as usize - message.as_ptr() as usize,
+        None => split.body.as_ptr() as usize - message.as_ptr() as usize,
+    };
+    message.get(start..).unwrap_or(message)
 }
 
 /// Separates tokens in [`Tokenizer::tokenize_joined`]'s output: a control character that no
@@ -967,6 +996,41 @@ mod tests {
     }
 
     #[test]
+    fn a_syslog_header_gives_no_tokens_but_its_program() {
+        let line = "session closed for user admin";
+        let a = masked(&format!("<86>Dec  1 09:52:25 bastion sshd[30879]: {line}"));
+        let b = masked(&format!("Nov 30 23:59:59 gw-2 sshd: {line}"));
+        let c = masked(&format!(
+            "<86>1 2026-12-07T10:00:01.5Z gw-2 sshd 812 - - {line}"
+        ));
+        let expected: Vec<String> = ["sshd"]
+            .into_iter()
+            .chain(line.split(' '))
+            .map(str::to_owned)
+            .collect();
+        assert_eq!(a[0], "sshd");
+        assert_eq!(a[1..], masked(&format!("[30879]: {line}"))[..]);
+        assert_eq!(b, expected);
+        assert_eq!(c[0], "sshd");
+        assert!(c.ends_with(&expected[1..]), "{c:?}");
+        // No program: the body alone; no header: the whole message, as before.
+        assert_eq!(
+            masked(&format!("<13>Dec  1 09:52:25 gw-2 {line}")),
+            masked(line)
+        );
+        assert_eq!(event_text("GET /index.html 200"), "GET /index.html 200");
+        // A time at the start is not enough: the word after it may be the event's.
+        for whole in [
+            "2024-01-05T10:00:00Z ERROR connection refused",
+            "Dec  1 09:52:25 gw-2 link down",
+        ] {
+            assert_eq!(event_text(whole), whole);
+        }
+        // The old mode keeps every letter of the header, as the old system did.
+        assert!(letters("<86>Dec  1 09:52:25 bastion sshd: x").contains(&"bastion".to_string()));
+    }
+
+    #[test]
     fn letters_only_keeps_runs_of_letters_with_case() {
         assert_eq!(
             letters("pam_unix(cron:session): User42 é x"),
@@ -1066,6 +1130,11 @@ mod tests {
             for token in &tokens {
                 prop_assert!(!token.is_empty());
             }
+        }
+
+        #[test]
+        fn the_event_text_is_a_suffix_of_the_message(s in any::<String>()) {
+            prop_assert!(s.ends_with(event_text(&s)));
         }
 
         #[test]

@@ -117,7 +117,10 @@ pub fn save_patterns(
 
 /// Loads the checkpointed live patterns of (source, host).
 pub fn load_patterns(base: &Path, source: &str, host: &str) -> Result<Miner, ModelStoreError> {
-    read_file(patterns_path(base, source, host))
+    read_file(
+        patterns_path(base, source, host),
+        model_file::PATTERNS_SINCE,
+    )
 }
 
 /// Writes `value` in the model file format to `path`: a temporary file in the same folder,
@@ -155,14 +158,17 @@ fn write_atomically<T: serde::Serialize>(
 
 /// Loads the saved model of (source, host).
 pub fn load(base: &Path, source: &str, host: &str) -> Result<HostModel, ModelStoreError> {
-    read_file(model_path(base, source, host))
+    read_file(model_path(base, source, host), model_file::FORMAT_VERSION)
 }
 
-/// Reads a file in the model file format.
+/// Reads a file in the model file format, of a version from `oldest` on.
 ///
 /// Only a regular file is opened (opening a FIFO would wait for a writer for ever, and a device
 /// such as `/dev/zero` never ends), and at most [`MAX_FILE_BYTES`] are read.
-fn read_file<T: serde::de::DeserializeOwned>(path: PathBuf) -> Result<T, ModelStoreError> {
+fn read_file<T: serde::de::DeserializeOwned>(
+    path: PathBuf,
+    oldest: u32,
+) -> Result<T, ModelStoreError> {
     let meta = match fs::metadata(&path) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -194,7 +200,8 @@ fn read_file<T: serde::de::DeserializeOwned>(path: PathBuf) -> Result<T, ModelSt
             limit: MAX_FILE_BYTES,
         });
     }
-    model_file::decode(&bytes).map_err(|source| ModelStoreError::Invalid { path, source })
+    model_file::decode_since(&bytes, oldest)
+        .map_err(|source| ModelStoreError::Invalid { path, source })
 }
 
 /// The modification time of the saved model, if there is one (for the model-age metric).
