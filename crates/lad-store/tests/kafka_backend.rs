@@ -317,6 +317,159 @@ fn source_buffers_until_acknowledged_commits_and_resumes_after_a_restart() {
     assert_eq!(ids, vec!["0:3", "0:4", "0:5", "0:8"], "{resumed:?}");
 }
 
+/// A broker of the test's own (`scripts/kafka-test-server.sh` on another port and state folder),
+/// stopped when dropped: stopping the shared one would stall the other tests.
+struct OwnBroker {
+    env: [(&'static str, String); 2],
+    pid: String,
+    port: String,
+}
+
+impl OwnBroker {
+    fn script() -> std::path::PathBuf {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/kafka-test-server.sh")
+    }
+
+    fn start(dir: &std::path::Path) -> OwnBroker {
+        let port = (19_300 + std::process::id() % 400).to_string();
+        let env = [
+            ("LAD_KAFKA_PORT", port.clone()),
+            ("LAD_KAFKA_STATE_DIR", dir.display().to_string()),
+        ];
+        let run = |arg: Option<&str>| {
+            let mut c = std::process::Command::new(Self::script());
+            c.envs(env.iter().map(|(k, v)| (*k, v.as_str())));
+            if let Some(a) = arg {
+                c.arg(a);
+            }
+            let out = c.output().expect("run scripts/kafka-test-server.sh");
+            assert!(out.status.success(), "{out:?}");
+            String::from_utf8_lossy(&out.stdout).trim().to_string()
+        };
+        let port = run(None);
+        let pid = run(Some("pid"));
+        OwnBroker { env, pid, port }
+    }
+
+    fn signal(&self, sig: &str) {
+        let ok = std::process::Command::new("kill")
+            .args([sig, &self.pid])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "kill {sig} {}", self.pid);
+    }
+}
+
+impl Drop for OwnBroker {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-CONT", &self.pid])
+            .status();
+        let _ = std::process::Command::new(Self::script())
+            .envs(self.env.iter().map(|(k, v)| (*k, v.as_str())))
+            .arg("stop")
+            .status();
+    }
+}
+
+/// Reads until `want` records are returned (the group join and a reconnect take a while).
+fn read_until(store: &mut Store, topic: &str, want: usize) -> Vec<Record> {
+    let mut last = None;
+    for _ in 0..150 {
+        match store.next_unscored(topic, &[], 100) {
+            Ok(b) if b.records.len() >= want => return b.records,
+            Ok(b) => last = Some(format!("{} records", b.records.len())),
+            Err(e) => last = Some(e.to_string()),
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("never read {want} records (last: {last:?})");
+}
+
+fn verdicts_of(records: &[Record]) -> Vec<Verdict> {
+    records
+        .iter()
+        .map(|r| Verdict {
+            id: r.id.clone(),
+            is_anomaly: false,
+            score: 0.25,
+        })
+        .collect()
+}
+
+#[test]
+fn a_delivery_that_fails_puts_the_acknowledged_records_back() {
+    // Writes return before the brokers confirm; the offsets wait for the confirmations. Here the
+    // broker is stopped past the delivery timeout between writing and confirming: the failure
+    // is reported, the records are read again (none is lost), and once the broker is back they
+    // are published and committed.
+    if brokers_or_skip("a_delivery_that_fails_puts_the_acknowledged_records_back").is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let broker = OwnBroker::start(dir.path());
+    let brokers = format!("127.0.0.1:{}", broker.port);
+    let mut config = config(&brokers, "fail");
+    config.verdicts = VerdictSelection::All;
+    config.delivery_timeout_ms = 2_000;
+    let topic = unique_topic("fail-input");
+    config.sources = vec![topic.clone()];
+    create(&brokers, &config, 1);
+    let input: Vec<(String, Vec<u8>)> = (0..4)
+        .map(|i| ("a".to_string(), doc("a", T0 + i * 1000, &format!("m{i}"))))
+        .collect();
+    produce(&brokers, &topic, &input).expect("produce");
+
+    let mut store = open(&config);
+    let records = read_until(&mut store, &topic, 4);
+    let ids: Vec<RecordId> = records.iter().map(|r| r.id.clone()).collect();
+    broker.signal("-STOP");
+    store
+        .write_verdicts(&topic, &verdicts_of(&records), &records)
+        .expect("a write only queues the messages");
+    store
+        .acknowledge(&topic, &ids)
+        .expect("acknowledging waits for nothing");
+    assert_eq!(store.unscored_count(&topic).expect("count"), 0, "all await");
+    let failed = store
+        .next_unscored(&topic, &[], 100)
+        .expect_err("the confirmations never come");
+    assert!(failed.to_string().contains("not confirmed"), "{failed}");
+    broker.signal("-CONT");
+
+    // Put back: the same records are read again, and published again.
+    let again = read_until(&mut store, &topic, 4);
+    assert_eq!(
+        again.iter().map(|r| &r.id).collect::<Vec<_>>(),
+        ids.iter().collect::<Vec<_>>()
+    );
+    store
+        .write_verdicts(&topic, &verdicts_of(&again), &again)
+        .expect("write");
+    store.acknowledge(&topic, &ids).expect("ack");
+    let rest = store
+        .next_unscored(&topic, &[], 100)
+        .expect("confirmed now");
+    assert!(rest.records.is_empty(), "{rest:?}");
+    let published: std::collections::BTreeSet<i64> = messages_of(&brokers, &config.verdict_topic)
+        .iter()
+        .filter_map(|m| m["lad_offset"].as_i64())
+        .collect();
+    assert_eq!(published, (0..4).collect(), "every record has a verdict");
+    // Committed: a new member of the group starts after them, at the record produced since.
+    drop(store);
+    produce(
+        &brokers,
+        &topic,
+        &[("a".to_string(), doc("a", T0 + 9000, "m4"))],
+    )
+    .expect("produce");
+    let mut store = open(&config);
+    let after = read_until(&mut store, &topic, 1);
+    let after: Vec<String> = after.iter().map(|r| r.id.to_string()).collect();
+    assert_eq!(after, vec!["0:4"]);
+}
+
 #[test]
 fn host_filter_passes_other_hosts_over() {
     let Some(brokers) = brokers_or_skip("host_filter_passes_other_hosts_over") else {

@@ -12,7 +12,9 @@
 //! book writes through a connection of its own, so its writes may overlap the worker's (the
 //! backends take two writers: SQLite waits for the other up to its busy timeout). For the
 //! database backends acknowledging is the verdict itself (a record with a verdict is no longer
-//! unscored); a stream source commits its offsets there.
+//! unscored); a stream source (Kafka) that also publishes the verdicts holds the acknowledged
+//! records until the brokers confirm their verdicts and commits their offsets then, while the
+//! worker reads and scores the next batch.
 //!
 //! [`drain_sources`] spreads sources over workers: several at once where the backend takes
 //! parallel writers to different sources (MongoDB collections), one elsewhere (SQLite has one

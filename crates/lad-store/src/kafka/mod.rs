@@ -23,7 +23,13 @@
 //! of a training pass (the window is the same for all).
 //!
 //! As a [`VerdictSink`](crate::VerdictSink) it publishes one JSON message per verdict, keyed by
-//! host, to the verdict topic, and waits for the brokers to confirm them before returning.
+//! host, to the verdict topic. A write returns once its messages are queued; the brokers'
+//! confirmations are awaited behind it ([`KafkaStore::settle`]): acknowledged records stay
+//! buffered, *awaiting*, and their offsets uncommitted until every message sent up to their
+//! acknowledgement is confirmed, so confirming a batch overlaps reading and scoring the next
+//! and the delivery rule stays the same (offsets are committed only after the verdicts are
+//! written). A failed or timed-out delivery puts every awaiting record back to be scored and
+//! published again, and is reported as a transient error.
 //!
 //! Files: this one holds the store and its clients; `config` the settings, `error` the error
 //! mapping, `read` the source and training roles, `write` the sink, `state` and `archive` the
@@ -39,7 +45,7 @@ mod state;
 pub mod testing;
 mod write;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -77,7 +83,24 @@ pub struct KafkaStore {
     published: HashMap<String, HashSet<RecordId>>,
     /// Aggregates published, to number their ids.
     aggregates_published: u64,
+    /// The number of the last write (verdicts, a dead-letter copy, aggregates): every message
+    /// carries its write's number, so that confirmations can be followed per write.
+    write_seq: u64,
+    /// Acknowledged records whose messages are not all confirmed yet, oldest first.
+    awaiting: VecDeque<Awaiting>,
 }
+
+/// Records acknowledged (or marked malformed) and done once every message of the writes up to
+/// `upto` is confirmed.
+struct Awaiting {
+    upto: u64,
+    source: String,
+    keys: HashSet<(i32, i64)>,
+}
+
+/// How long closing a store waits for the confirmations of what it published (what is not
+/// confirmed by then is read and published again by the next owner of the partitions).
+const CLOSE_WAIT: Duration = Duration::from_secs(10);
 
 impl std::fmt::Debug for KafkaStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -118,7 +141,73 @@ impl KafkaStore {
             training: None,
             published: HashMap::new(),
             aggregates_published: 0,
+            write_seq: 0,
+            awaiting: VecDeque::new(),
         })
+    }
+
+    /// Numbers a new write (see `write_seq`).
+    fn next_write(&mut self) -> u64 {
+        self.write_seq += 1;
+        self.write_seq
+    }
+
+    /// Hands librdkafka's delivery reports to [`DeliveryLog`] (waiting up to `wait` for all of
+    /// them when given), then finishes the awaiting records whose messages are all confirmed:
+    /// they are done, and the offsets that moved are committed. After a failed or timed-out
+    /// delivery every record still awaiting is put back to be scored and published again, and
+    /// the failure is returned.
+    fn settle(
+        &mut self,
+        wait: Option<Duration>,
+        operation: &'static str,
+    ) -> Result<(), StoreError> {
+        let mut timed_out = false;
+        match wait {
+            Some(timeout) => match self.producer.flush(timeout) {
+                Ok(()) => {}
+                Err(KafkaError::Flush(_)) => timed_out = true,
+                Err(e) => return Err(classify(e, &self.config, operation)),
+            },
+            None => self.producer.poll(Duration::ZERO),
+        }
+        let (oldest_unconfirmed, first_failed, failures) = self.producer.context().status();
+        let failed = timed_out || first_failed.is_some();
+        let first_failed = if timed_out { Some(0) } else { first_failed };
+        let mut finished = false;
+        while let Some(front) = self.awaiting.front() {
+            let confirmed = oldest_unconfirmed.is_none_or(|o| front.upto < o)
+                && first_failed.is_none_or(|f| front.upto < f);
+            if !confirmed {
+                break;
+            }
+            let Some(done) = self.awaiting.pop_front() else {
+                break;
+            };
+            if let Some(scoring) = self.scoring.as_mut() {
+                scoring.done(&done.source, &done.keys);
+                finished = true;
+            }
+        }
+        if finished {
+            let config = self.config.clone();
+            if let Some(scoring) = self.scoring.as_mut() {
+                scoring.commit(&config)?;
+            }
+        }
+        if !failed {
+            return Ok(());
+        }
+        // Whatever was published and not confirmed is published again: no record is left
+        // with a verdict that may not have reached the brokers.
+        self.published.clear();
+        let back = std::mem::take(&mut self.awaiting);
+        if let Some(scoring) = self.scoring.as_mut() {
+            for a in &back {
+                scoring.set_awaiting(&a.source, &a.keys, false);
+            }
+        }
+        Err(error::delivery_failed(&self.config, operation, &failures))
     }
 
     /// The settings it was opened with.
@@ -126,40 +215,28 @@ impl KafkaStore {
         &self.config
     }
 
-    /// Waits until every message sent so far is confirmed by the brokers (or failed); an error
-    /// when one failed or the wait timed out.
-    fn flush(&mut self, operation: &'static str) -> Result<(), StoreError> {
-        let timeout = Duration::from_millis(self.config.delivery_timeout_ms.max(1));
-        let flushed = self.producer.flush(timeout);
-        let failures = self.producer.context().take_failures();
-        match flushed {
-            Err(KafkaError::Flush(_)) => {
-                Err(error::delivery_failed(&self.config, operation, &failures))
-            }
-            Err(e) => Err(classify(e, &self.config, operation)),
-            Ok(()) if !failures.is_empty() => {
-                Err(error::delivery_failed(&self.config, operation, &failures))
-            }
-            Ok(()) => Ok(()),
-        }
-    }
-
-    /// Sends one message, waiting for room in the producer's queue when it is full.
+    /// Sends one message of write `write` (see [`KafkaStore::next_write`]), waiting for room
+    /// in the producer's queue when it is full.
     fn send(
         &mut self,
         topic: &str,
         key: Option<&[u8]>,
         payload: &[u8],
         headers: Option<rdkafka::message::OwnedHeaders>,
+        write: u64,
         operation: &'static str,
     ) -> Result<(), StoreError> {
-        let mut record = rdkafka::producer::BaseRecord::<[u8], [u8]>::to(topic).payload(payload);
+        let opaque = usize::try_from(write).unwrap_or(usize::MAX);
+        let mut record =
+            rdkafka::producer::BaseRecord::<[u8], [u8], usize>::with_opaque_to(topic, opaque)
+                .payload(payload);
         if let Some(k) = key {
             record = record.key(k);
         }
         if let Some(h) = headers {
             record = record.headers(h);
         }
+        self.producer.context().sending(write);
         loop {
             match self.producer.send(record) {
                 Ok(()) => return Ok(()),
@@ -167,7 +244,10 @@ impl KafkaStore {
                     record = back;
                     self.producer.poll(Duration::from_millis(10));
                 }
-                Err((e, _)) => return Err(classify(e, &self.config, operation)),
+                Err((e, _)) => {
+                    self.producer.context().not_sent(write);
+                    return Err(classify(e, &self.config, operation));
+                }
             }
         }
     }
@@ -197,18 +277,59 @@ impl ApplyOptions for ClientConfig {
     }
 }
 
-/// The producer's context: remembers the messages the brokers refused or that timed out.
+/// The producer's context: counts per write the messages not yet confirmed, and remembers the
+/// messages the brokers refused or that timed out.
 #[derive(Default)]
 struct DeliveryLog {
-    failures: Mutex<Vec<String>>,
+    state: Mutex<Deliveries>,
+}
+
+#[derive(Default)]
+struct Deliveries {
+    /// Per write, messages sent and not yet reported.
+    unconfirmed: BTreeMap<u64, usize>,
+    /// The first write with a failed message since the last look.
+    first_failed: Option<u64>,
+    failures: Vec<String>,
 }
 
 impl DeliveryLog {
-    fn take_failures(&self) -> Vec<String> {
-        self.failures
-            .lock()
-            .map(|mut f| std::mem::take(&mut *f))
-            .unwrap_or_default()
+    fn with<T>(&self, f: impl FnOnce(&mut Deliveries) -> T) -> T {
+        // A poisoned lock only means a panic elsewhere mid-update: the counts are still the
+        // best knowledge there is.
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut state)
+    }
+
+    fn sending(&self, write: u64) {
+        self.with(|d| *d.unconfirmed.entry(write).or_insert(0) += 1);
+    }
+
+    fn not_sent(&self, write: u64) {
+        self.with(|d| d.confirmed(write));
+    }
+
+    /// The oldest write with messages not yet reported, the first write with a failed message
+    /// and the failures (taken: each is reported once).
+    fn status(&self) -> (Option<u64>, Option<u64>, Vec<String>) {
+        self.with(|d| {
+            (
+                d.unconfirmed.keys().next().copied(),
+                d.first_failed.take(),
+                std::mem::take(&mut d.failures),
+            )
+        })
+    }
+}
+
+impl Deliveries {
+    fn confirmed(&mut self, write: u64) {
+        if let Some(n) = self.unconfirmed.get_mut(&write) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.unconfirmed.remove(&write);
+            }
+        }
     }
 }
 
@@ -244,14 +365,31 @@ impl ClientContext for DeliveryLog {
 }
 
 impl ProducerContext for DeliveryLog {
-    type DeliveryOpaque = ();
+    type DeliveryOpaque = usize;
 
-    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
-        if let Err((e, m)) = result {
-            use rdkafka::Message;
-            if let Ok(mut f) = self.failures.lock() {
-                f.push(format!("topic {}: {e}", m.topic()));
+    fn delivery(&self, result: &DeliveryResult<'_>, write: usize) {
+        let write = write as u64;
+        self.with(|d| {
+            d.confirmed(write);
+            if let Err((e, m)) = result {
+                use rdkafka::Message;
+                d.first_failed = Some(d.first_failed.map_or(write, |f| f.min(write)));
+                d.failures.push(format!("topic {}: {e}", m.topic()));
             }
+        });
+    }
+}
+
+impl Drop for KafkaStore {
+    /// Waits a little for the confirmations of what was published, so that a store closed
+    /// between batches commits what it finished (a kill instead loses nothing either: the
+    /// uncommitted records are scored and published again).
+    fn drop(&mut self) {
+        if self.awaiting.is_empty() {
+            return;
+        }
+        if let Err(e) = self.settle(Some(CLOSE_WAIT), "confirm verdicts on close") {
+            log::warn!("kafka: {e}");
         }
     }
 }

@@ -4,8 +4,10 @@
 //!
 //! Offsets: per partition, the records consumed and not yet done are `pending`; the committed
 //! offset is the first pending one, or the offset after the last consumed when none is. A record
-//! is done when it is acknowledged (its verdict written), marked malformed (copied to the
-//! dead-letter topic) or passed over (a host not in LOG_SOURCES `HOSTNAMES`). Records of a host
+//! is done when its verdict is confirmed after it was acknowledged, when the copy of a
+//! malformed one on the dead-letter topic is confirmed, or when it is passed over (a host not
+//! in LOG_SOURCES `HOSTNAMES`). Between acknowledging and the confirmation it stays buffered,
+//! *awaiting*: no read returns it again, and it counts as neither unscored nor done. Records of a host
 //! without a model stay buffered and hold their partition's commit back until a model scores
 //! them.
 
@@ -42,6 +44,8 @@ struct Buffered {
     partition: i32,
     offset: i64,
     entry: Entry,
+    /// Acknowledged (or marked malformed), its messages not yet confirmed.
+    awaiting: bool,
 }
 
 /// What is known of one assigned partition.
@@ -187,6 +191,7 @@ impl Scoring {
             partition,
             offset,
             entry,
+            awaiting: false,
         });
     }
 
@@ -213,7 +218,7 @@ impl Scoring {
     }
 
     /// Marks offsets of `topic` done and drops their records from the buffer.
-    fn done(&mut self, topic: &str, ids: &HashSet<(i32, i64)>) {
+    pub(super) fn done(&mut self, topic: &str, ids: &HashSet<(i32, i64)>) {
         if let Some(parts) = self.partitions.get_mut(topic) {
             for (partition, offset) in ids {
                 if let Some(state) = parts.get_mut(partition) {
@@ -226,8 +231,20 @@ impl Scoring {
         }
     }
 
+    /// Marks the buffered records `ids` of `topic` as awaiting their confirmations, or no
+    /// longer (to be read and scored again).
+    pub(super) fn set_awaiting(&mut self, topic: &str, ids: &HashSet<(i32, i64)>, awaiting: bool) {
+        if let Some(buffer) = self.buffer.get_mut(topic) {
+            for b in buffer.iter_mut() {
+                if ids.contains(&(b.partition, b.offset)) {
+                    b.awaiting = awaiting;
+                }
+            }
+        }
+    }
+
     /// Commits, for every partition whose resume point moved, the first offset not done.
-    fn commit(&mut self, config: &KafkaConfig) -> Result<(), StoreError> {
+    pub(super) fn commit(&mut self, config: &KafkaConfig) -> Result<(), StoreError> {
         let mut list = TopicPartitionList::new();
         let mut moved = Vec::new();
         for (topic, parts) in &self.partitions {
@@ -363,11 +380,45 @@ impl KafkaStore {
     fn check_source(&self, source: &str) -> bool {
         self.config.sources.iter().any(|s| s == source)
     }
+
+    /// Reads what the brokers have ready, then up to `limit` buffered entries of `source` that
+    /// do not await confirmations (of `hosts` only, unless it is empty).
+    fn buffered_batch(
+        &mut self,
+        source: &str,
+        hosts: &[String],
+        limit: usize,
+    ) -> Result<Batch, StoreError> {
+        let config = self.config.clone();
+        let scoring = self.scoring("read records")?;
+        scoring.fill(limit.saturating_mul(2).max(1), &config)?;
+        let wanted: HashSet<&str> = hosts.iter().map(String::as_str).collect();
+        let mut batch = Batch::default();
+        let Some(buffer) = scoring.buffer.get(source) else {
+            return Ok(batch);
+        };
+        for b in buffer.iter().filter(|b| !b.awaiting) {
+            if batch.records.len() + batch.malformed.len() >= limit {
+                break;
+            }
+            match &b.entry {
+                Entry::Good(r) if wanted.is_empty() || wanted.contains(r.host.as_str()) => {
+                    batch.records.push(r.clone());
+                }
+                Entry::Good(_) => {}
+                Entry::Bad { report, .. } => batch.malformed.push(report.clone()),
+            }
+        }
+        Ok(batch)
+    }
 }
 
 impl RecordSource for KafkaStore {
     /// Buffered records of `source` (reading what the brokers have ready first), oldest first
-    /// per partition; records of other hosts stay buffered.
+    /// per partition; records of other hosts stay buffered, and records awaiting confirmations
+    /// are not returned. Confirmations that arrived finish their records first; when nothing is
+    /// left to return but records await, it waits for their confirmations (the buffer may be
+    /// full of them) and reads again.
     fn next_unscored(
         &mut self,
         source: &str,
@@ -379,31 +430,19 @@ impl RecordSource for KafkaStore {
         }
         // Scoring has started: the training pass that read the last scan is over.
         self.training = None;
-        let config = self.config.clone();
-        let scoring = self.scoring("read records")?;
-        scoring.fill(limit.saturating_mul(2).max(1), &config)?;
-        let wanted: HashSet<&str> = hosts.iter().map(String::as_str).collect();
-        let mut batch = Batch::default();
-        let Some(buffer) = scoring.buffer.get(source) else {
-            return Ok(batch);
-        };
-        for Buffered { entry, .. } in buffer {
-            if batch.records.len() + batch.malformed.len() >= limit {
-                break;
-            }
-            match entry {
-                Entry::Good(r) if wanted.is_empty() || wanted.contains(r.host.as_str()) => {
-                    batch.records.push(r.clone());
-                }
-                Entry::Good(_) => {}
-                Entry::Bad { report, .. } => batch.malformed.push(report.clone()),
-            }
+        self.settle(None, "confirm verdicts")?;
+        let batch = self.buffered_batch(source, hosts, limit)?;
+        if batch.records.is_empty() && batch.malformed.is_empty() && !self.awaiting.is_empty() {
+            let wait = Duration::from_millis(self.config.delivery_timeout_ms.max(1));
+            self.settle(Some(wait), "confirm verdicts")?;
+            return self.buffered_batch(source, hosts, limit);
         }
         Ok(batch)
     }
 
-    /// Marks the records done and commits, per partition, the first offset not done; the
-    /// dead-letter copies of malformed records are confirmed first.
+    /// Marks the records acknowledged: they await the confirmations of every message sent so
+    /// far, then are done and their offsets committed (see `KafkaStore::settle`, which runs
+    /// here without waiting and again at each read).
     fn acknowledge(&mut self, source: &str, ids: &[RecordId]) -> Result<(), StoreError> {
         if !self.check_source(source) {
             return Ok(());
@@ -414,10 +453,14 @@ impl RecordSource for KafkaStore {
             }
         }
         let keys: HashSet<(i32, i64)> = ids.iter().filter_map(parse_id).collect();
-        self.scoring("acknowledge records")?.done(source, &keys);
-        self.flush("copy malformed records to the dead-letter topic")?;
-        let config = self.config.clone();
-        self.scoring("acknowledge records")?.commit(&config)
+        self.scoring("acknowledge records")?
+            .set_awaiting(source, &keys, true);
+        self.awaiting.push_back(super::Awaiting {
+            upto: self.write_seq,
+            source: source.to_string(),
+            keys,
+        });
+        self.settle(None, "confirm verdicts")
     }
 
     /// Copies the message to the dead-letter topic (headers `lad_error`, `lad_topic`,
@@ -473,15 +516,23 @@ impl RecordSource for KafkaStore {
                 value: Some(&offset.to_string()),
             });
         let topic = self.config.dead_letter_topic.clone();
+        let write = self.next_write();
         self.send(
             &topic,
             key.as_deref(),
             &payload,
             Some(headers),
+            write,
             "copy a malformed record to the dead-letter topic",
         )?;
-        let done: HashSet<(i32, i64)> = [(partition, offset)].into_iter().collect();
-        self.scoring("mark a record malformed")?.done(source, &done);
+        let keys: HashSet<(i32, i64)> = [(partition, offset)].into_iter().collect();
+        self.scoring("mark a record malformed")?
+            .set_awaiting(source, &keys, true);
+        self.awaiting.push_back(super::Awaiting {
+            upto: write,
+            source: source.to_string(),
+            keys,
+        });
         Ok(())
     }
 
@@ -519,13 +570,14 @@ impl RecordSource for KafkaStore {
         Ok(hosts)
     }
 
-    /// Records buffered and not yet done (the group's lag on the brokers is not counted).
+    /// Records buffered and not yet scored (neither done nor awaiting confirmations; the
+    /// group's lag on the brokers is not counted).
     fn unscored_count(&mut self, source: &str) -> Result<u64, StoreError> {
         Ok(self
             .scoring
             .as_ref()
             .and_then(|s| s.buffer.get(source))
-            .map_or(0, |b| b.len() as u64))
+            .map_or(0, |b| b.iter().filter(|b| !b.awaiting).count() as u64))
     }
 
     /// The oldest time among the buffered records of `source`.
@@ -536,6 +588,7 @@ impl RecordSource for KafkaStore {
             .and_then(|s| s.buffer.get(source))
             .and_then(|b| {
                 b.iter()
+                    .filter(|b| !b.awaiting)
                     .filter_map(|b| match &b.entry {
                         Entry::Good(r) => Some(r.time),
                         Entry::Bad { .. } => None,

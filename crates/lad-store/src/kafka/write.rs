@@ -6,14 +6,19 @@
 //! from Kafka also carries `lad_topic`, `lad_partition` and `lad_offset`. Only anomalies are
 //! published unless `KF_VERDICTS: all`.
 //!
-//! Delivery rule: a write returns only when the brokers confirmed every message (idempotent
-//! producer, so librdkafka's own retries add no copies). The input offsets are committed after
-//! that, so a kill between the two publishes the same verdicts again on restart: a reader
+//! Delivery rule: the input offsets are committed only after the brokers confirmed every
+//! verdict message of the records before them (idempotent producer, so librdkafka's own retries
+//! add no copies). A store that reads the records itself returns from a write once the messages
+//! are queued and awaits the confirmations behind it (see the module docs); a sink for records
+//! of another store waits for them before returning, since that store marks its records done
+//! as soon as the write returns. A kill before the commit publishes the same verdicts again
+//! on restart: a reader
 //! deduplicates by (`lad_topic`, `lad_partition`, `lad_offset`), or by (`source`, `_id`) for
 //! records from another store; the first message of a key stands and any later one is equal
 //! (same model, same record). Kafka transactions are not used.
 
 use std::collections::{HashMap, HashSet};
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -28,8 +33,9 @@ use crate::{StoreError, VerdictSink};
 const MAX_REMEMBERED: usize = 1_000_000;
 
 impl VerdictSink for KafkaStore {
-    /// Publishes the selected verdicts not published before by this process and waits for the
-    /// brokers to confirm them; returns how many were published.
+    /// Publishes the selected verdicts not published before by this process; returns how many
+    /// were published. Waits for the brokers' confirmations only when the records are another
+    /// store's (a consuming store awaits them before it commits, see `KafkaStore::settle`).
     fn write_verdicts(
         &mut self,
         source: &str,
@@ -44,6 +50,7 @@ impl VerdictSink for KafkaStore {
         }
         let mut records = RecordFinder::new(records);
         let topic = self.config.verdict_topic.clone();
+        let write = self.next_write();
         let mut sent: Vec<RecordId> = Vec::new();
         let mut seen: HashSet<&RecordId> = HashSet::new();
         // One buffer for every message: librdkafka copies the payload.
@@ -90,6 +97,7 @@ impl VerdictSink for KafkaStore {
                 record.map(|r| r.host.as_bytes()),
                 &bytes,
                 None,
+                write,
                 "publish verdicts",
             )?;
             sent.push(v.id.clone());
@@ -97,7 +105,10 @@ impl VerdictSink for KafkaStore {
         if sent.is_empty() {
             return Ok(0);
         }
-        self.flush("publish verdicts")?;
+        if self.scoring.is_none() {
+            let wait = Duration::from_millis(self.config.delivery_timeout_ms.max(1));
+            self.settle(Some(wait), "publish verdicts")?;
+        }
         let n = sent.len();
         match self.published.get_mut(source) {
             Some(p) => p.extend(sent),
@@ -119,6 +130,7 @@ impl VerdictSink for KafkaStore {
     ) -> Result<Vec<Option<RecordId>>, StoreError> {
         let topic = self.config.aggregates_topic.clone();
         let mut ids = Vec::with_capacity(drafts.len());
+        let write = self.next_write();
         for d in drafts {
             let id = RecordId::Text(format!(
                 "{}-{}",
@@ -133,12 +145,14 @@ impl VerdictSink for KafkaStore {
                 Some(key.as_bytes()),
                 &bytes,
                 None,
+                write,
                 "publish aggregates",
             )?;
             ids.push(Some(id));
         }
         if !ids.is_empty() {
-            self.flush("publish aggregates")?;
+            let wait = Duration::from_millis(self.config.delivery_timeout_ms.max(1));
+            self.settle(Some(wait), "publish aggregates")?;
         }
         Ok(ids)
     }
