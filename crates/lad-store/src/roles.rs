@@ -40,8 +40,10 @@ pub trait RecordSource {
 
     /// Says that the records of a batch are done with: their verdicts were written by the sink.
     /// For a database this does nothing more (the verdict on the record is the mark, which is
-    /// why this default does nothing); a stream source commits its position here, so it must be
-    /// called only after the sink reported the verdicts written. Idempotent.
+    /// why this default does nothing); a stream source commits its position for them, so it
+    /// must be called only after the sink reported the verdicts written. A stream that is also
+    /// the sink (Kafka) may commit later, once the brokers confirmed the verdicts: until then
+    /// the records are not read again, and a failed confirmation puts them back. Idempotent.
     fn acknowledge(&mut self, source: &str, ids: &[RecordId]) -> Result<(), StoreError> {
         let _ = (source, ids);
         Ok(())

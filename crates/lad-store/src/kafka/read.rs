@@ -7,9 +7,9 @@
 //! is done when its verdict is confirmed after it was acknowledged, when the copy of a
 //! malformed one on the dead-letter topic is confirmed, or when it is passed over (a host not
 //! in LOG_SOURCES `HOSTNAMES`). Between acknowledging and the confirmation it stays buffered,
-//! *awaiting*: no read returns it again, and it counts as neither unscored nor done. Records of a host
-//! without a model stay buffered and hold their partition's commit back until a model scores
-//! them.
+//! *awaiting*: no read returns it again, and it counts as neither unscored nor done. Records of
+//! a host without a model stay buffered and hold their partition's commit back until a model
+//! scores them.
 
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
