@@ -24,7 +24,7 @@
 //!
 //! As a [`VerdictSink`](crate::VerdictSink) it publishes one JSON message per verdict, keyed by
 //! host, to the verdict topic. A write returns once its messages are queued; the brokers'
-//! confirmations are awaited behind it ([`KafkaStore::settle`]): acknowledged records stay
+//! confirmations are awaited behind it (`KafkaStore::settle`): acknowledged records stay
 //! buffered, *awaiting*, and their offsets uncommitted until every message sent up to their
 //! acknowledgement is confirmed, so confirming a batch overlaps reading and scoring the next
 //! and the delivery rule stays the same (offsets are committed only after the verdicts are
