@@ -65,8 +65,8 @@ pub struct KafkaConfig {
     /// The longest pause between two reads of the scoring consumer (the daemon's
     /// INFER_TIME_SPAN plus scoring time), so that the group does not drop a member that sleeps.
     pub max_poll_interval_ms: u64,
-    /// How long a write waits for the brokers to confirm its messages before it fails
-    /// (transiently) and the batch is written again.
+    /// How long the brokers' confirmations of a write are awaited before it fails
+    /// (transiently) and its records are scored and written again.
     pub delivery_timeout_ms: u64,
 }
 

@@ -172,29 +172,29 @@ impl KafkaStore {
             None => self.producer.poll(Duration::ZERO),
         }
         let (oldest_unconfirmed, first_failed, failures) = self.producer.context().status();
-        let failed = timed_out || first_failed.is_some();
-        let first_failed = if timed_out { Some(0) } else { first_failed };
-        let mut finished = false;
-        while let Some(front) = self.awaiting.front() {
-            let confirmed = oldest_unconfirmed.is_none_or(|o| front.upto < o)
-                && first_failed.is_none_or(|f| front.upto < f);
-            if !confirmed {
-                break;
-            }
-            let Some(done) = self.awaiting.pop_front() else {
-                break;
-            };
-            if let Some(scoring) = self.scoring.as_mut() {
+        // Records awaiting writes below this bound are finished: every write before the first
+        // one not yet confirmed and before the first failed one (none after a timed-out wait).
+        let bound = if timed_out {
+            0
+        } else {
+            oldest_unconfirmed
+                .into_iter()
+                .chain(first_failed)
+                .min()
+                .unwrap_or(u64::MAX)
+        };
+        let mut finished = Vec::new();
+        while self.awaiting.front().is_some_and(|a| a.upto < bound) {
+            finished.extend(self.awaiting.pop_front());
+        }
+        // Records await only on a consuming store (`acknowledge`, `mark_malformed`).
+        if let Some(scoring) = self.scoring.as_mut().filter(|_| !finished.is_empty()) {
+            for done in &finished {
                 scoring.done(&done.source, &done.keys);
-                finished = true;
             }
+            scoring.commit(&self.config)?;
         }
-        if finished {
-            let config = self.config.clone();
-            if let Some(scoring) = self.scoring.as_mut() {
-                scoring.commit(&config)?;
-            }
-        }
+        let failed = timed_out || first_failed.is_some();
         if !failed {
             return Ok(());
         }
@@ -208,6 +208,12 @@ impl KafkaStore {
             }
         }
         Err(error::delivery_failed(&self.config, operation, &failures))
+    }
+
+    /// [`KafkaStore::settle`], waiting up to the delivery timeout for every confirmation.
+    fn settle_all(&mut self, operation: &'static str) -> Result<(), StoreError> {
+        let wait = Duration::from_millis(self.config.delivery_timeout_ms.max(1));
+        self.settle(Some(wait), operation)
     }
 
     /// The settings it was opened with.

@@ -381,6 +381,24 @@ impl KafkaStore {
         self.config.sources.iter().any(|s| s == source)
     }
 
+    /// Marks the buffered records `keys` of `source` as awaiting the confirmations of every
+    /// write up to `upto`, after which [`KafkaStore::settle`] finishes them.
+    fn await_confirmations(
+        &mut self,
+        source: &str,
+        keys: HashSet<(i32, i64)>,
+        upto: u64,
+        operation: &'static str,
+    ) -> Result<(), StoreError> {
+        self.scoring(operation)?.set_awaiting(source, &keys, true);
+        self.awaiting.push_back(super::Awaiting {
+            upto,
+            source: source.to_string(),
+            keys,
+        });
+        Ok(())
+    }
+
     /// Reads what the brokers have ready, then up to `limit` buffered entries of `source` that
     /// do not await confirmations (of `hosts` only, unless it is empty).
     fn buffered_batch(
@@ -433,8 +451,7 @@ impl RecordSource for KafkaStore {
         self.settle(None, "confirm verdicts")?;
         let batch = self.buffered_batch(source, hosts, limit)?;
         if batch.records.is_empty() && batch.malformed.is_empty() && !self.awaiting.is_empty() {
-            let wait = Duration::from_millis(self.config.delivery_timeout_ms.max(1));
-            self.settle(Some(wait), "confirm verdicts")?;
+            self.settle_all("confirm verdicts")?;
             return self.buffered_batch(source, hosts, limit);
         }
         Ok(batch)
@@ -453,13 +470,7 @@ impl RecordSource for KafkaStore {
             }
         }
         let keys: HashSet<(i32, i64)> = ids.iter().filter_map(parse_id).collect();
-        self.scoring("acknowledge records")?
-            .set_awaiting(source, &keys, true);
-        self.awaiting.push_back(super::Awaiting {
-            upto: self.write_seq,
-            source: source.to_string(),
-            keys,
-        });
+        self.await_confirmations(source, keys, self.write_seq, "acknowledge records")?;
         self.settle(None, "confirm verdicts")
     }
 
@@ -526,14 +537,7 @@ impl RecordSource for KafkaStore {
             "copy a malformed record to the dead-letter topic",
         )?;
         let keys: HashSet<(i32, i64)> = [(partition, offset)].into_iter().collect();
-        self.scoring("mark a record malformed")?
-            .set_awaiting(source, &keys, true);
-        self.awaiting.push_back(super::Awaiting {
-            upto: write,
-            source: source.to_string(),
-            keys,
-        });
-        Ok(())
+        self.await_confirmations(source, keys, write, "mark a record malformed")
     }
 
     /// The input topics.

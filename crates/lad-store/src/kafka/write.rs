@@ -18,7 +18,6 @@
 //! (same model, same record). Kafka transactions are not used.
 
 use std::collections::{HashMap, HashSet};
-use std::time::Duration;
 
 use serde_json::Value;
 
@@ -106,8 +105,7 @@ impl VerdictSink for KafkaStore {
             return Ok(0);
         }
         if self.scoring.is_none() {
-            let wait = Duration::from_millis(self.config.delivery_timeout_ms.max(1));
-            self.settle(Some(wait), "publish verdicts")?;
+            self.settle_all("publish verdicts")?;
         }
         let n = sent.len();
         match self.published.get_mut(source) {
@@ -151,8 +149,7 @@ impl VerdictSink for KafkaStore {
             ids.push(Some(id));
         }
         if !ids.is_empty() {
-            let wait = Duration::from_millis(self.config.delivery_timeout_ms.max(1));
-            self.settle(Some(wait), "publish aggregates")?;
+            self.settle_all("publish aggregates")?;
         }
         Ok(ids)
     }
