@@ -521,12 +521,19 @@ pub struct ScoreSummary {
     pub unscored: usize,
     /// Invalid lines left out.
     pub skipped: Skipped,
-    /// Seconds spent scoring (in `score_each_group`).
+    /// Seconds spent scoring (the verdicts alone, not parsing or formatting): the threads'
+    /// time in the scorers divided by the number of threads, an estimate of the wall time
+    /// scoring took.
     pub score_s: f64,
 }
 
 /// Scores the lines of `reader` with their hosts' models and writes each with its verdict to
 /// `out`, chunk by chunk, in input order.
+///
+/// Each chunk is cut into parts of [`LINES_PER_TASK`] lines, and each part is parsed, scored
+/// and formatted by one rayon task from start to end (no step waits for the whole chunk, and
+/// a line stays in cache from its parsing to its output). A verdict does not depend on how
+/// lines are cut into parts: a scorer only reads its model (see [`lad_core::scoring`]).
 pub fn score_stream(
     reader: impl Read + Send + 'static,
     name: &str,
@@ -536,69 +543,135 @@ pub fn score_stream(
     out: &mut (dyn Write + Send),
 ) -> Result<ScoreSummary> {
     let mut sum = ScoreSummary::default();
+    let threads = rayon::current_num_threads().max(1) as f64;
     with_writer(out, |tx| {
         for_each_chunk(reader, name, |chunk| {
-            let lines = parse_chunk(&chunk, name, skip_invalid, &mut sum.skipped)?;
-            let started = std::time::Instant::now();
-            let verdicts = score_chunk(&lines, hosts, explain);
-            sum.score_s += started.elapsed().as_secs_f64();
-            sum.lines += lines.len();
-            sum.unscored += verdicts.iter().filter(|v| v.is_none()).count();
-            sum.flagged += verdicts.iter().flatten().filter(|s| s.is_anomaly).count();
-            let buf = format_lines(&lines, |i, write| match verdicts[i] {
-                Some(s) => {
-                    let flag = Value::Json(if s.is_anomaly { "1" } else { "0" });
-                    let score = Value::Number(s.score);
-                    if explain {
-                        let severity = s
-                            .severity
-                            .map_or(Value::Json("null"), |v| Value::Number(f64::from(v)));
-                        write(&[
-                            ("is_anomaly", flag),
-                            ("anomaly_score", score),
-                            ("lof_score", Value::Number(s.lof)),
-                            ("ae_error", Value::Number(s.ae_error)),
-                            ("novelty", Value::Number(s.novelty)),
-                            ("severity", severity),
-                        ]);
-                    } else {
-                        write(&[("is_anomaly", flag), ("anomaly_score", score)]);
-                    }
+            let raw: Vec<(usize, &[u8])> = chunk.lines().collect();
+            let parts: Vec<ScoredPart> = raw
+                .par_chunks(LINES_PER_TASK)
+                .map(|part| score_part(part, name, skip_invalid, hosts, explain))
+                .collect();
+            let mut buf = Vec::with_capacity(parts.len());
+            for part in parts {
+                if let Some(e) = part.error {
+                    return Err(e.into());
                 }
-                None => write(&[
-                    ("is_anomaly", Value::Json("null")),
-                    ("anomaly_score", Value::Json("null")),
-                ]),
-            });
+                sum.lines += part.lines;
+                sum.unscored += part.unscored;
+                sum.flagged += part.flagged;
+                sum.score_s += part.score_s / threads;
+                sum.skipped.count += part.skipped.count;
+                if sum.skipped.first.is_none() {
+                    sum.skipped.first = part.skipped.first;
+                }
+                buf.push(part.out);
+            }
             send(tx, buf)
         })
     })?;
     Ok(sum)
 }
 
-/// Each line's verdict (`None` for a host without a model), scored in parallel.
-fn score_chunk(lines: &[Line<'_>], hosts: &TrainedHosts, explain: bool) -> Vec<Option<Scored>> {
-    let mut index: FxHashMap<&str, usize> = FxHashMap::default();
-    let mut groups: Vec<(&str, Vec<usize>)> = Vec::new();
-    for (i, l) in lines.iter().enumerate() {
-        let g = *index.entry(l.host.as_ref()).or_insert_with(|| {
-            groups.push((l.host.as_ref(), Vec::new()));
-            groups.len() - 1
-        });
-        groups[g].1.push(i);
-    }
-    let messages: Vec<&str> = lines.iter().map(|l| l.message.as_ref()).collect();
-    let by_group =
-        lad_core::scoring::score_each_group(&groups, &messages, explain, |h| hosts.models.get(h));
-    let mut verdicts: Vec<Option<Scored>> = vec![None; lines.len()];
-    for ((_, idx), scored) in groups.iter().zip(by_group) {
-        if let Some(scored) = scored {
-            for (&i, s) in idx.iter().zip(scored) {
-                verdicts[i] = Some(s);
+/// One part of a chunk, parsed, scored and formatted by [`score_part`].
+#[derive(Default)]
+struct ScoredPart {
+    /// The part's output lines.
+    out: Vec<u8>,
+    /// Valid lines.
+    lines: usize,
+    unscored: usize,
+    flagged: usize,
+    /// Seconds spent scoring (the verdicts alone).
+    score_s: f64,
+    /// Invalid lines left out (with `skip_invalid`).
+    skipped: Skipped,
+    /// The first invalid line (without `skip_invalid`): the part's output is not written.
+    error: Option<InputError>,
+}
+
+/// Parses, scores and formats the lines of `part` (numbered lines of one chunk).
+fn score_part(
+    part: &[(usize, &[u8])],
+    name: &str,
+    skip_invalid: bool,
+    hosts: &TrainedHosts,
+    explain: bool,
+) -> ScoredPart {
+    let mut done = ScoredPart::default();
+    let mut lines = Vec::with_capacity(part.len());
+    for &(number, bytes) in part {
+        match parse_line(bytes, name, number) {
+            None => {}
+            Some(Ok(line)) => lines.push(line),
+            Some(Err(e)) if skip_invalid => done.skipped.add(e),
+            Some(Err(e)) => {
+                done.error = Some(e);
+                return done;
             }
         }
     }
-    verdicts
+    let started = std::time::Instant::now();
+    // A scorer per host of the part (most parts hold a few hosts, read line after line).
+    let mut scorers: FxHashMap<&str, Option<lad_core::detector::Scorer<'_>>> = FxHashMap::default();
+    let verdicts: Vec<Option<Scored>> = lines
+        .iter()
+        .map(|line| {
+            let scorer = scorers.entry(line.host.as_ref()).or_insert_with(|| {
+                hosts.models.get(line.host.as_ref()).map(|model| {
+                    if explain {
+                        model.explaining_scorer()
+                    } else {
+                        model.scorer()
+                    }
+                })
+            });
+            scorer.as_mut().map(|s| s.score(&line.message))
+        })
+        .collect();
+    done.score_s = started.elapsed().as_secs_f64();
+    done.lines = lines.len();
+    done.out = Vec::with_capacity(lines.iter().map(|l| l.raw.len() + 48).sum());
+    for (line, verdict) in lines.iter().zip(verdicts) {
+        let Some(s) = verdict else {
+            done.unscored += 1;
+            write_with_fields(
+                &mut done.out,
+                line,
+                &[
+                    ("is_anomaly", Value::Json("null")),
+                    ("anomaly_score", Value::Json("null")),
+                ],
+            );
+            continue;
+        };
+        done.flagged += usize::from(s.is_anomaly);
+        let flag = Value::Json(if s.is_anomaly { "1" } else { "0" });
+        let score = Value::Number(s.score);
+        if explain {
+            let severity = s
+                .severity
+                .map_or(Value::Json("null"), |v| Value::Number(f64::from(v)));
+            write_with_fields(
+                &mut done.out,
+                line,
+                &[
+                    ("is_anomaly", flag),
+                    ("anomaly_score", score),
+                    ("lof_score", Value::Number(s.lof)),
+                    ("ae_error", Value::Number(s.ae_error)),
+                    ("novelty", Value::Number(s.novelty)),
+                    ("severity", severity),
+                ],
+            );
+        } else {
+            write_with_fields(
+                &mut done.out,
+                line,
+                &[("is_anomaly", flag), ("anomaly_score", score)],
+            );
+        }
+    }
+    done
 }
 
 /// A pattern as first handed out during the first pass of `lad templates`, with what its

@@ -618,6 +618,61 @@ fn output_is_the_same_whatever_the_chunk_size() {
     assert_eq!(lad_chunked(&args, "500", None).stdout, whole);
 }
 
+#[test]
+fn verdicts_do_not_depend_on_how_a_chunk_is_cut_for_the_threads() {
+    // Each chunk is cut into parts of 1,024 lines, each parsed, scored and written by one
+    // thread: 3,000 lines of three hosts (one without a model), interleaved, must give the
+    // same output whole, in chunks cutting through parts, and in chunks of one line; a bad
+    // line in a later part is named by its number, and nothing after its chunk is written.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let train = dir.path().join("train.jsonl");
+    let input = dir.path().join("input.jsonl");
+    write_json_lines(&train, &docs(1, &["alpha", "beta"], 300, 0, END_MS));
+    let lines = docs(2, &["alpha", "beta", "gamma"], 1000, 7, END_MS + 3_600_000);
+    write_json_lines(&input, &lines);
+    let args = [
+        "-q",
+        "score",
+        "--train",
+        p(&train),
+        "--input",
+        p(&input),
+        "--explain",
+    ];
+    let whole = lad_chunked(&args, "100000000", None).stdout;
+    let out = String::from_utf8(whole.clone()).expect("UTF-8");
+    assert_eq!(out.lines().count(), 3000);
+    let unscored = out
+        .lines()
+        .filter(|l| l.contains("\"is_anomaly\": null"))
+        .count();
+    assert_eq!(unscored, 1000, "gamma has no model");
+    for chunk in ["150000", "4099", "1"] {
+        assert_eq!(
+            lad_chunked(&args, chunk, None).stdout,
+            whole,
+            "chunk {chunk}"
+        );
+    }
+    let text = std::fs::read_to_string(&input).expect("input");
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines[2500] = "{\"message\": 7}";
+    let bad = dir.path().join("bad.jsonl");
+    std::fs::write(&bad, lines.join("\n")).expect("write");
+    let out = common::run(
+        common::lad()
+            .args(["-q", "score", "--train", p(&train), "--input", p(&bad)])
+            .env("LAD_CHUNK_BYTES", "100000000"),
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("line 2501"), "{}", stderr(&out));
+    assert!(
+        out.stdout.is_empty(),
+        "the chunk holding the bad line is not written"
+    );
+}
+
 /// The input of `f` with line `at` (1-based) replaced by raw bytes.
 fn with_bad_bytes(f: &Files, at: usize, bad: &[u8]) -> PathBuf {
     let text = std::fs::read(&f.input).expect("input");
