@@ -14,8 +14,9 @@ use crate::detector::{HostModel, Scored};
 /// Scores `messages[i]` (sent by `hosts[i]`) with the model `model_of` gives for its host
 /// (through [`score_each_group`], so in parallel tasks); the results come back in input order,
 /// `None` where the host has no model. With `explain`, every verdict carries its severity (see
-/// [`HostModel::explaining_scorer`]). Batches of the daemon use it; input
-/// already grouped by host (the offline `lad score`) goes to [`score_each_group`] directly.
+/// [`HostModel::explaining_scorer`]). Batches of the daemon use it; the offline `lad score`
+/// instead gives each part of its input, parsed, scored and written by one task, a scorer per
+/// host.
 pub fn score_by_host<'m>(
     hosts: &[&str],
     messages: &[&str],
