@@ -530,7 +530,7 @@ pub struct ScoreSummary {
 /// Scores the lines of `reader` with their hosts' models and writes each with its verdict to
 /// `out`, chunk by chunk, in input order.
 ///
-/// Each chunk is cut into parts of [`LINES_PER_TASK`] lines, and each part is parsed, scored
+/// Each chunk is cut into parts of `LINES_PER_TASK` (1,024) lines, and each part is parsed, scored
 /// and formatted by one rayon task from start to end (no step waits for the whole chunk, and
 /// a line stays in cache from its parsing to its output). A verdict does not depend on how
 /// lines are cut into parts: a scorer only reads its model (see [`lad_core::scoring`]).
