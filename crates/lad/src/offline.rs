@@ -157,6 +157,14 @@ impl Skipped {
             self.first = Some(e);
         }
     }
+
+    /// Adds the lines `later` left out, counted after these.
+    fn extend(&mut self, later: Skipped) {
+        self.count += later.count;
+        if self.first.is_none() {
+            self.first = later.first;
+        }
+    }
 }
 
 /// Parses the lines of `chunk` on every core; blank lines are left out. Returns the valid
@@ -169,17 +177,39 @@ pub fn parse_chunk<'a>(
     skipped: &mut Skipped,
 ) -> Result<Vec<Line<'a>>, InputError> {
     let raw: Vec<(usize, &[u8])> = chunk.lines().collect();
-    let parsed: Vec<Option<Result<Line<'a>, InputError>>> = raw
-        .par_iter()
-        .with_min_len(LINES_PER_TASK)
-        .map(|&(number, bytes)| parse_line(bytes, name, number))
+    let parts: Vec<(Result<Vec<Line<'a>>, InputError>, Skipped)> = raw
+        .par_chunks(LINES_PER_TASK)
+        .map(|part| {
+            let mut left_out = Skipped::default();
+            (
+                valid_lines(part, name, skip_invalid, &mut left_out),
+                left_out,
+            )
+        })
         .collect();
-    let mut lines = Vec::with_capacity(parsed.len());
-    for p in parsed.into_iter().flatten() {
-        match p {
-            Ok(l) => lines.push(l),
-            Err(e) if skip_invalid => skipped.add(e),
-            Err(e) => return Err(e),
+    let mut lines = Vec::with_capacity(raw.len());
+    for (part, left_out) in parts {
+        skipped.extend(left_out);
+        lines.extend(part?);
+    }
+    Ok(lines)
+}
+
+/// Parses the numbered lines `part` one after the other: the valid ones in order, blank ones
+/// left out; an invalid line is the error (or, with `skip_invalid`, is counted in `skipped`).
+fn valid_lines<'a>(
+    part: &[(usize, &'a [u8])],
+    name: &str,
+    skip_invalid: bool,
+    skipped: &mut Skipped,
+) -> Result<Vec<Line<'a>>, InputError> {
+    let mut lines = Vec::with_capacity(part.len());
+    for &(number, bytes) in part {
+        match parse_line(bytes, name, number) {
+            None => {}
+            Some(Ok(line)) => lines.push(line),
+            Some(Err(e)) if skip_invalid => skipped.add(e),
+            Some(Err(e)) => return Err(e),
         }
     }
     Ok(lines)
@@ -560,10 +590,7 @@ pub fn score_stream(
                 sum.unscored += part.unscored;
                 sum.flagged += part.flagged;
                 sum.score_s += part.score_s / threads;
-                sum.skipped.count += part.skipped.count;
-                if sum.skipped.first.is_none() {
-                    sum.skipped.first = part.skipped.first;
-                }
+                sum.skipped.extend(part.skipped);
                 buf.push(part.out);
             }
             send(tx, buf)
@@ -598,18 +625,13 @@ fn score_part(
     explain: bool,
 ) -> ScoredPart {
     let mut done = ScoredPart::default();
-    let mut lines = Vec::with_capacity(part.len());
-    for &(number, bytes) in part {
-        match parse_line(bytes, name, number) {
-            None => {}
-            Some(Ok(line)) => lines.push(line),
-            Some(Err(e)) if skip_invalid => done.skipped.add(e),
-            Some(Err(e)) => {
-                done.error = Some(e);
-                return done;
-            }
+    let lines = match valid_lines(part, name, skip_invalid, &mut done.skipped) {
+        Ok(lines) => lines,
+        Err(e) => {
+            done.error = Some(e);
+            return done;
         }
-    }
+    };
     let started = std::time::Instant::now();
     // A scorer per host of the part (most parts hold a few hosts, read line after line).
     let mut scorers: FxHashMap<&str, Option<lad_core::detector::Scorer<'_>>> = FxHashMap::default();
@@ -632,46 +654,43 @@ fn score_part(
     done.lines = lines.len();
     done.out = Vec::with_capacity(lines.iter().map(|l| l.raw.len() + 48).sum());
     for (line, verdict) in lines.iter().zip(verdicts) {
-        let Some(s) = verdict else {
-            done.unscored += 1;
-            write_with_fields(
-                &mut done.out,
-                line,
-                &[
-                    ("is_anomaly", Value::Json("null")),
-                    ("anomaly_score", Value::Json("null")),
-                ],
-            );
-            continue;
-        };
-        done.flagged += usize::from(s.is_anomaly);
-        let flag = Value::Json(if s.is_anomaly { "1" } else { "0" });
-        let score = Value::Number(s.score);
-        if explain {
-            let severity = s
-                .severity
-                .map_or(Value::Json("null"), |v| Value::Number(f64::from(v)));
-            write_with_fields(
-                &mut done.out,
-                line,
-                &[
-                    ("is_anomaly", flag),
-                    ("anomaly_score", score),
-                    ("lof_score", Value::Number(s.lof)),
-                    ("ae_error", Value::Number(s.ae_error)),
-                    ("novelty", Value::Number(s.novelty)),
-                    ("severity", severity),
-                ],
-            );
-        } else {
-            write_with_fields(
-                &mut done.out,
-                line,
-                &[("is_anomaly", flag), ("anomaly_score", score)],
-            );
-        }
+        done.unscored += usize::from(verdict.is_none());
+        done.flagged += usize::from(verdict.is_some_and(|s| s.is_anomaly));
+        let (fields, n) = verdict_fields(verdict, explain);
+        write_with_fields(&mut done.out, line, &fields[..n]);
     }
     done
+}
+
+/// The fields `lad score` adds to a line, the first `n` of the array: its verdict (`null`s for
+/// a host without a model), and with `explain` its components. An array, not a `Vec`: this
+/// runs for every line.
+fn verdict_fields(
+    verdict: Option<Scored>,
+    explain: bool,
+) -> ([(&'static str, Value<'static>); 6], usize) {
+    let null = Value::Json("null");
+    let Some(s) = verdict else {
+        let mut fields = [("", null); 6];
+        fields[0] = ("is_anomaly", null);
+        fields[1] = ("anomaly_score", null);
+        return (fields, 2);
+    };
+    let fields = [
+        (
+            "is_anomaly",
+            Value::Json(if s.is_anomaly { "1" } else { "0" }),
+        ),
+        ("anomaly_score", Value::Number(s.score)),
+        ("lof_score", Value::Number(s.lof)),
+        ("ae_error", Value::Number(s.ae_error)),
+        ("novelty", Value::Number(s.novelty)),
+        (
+            "severity",
+            s.severity.map_or(null, |v| Value::Number(f64::from(v))),
+        ),
+    ];
+    (fields, if explain { 6 } else { 2 })
 }
 
 /// A pattern as first handed out during the first pass of `lad templates`, with what its
